@@ -1,0 +1,71 @@
+"""specgd: learning dynamics of GD, spectral GD and Muon on anisotropic phase retrieval.
+
+Importing specgd turns on JAX's float64 mode (float64 is the default precision of every run;
+``dtype='float32'`` selects single precision per run).
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from specgd.data.covariance import (  # noqa: E402
+    ConfigError,
+    Dense,
+    Diagonal,
+    Isotropic,
+    MultiSpiked,
+    PowerLaw,
+    Spiked,
+)
+from specgd.data.problem import Problem  # noqa: E402
+from specgd.loss.population import population_grad, population_loss  # noqa: E402
+from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch  # noqa: E402
+from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, OrthogonalInit  # noqa: E402
+from specgd.optim.muon import muon, newton_schulz  # noqa: E402
+from specgd.optim.transforms import (  # noqa: E402
+    Optimizer,
+    adam,
+    from_rule,
+    gd,
+    normalized_gd,
+    polar,
+    sign_gd,
+    specgd,
+)
+from specgd.results.result import RunResult, load_run  # noqa: E402
+from specgd.runner.run import run  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArrayInit",
+    "ConfigError",
+    "Dense",
+    "Diagonal",
+    "GaussianInit",
+    "Isotropic",
+    "ManifoldInit",
+    "MultiSpiked",
+    "Optimizer",
+    "OrthogonalInit",
+    "PowerLaw",
+    "Problem",
+    "RunResult",
+    "Spiked",
+    "adam",
+    "empirical_grad",
+    "empirical_loss",
+    "from_rule",
+    "gd",
+    "load_run",
+    "muon",
+    "newton_schulz",
+    "normalized_gd",
+    "polar",
+    "population_grad",
+    "population_loss",
+    "run",
+    "sample_batch",
+    "sign_gd",
+    "specgd",
+]

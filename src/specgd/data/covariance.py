@@ -1,0 +1,324 @@
+"""Covariance families of the input distribution ``x ~ N(0, Σ)``.
+
+A family (``Spiked(lam=8)``, ``PowerLaw(a=2)``, ...) is a small, validated description. Binding
+it to a dimension (:meth:`CovarianceFamily.bind`) gives a :class:`CovarianceOperator`, a JAX
+pytree that applies ``Σ`` and ``Σ^{1/2}`` to row vectors in ``O(d)`` or ``O(kd)`` memory:
+``Σ = diag(D) + Σ_k λ_k v_k v_kᵀ`` with orthonormal ``v_k``. Only :class:`Dense` (a matrix the
+user gave) holds a ``d×d`` array.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class ConfigError(ValueError):
+    """An invalid configuration, reported before any work starts."""
+
+
+def _check_finite(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
+def _check_nonneg(name: str, value: float) -> float:
+    value = _check_finite(name, value)
+    if value < 0:
+        raise ConfigError(f"{name} must be >= 0 (a spike adds variance), got {value!r}")
+    return value
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class CovarianceOperator:
+    """``Σ`` bound to a dimension, applied without forming ``d×d`` matrices (except ``Dense``).
+
+    ``diag`` (d,) is the diagonal part, ``directions`` (k, d) orthonormal spike directions with
+    strengths ``strengths`` (k,), ``dense``/``dense_sqrt`` a user matrix and its square root.
+    """
+
+    diag: jax.Array
+    directions: jax.Array
+    strengths: jax.Array
+    dense: jax.Array | None = None
+    dense_sqrt: jax.Array | None = None
+
+    @property
+    def d(self) -> int:
+        return self.diag.shape[-1]
+
+    def apply(self, X: jax.Array) -> jax.Array:
+        """``X Σ`` for row vectors ``X`` (..., d) (Σ is symmetric)."""
+        if self.dense is not None:
+            return X @ self.dense
+        out = X * self.diag
+        if self.directions.shape[0]:
+            out = out + ((X @ self.directions.T) * self.strengths) @ self.directions
+        return out
+
+    def apply_power(self, X: jax.Array, k: int) -> jax.Array:
+        for _ in range(k):
+            X = self.apply(X)
+        return X
+
+    def apply_sqrt(self, X: jax.Array) -> jax.Array:
+        """``X Σ^{1/2}``. Spikes sit on a constant diagonal, so the square root stays low rank."""
+        if self.dense_sqrt is not None:
+            return X @ self.dense_sqrt
+        out = X * jnp.sqrt(self.diag)
+        if self.directions.shape[0]:
+            base = self.diag[0]
+            gain = jnp.sqrt(base + self.strengths) - jnp.sqrt(base)
+            out = out + ((X @ self.directions.T) * gain) @ self.directions
+        return out
+
+    def trace(self) -> jax.Array:
+        if self.dense is not None:
+            return jnp.trace(self.dense)
+        return jnp.sum(self.diag) + jnp.sum(self.strengths)
+
+    def to_dense(self) -> np.ndarray:
+        """The full matrix, for reference checks at small ``d`` only."""
+        return np.asarray(self.apply(jnp.eye(self.d, dtype=self.diag.dtype)))
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Directions chosen while binding: the teacher direction and the spike directions."""
+
+    teacher: np.ndarray  # (d,) unit vector, before normalization
+    spikes: np.ndarray  # (k, d)
+
+
+def _orthonormal_frame(d: int, k: int, rng: np.random.Generator, basis: str) -> np.ndarray:
+    """``k`` orthonormal vectors in R^d: the first ``k`` coordinate axes or a random frame."""
+    if basis == "canonical":
+        return np.eye(d)[:k]
+    q, r = np.linalg.qr(rng.standard_normal((d, k)))
+    return (q * np.sign(np.diag(r))).T
+
+
+@dataclass(frozen=True)
+class CovarianceFamily(ABC):
+    """Base class of the covariance families; subclasses validate their parameters."""
+
+    name: str = field(init=False, default="")
+
+    @abstractmethod
+    def bind(
+        self, d: int, teacher: Any, rng: np.random.Generator, basis: str
+    ) -> tuple[CovarianceOperator, Frame]:
+        """Return ``Σ`` in dimension ``d`` and the teacher / spike directions."""
+
+    def params(self) -> dict[str, Any]:
+        """Parameters, JSON-ready, for manifests."""
+        out = {k: v for k, v in self.__dict__.items() if k != "name"}
+        return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {"family": self.name, **self.params()}
+
+
+def _operator(diag, directions=None, strengths=None, dense=None, dense_sqrt=None):
+    d = len(diag)
+    directions = np.zeros((0, d)) if directions is None else np.asarray(directions, float)
+    strengths = np.zeros((0,)) if strengths is None else np.asarray(strengths, float)
+    as_j = lambda a: None if a is None else jnp.asarray(a, dtype=jnp.float64)  # noqa: E731
+    return CovarianceOperator(
+        as_j(np.asarray(diag, float)), as_j(directions), as_j(strengths), as_j(dense), as_j(dense_sqrt)
+    )
+
+
+def _eigen_teacher(teacher: Any, d: int, rng: np.random.Generator, eigvecs: np.ndarray | None):
+    """Teacher for eigenbasis families: random Gaussian direction, or the i-th eigenvector."""
+    if isinstance(teacher, str) and teacher in ("auto", "random"):
+        g = rng.standard_normal(d)
+        return g / np.linalg.norm(g)
+    if isinstance(teacher, (int, np.integer)) and not isinstance(teacher, bool):
+        if not 0 <= teacher < d:
+            raise ConfigError(f"teacher eigenvector index must be in [0, {d - 1}], got {teacher}")
+        return np.eye(d)[teacher] if eigvecs is None else eigvecs[:, teacher]
+    raise ConfigError(
+        f"teacher must be 'random', an eigenvector index or a (d,) array, got {teacher!r}"
+    )
+
+
+@dataclass(frozen=True)
+class Isotropic(CovarianceFamily):
+    """``Σ = I``."""
+
+    name: str = field(init=False, default="isotropic")
+
+    def bind(self, d, teacher, rng, basis):
+        if isinstance(teacher, (int, np.integer)) and not isinstance(teacher, bool):
+            w = _eigen_teacher(teacher, d, rng, None)
+        elif basis == "canonical" and teacher == "auto":
+            w = np.eye(d)[0]
+        else:
+            w = _eigen_teacher(teacher, d, rng, None)
+        return _operator(np.ones(d)), Frame(w, np.zeros((0, d)))
+
+
+@dataclass(frozen=True)
+class Spiked(CovarianceFamily):
+    """``Σ = I + λ v vᵀ`` with ``⟨v, w*⟩ = cos(angle)``; ``angle = π/2`` (default) is ``v ⊥ w*``."""
+
+    lam: float = 0.0
+    angle: float = math.pi / 2
+    name: str = field(init=False, default="spiked")
+
+    def __post_init__(self):
+        object.__setattr__(self, "lam", _check_nonneg("lam (spike strength λ)", self.lam))
+        angle = _check_finite("angle (radians between spike and teacher)", self.angle)
+        if not 0 <= angle <= math.pi:
+            raise ConfigError(f"angle must be in [0, π] radians, got {angle!r}")
+        object.__setattr__(self, "angle", angle)
+
+    def bind(self, d, teacher, rng, basis):
+        if not (isinstance(teacher, str) and teacher in ("auto", "random")):
+            raise ConfigError("spiked families place the teacher themselves; use teacher='auto'")
+        e = _orthonormal_frame(d, 2, rng, basis)
+        v = math.cos(self.angle) * e[0] + math.sin(self.angle) * e[1]
+        if abs(math.cos(self.angle)) < 1e-15:
+            v = e[1]
+        return _operator(np.ones(d), v[None], [self.lam]), Frame(e[0], v[None])
+
+
+@dataclass(frozen=True)
+class MultiSpiked(CovarianceFamily):
+    """``Σ = I + Σ_k λ_k v_k v_kᵀ`` with orthonormal ``v_k ⊥ w*``."""
+
+    lams: tuple[float, ...] = ()
+    name: str = field(init=False, default="multispiked")
+
+    def __post_init__(self):
+        lams = tuple(self.lams) if np.ndim(self.lams) else (self.lams,)
+        if len(lams) == 0:
+            raise ConfigError("lams must list at least one spike strength")
+        lams = tuple(_check_nonneg(f"lams[{i}]", x) for i, x in enumerate(lams))
+        object.__setattr__(self, "lams", lams)
+
+    def bind(self, d, teacher, rng, basis):
+        k = len(self.lams)
+        if d < k + 2:
+            raise ConfigError(f"d must be >= {k + 2} for {k} spikes plus a teacher, got d={d}")
+        if not (isinstance(teacher, str) and teacher in ("auto", "random")):
+            raise ConfigError("spiked families place the teacher themselves; use teacher='auto'")
+        e = _orthonormal_frame(d, k + 1, rng, basis)
+        return _operator(np.ones(d), e[1:], self.lams), Frame(e[0], e[1:])
+
+    def params(self):
+        return {"lams": list(self.lams)}
+
+
+@dataclass(frozen=True)
+class PowerLaw(CovarianceFamily):
+    """Diagonal ``λ_i ∝ i^{-a}``; ``normalization='trace'`` (default) scales to trace 1,
+    ``'max'`` to ``λ_1 = 1``."""
+
+    a: float = 1.0
+    normalization: str = "trace"
+    name: str = field(init=False, default="powerlaw")
+
+    def __post_init__(self):
+        a = _check_finite("a (power-law exponent)", self.a)
+        if a <= 0:
+            raise ConfigError(f"a (power-law exponent) must be > 0, got {a!r}")
+        if self.normalization not in ("trace", "max"):
+            raise ConfigError(
+                f"normalization must be 'trace' or 'max', got {self.normalization!r}"
+            )
+        object.__setattr__(self, "a", a)
+
+    def eigenvalues(self, d: int) -> np.ndarray:
+        lam = np.arange(1, d + 1, dtype=float) ** (-self.a)
+        return lam / lam.sum() if self.normalization == "trace" else lam
+
+    def bind(self, d, teacher, rng, basis):
+        w = _eigen_teacher(teacher, d, rng, None)
+        return _operator(self.eigenvalues(d)), Frame(w, np.zeros((0, d)))
+
+
+@dataclass(frozen=True)
+class Diagonal(CovarianceFamily):
+    """User-given eigenvalues (the eigenbasis is the coordinate basis)."""
+
+    eigs: tuple[float, ...] = ()
+    name: str = field(init=False, default="diagonal")
+
+    def __post_init__(self):
+        eigs = np.asarray(self.eigs, dtype=float).ravel()
+        if eigs.size == 0:
+            raise ConfigError("eigs must be a non-empty list of eigenvalues")
+        if not np.all(np.isfinite(eigs)):
+            raise ConfigError("eigs must be finite (found NaN or inf)")
+        if np.any(eigs < 0):
+            i = int(np.argmax(eigs < 0))
+            raise ConfigError(f"eigs must be >= 0 (Σ is a covariance); eigs[{i}] = {eigs[i]}")
+        object.__setattr__(self, "eigs", tuple(eigs.tolist()))
+
+    def bind(self, d, teacher, rng, basis):
+        if len(self.eigs) != d:
+            raise ConfigError(f"eigs has {len(self.eigs)} entries but d = {d}")
+        w = _eigen_teacher(teacher, d, rng, None)
+        return _operator(np.asarray(self.eigs)), Frame(w, np.zeros((0, d)))
+
+    def params(self):
+        return {"eigs": list(self.eigs)}
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(CovarianceFamily):
+    """A user-given symmetric positive semi-definite matrix (the only family stored as d×d)."""
+
+    matrix: Any = None
+    name: str = field(init=False, default="dense")
+
+    def __post_init__(self):
+        S = np.asarray(self.matrix, dtype=float)
+        if S.ndim != 2 or S.shape[0] != S.shape[1]:
+            raise ConfigError(f"matrix must be square (d, d), got shape {S.shape}")
+        if not np.all(np.isfinite(S)):
+            raise ConfigError("matrix must be finite (found NaN or inf)")
+        scale = max(1.0, float(np.abs(S).max()))
+        if not np.allclose(S, S.T, rtol=0, atol=1e-10 * scale):
+            err = float(np.abs(S - S.T).max())
+            raise ConfigError(f"matrix must be symmetric; max |S - Sᵀ| = {err:.3g}")
+        eigvals, eigvecs = np.linalg.eigh((S + S.T) / 2)
+        if eigvals[0] < -1e-10 * scale * S.shape[0]:
+            raise ConfigError(
+                f"matrix must be positive semi-definite; smallest eigenvalue {eigvals[0]:.3g}"
+            )
+        object.__setattr__(self, "matrix", (S + S.T) / 2)
+        object.__setattr__(self, "_eig", (np.clip(eigvals, 0, None)[::-1], eigvecs[:, ::-1]))
+
+    def bind(self, d, teacher, rng, basis):
+        if self.matrix.shape[0] != d:
+            raise ConfigError(f"matrix is {self.matrix.shape[0]}×{self.matrix.shape[0]} but d = {d}")
+        vals, vecs = self._eig
+        sqrt = (vecs * np.sqrt(vals)) @ vecs.T
+        w = _eigen_teacher(teacher, d, rng, vecs)
+        op = _operator(np.diag(self.matrix), dense=self.matrix, dense_sqrt=sqrt)
+        return op, Frame(w, np.zeros((0, d)))
+
+    def params(self):
+        return {"matrix": self.matrix.tolist() if self.matrix.shape[0] <= 64 else "<dense>"}
+
+
+FAMILIES: dict[str, type[CovarianceFamily]] = {
+    "isotropic": Isotropic,
+    "spiked": Spiked,
+    "multispiked": MultiSpiked,
+    "powerlaw": PowerLaw,
+    "diagonal": Diagonal,
+    "dense": Dense,
+}

@@ -1,0 +1,34 @@
+"""Finite-sample and online losses: Gaussian inputs ``x = Σ^{1/2} z`` drawn in ``O(nd)``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from specgd.data.problem import ProblemArrays
+
+
+def sample_batch(key: jax.Array, pa: ProblemArrays, n: int) -> tuple[jax.Array, jax.Array]:
+    """``n`` i.i.d. samples: ``X`` (n, d) with rows ``Σ^{1/2} z`` and labels ``(w*ᵀx)² + σξ``."""
+    kz, kn = jax.random.split(key)
+    dtype = pa.teacher.dtype
+    X = pa.cov.apply_sqrt(jax.random.normal(kz, (n, pa.cov.d), dtype=dtype))
+    y = (X @ pa.teacher) ** 2 + pa.noise * jax.random.normal(kn, (n,), dtype=dtype)
+    return X, y
+
+
+def predict(W: jax.Array, X: jax.Array, second_layer: jax.Array) -> jax.Array:
+    """``f_W(x) = Σ_j a_j (w_jᵀx)²`` for each row of ``X``."""
+    return (X @ W.T) ** 2 @ second_layer
+
+
+def empirical_loss(W: jax.Array, X: jax.Array, y: jax.Array, pa: ProblemArrays) -> jax.Array:
+    """Mean squared error on the sample (no 1/2 prefactor, like the population loss)."""
+    return jnp.mean((predict(W, X, pa.second_layer) - y) ** 2)
+
+
+def empirical_grad(W: jax.Array, X: jax.Array, y: jax.Array, pa: ProblemArrays) -> jax.Array:
+    """``∇_W = (4/n) diag(a) (Z ⊙ r)ᵀ X`` with ``Z = XWᵀ`` and residuals ``r``: ``O(nmd)``."""
+    Z = X @ W.T
+    r = (Z**2) @ pa.second_layer - y
+    return (4.0 / X.shape[0]) * pa.second_layer[:, None] * ((Z * r[:, None]).T @ X)

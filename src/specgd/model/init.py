@@ -1,0 +1,135 @@
+"""Initializations of the first-layer weights ``W`` (m×d, rows = neurons)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from specgd.data.covariance import ConfigError
+from specgd.data.problem import Problem
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> float:
+    value = float(value)
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise ConfigError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class GaussianInit:
+    """Entries i.i.d. ``N(0, scale²/d)``: each neuron has norm ≈ ``scale``."""
+
+    scale: float = 1e-2
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", _positive("GaussianInit.scale", self.scale, True))
+
+    def sample(self, key: jax.Array, problem: Problem, dtype) -> jax.Array:
+        d = problem.d
+        return self.scale / math.sqrt(d) * jax.random.normal(key, (problem.m, d), dtype=dtype)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "gaussian", "scale": self.scale, "variance": "scale**2/d"}
+
+
+@dataclass(frozen=True)
+class OrthogonalInit:
+    """Orthonormal rows (or columns when ``m > d``), times ``scale``: Haar-random."""
+
+    scale: float = 1e-2
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", _positive("OrthogonalInit.scale", self.scale, True))
+
+    def sample(self, key: jax.Array, problem: Problem, dtype) -> jax.Array:
+        init = jax.nn.initializers.orthogonal(scale=self.scale)
+        return init(key, (problem.m, problem.d), dtype)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "orthogonal", "scale": self.scale}
+
+
+@dataclass(frozen=True)
+class ManifoldInit:
+    """A point ``W = a0 u_1 ŵᵀ + b0 u_2 vᵀ + c0 Σ_{j≥3} u_j e_jᵀ`` of the invariant manifold.
+
+    ``u_j`` are orthonormal in R^m (Haar-random from the seed), ``e_j`` an orthonormal basis of the
+    bulk (orthogonal to ŵ and v); the bulk uses ``min(m, d) − 2`` directions. Needs exactly one
+    spike orthogonal to the teacher and ``m >= 2`` (see ``specgd.theory``).
+    """
+
+    a0: float = 0.05
+    b0: float = 0.05
+    c0: float = 0.05
+
+    def __post_init__(self):
+        for name in ("a0", "b0", "c0"):
+            v = float(getattr(self, name))
+            if not math.isfinite(v):
+                raise ConfigError(f"ManifoldInit.{name} must be finite, got {v}")
+            object.__setattr__(self, name, v)
+
+    def check(self, problem: Problem) -> None:
+        spikes = problem.spikes
+        if spikes.shape[0] != 1:
+            raise ConfigError("ManifoldInit needs a covariance with exactly one spike (Spiked)")
+        if abs(float(spikes[0] @ np.asarray(problem.arrays.unit_teacher))) > 1e-12:
+            raise ConfigError("ManifoldInit needs the spike orthogonal to the teacher (angle=π/2)")
+        if problem.m < 2:
+            raise ConfigError("ManifoldInit needs m >= 2 (one direction each for signal and spike)")
+
+    def sample(self, key: jax.Array, problem: Problem, dtype) -> jax.Array:
+        self.check(problem)
+        m, d = problem.m, problem.d
+        r = min(m, d)
+        frame = np.asarray(problem.arrays.frame)  # (2, d): ŵ and v, orthonormal
+        w_hat = np.asarray(problem.arrays.unit_teacher)
+        v = problem.spikes[0]
+        # Orthonormal bulk basis: complete [ŵ, v] to r directions with a fixed random rotation.
+        rng = np.random.default_rng(0)
+        extra = rng.standard_normal((d, r))
+        extra -= frame.T @ (frame @ extra)
+        bulk, _ = np.linalg.qr(extra)
+        E = np.vstack([w_hat, v, bulk[:, : r - 2].T])  # (r, d)
+        U = jax.nn.initializers.orthogonal()(key, (m, r), jnp.float64)  # orthonormal columns
+        coef = jnp.asarray([self.a0, self.b0] + [self.c0] * (r - 2))
+        return ((U * coef) @ jnp.asarray(E)).astype(dtype)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "manifold", "a0": self.a0, "b0": self.b0, "c0": self.c0}
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayInit:
+    """An explicit array: (m, d) shared by every run, or (runs, m, d) one per run."""
+
+    array: Any
+
+    def sample(self, key: jax.Array, problem: Problem, dtype) -> jax.Array:
+        raise NotImplementedError("ArrayInit is applied by the runner, not sampled")
+
+    def describe(self) -> dict[str, Any]:
+        arr = np.asarray(self.array)
+        return {"kind": "array", "shape": list(arr.shape), "fro_norm": float(np.linalg.norm(arr))}
+
+
+Init = GaussianInit | OrthogonalInit | ManifoldInit | ArrayInit
+
+
+def as_init(init: Any) -> Init:
+    """Accept an init object or a raw array."""
+    if isinstance(init, (GaussianInit, OrthogonalInit, ManifoldInit, ArrayInit)):
+        return init
+    if isinstance(init, (np.ndarray, jax.Array, list)):
+        return ArrayInit(np.asarray(init, dtype=float))
+    raise ConfigError(
+        "init must be GaussianInit(scale), OrthogonalInit(scale), ManifoldInit(a0, b0, c0) "
+        f"or an (m, d) array, got {type(init).__name__}"
+    )

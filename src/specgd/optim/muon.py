@@ -1,0 +1,201 @@
+"""Muon: momentum, then Newton–Schulz orthogonalization, as an optax transformation.
+
+The defaults reproduce KellerJordan's ``muon.py``; ``preset="torch"`` reproduces
+``torch.optim.Muon`` (the norm guard is a clamp there, and weight decay defaults to 0.1). A
+per-step coefficient schedule (``ns_coeffs="polar_express"`` or a list of triples) replaces the
+fixed quintic. Newton–Schulz is *not* the exact polar factor: its singular values land roughly in
+[0.7, 1.1], so exact spectral GD is a separate optimizer (``specgd``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from specgd.data.covariance import ConfigError
+from specgd.optim.transforms import Optimizer, check_lr, named
+
+KELLER_COEFFS = (3.4445, -4.7750, 2.0315)
+
+_POLAR_EXPRESS_RAW = (
+    (8.28721201814563, -23.595886519098837, 17.300387312530933),
+    (4.107059111542203, -2.9478499167379106, 0.5448431082926601),
+    (3.9486908534822946, -2.908902115962949, 0.5518191394370137),
+    (3.3184196573706015, -2.488488024314874, 0.51004894012372),
+    (2.300652019954817, -1.6689039845747493, 0.4188073119525673),
+    (1.891301407787398, -1.2679958271945868, 0.37680408948524835),
+    (1.8750014808534479, -1.2500016453999487, 0.3750001645474248),
+    (1.875, -1.25, 0.375),
+)
+# Polar Express (Amsel et al. 2025, Algorithm 1): a 1.01 safety factor on all but the last triple,
+# and the input divided by 1.01·‖X‖_F.
+POLAR_EXPRESS_COEFFS = tuple(
+    (a / 1.01, b / 1.01**3, c / 1.01**5) for a, b, c in _POLAR_EXPRESS_RAW[:-1]
+) + (_POLAR_EXPRESS_RAW[-1],)
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "keller": {"eps_mode": "add", "weight_decay": 0.0},
+    "torch": {"eps_mode": "clamp", "weight_decay": 0.1},
+}
+SHAPE_SCALINGS = ("original", "none", "match_rms_adamw")
+
+
+def coefficient_schedule(ns_coeffs: Any, ns_steps: int) -> tuple[tuple[float, float, float], ...]:
+    """The ``(a, b, c)`` triple of each Newton–Schulz step.
+
+    A single triple repeats; ``'polar_express'`` follows the published schedule, its last triple
+    repeating past its length; a list gives one triple per step.
+    """
+    if ns_coeffs == "polar_express":
+        table = POLAR_EXPRESS_COEFFS
+        return tuple(table[min(i, len(table) - 1)] for i in range(ns_steps))
+    if isinstance(ns_coeffs, str):
+        raise ConfigError(f"ns_coeffs must be a triple, a list of triples or 'polar_express', got {ns_coeffs!r}")
+    arr = tuple(tuple(float(x) for x in t) for t in ns_coeffs) if _is_nested(ns_coeffs) else None
+    if arr is None:
+        triple = tuple(float(x) for x in ns_coeffs)
+        if len(triple) != 3:
+            raise ConfigError(f"ns_coeffs must have 3 entries (a, b, c), got {len(triple)}")
+        return (triple,) * ns_steps
+    if any(len(t) != 3 for t in arr) or len(arr) != ns_steps:
+        raise ConfigError(
+            f"an ns_coeffs schedule needs one (a, b, c) triple per step: {ns_steps} triples, got {len(arr)}"
+        )
+    return arr
+
+
+def _is_nested(x: Any) -> bool:
+    try:
+        return len(x) > 0 and hasattr(x[0], "__len__")
+    except TypeError:
+        return False
+
+
+def newton_schulz(
+    G: jax.Array,
+    coeffs: tuple[tuple[float, float, float], ...] = (KELLER_COEFFS,) * 5,
+    eps: float = 1e-7,
+    eps_mode: str = "add",
+    norm_factor: float = 1.0,
+    dtype: Any = None,
+) -> jax.Array:
+    """Quintic Newton–Schulz iteration ``X ← aX + (bA + cA²)X``, ``A = XXᵀ``, on the wide side.
+
+    The input is divided by ``norm_factor·‖G‖_F + eps`` (``eps_mode='add'``, KellerJordan) or by
+    ``max(‖G‖_F, eps)`` (``'clamp'``, torch). ``dtype`` (e.g. ``jnp.bfloat16``) is the working
+    precision, as in the reference implementations; the result comes back in ``G``'s dtype.
+    """
+    X = G.astype(dtype) if dtype is not None else G
+    tall = G.shape[-2] > G.shape[-1]
+    if tall:
+        X = X.T
+    norm = jnp.linalg.norm(X)
+    X = X / (norm_factor * norm + eps) if eps_mode == "add" else X / jnp.maximum(norm, eps)
+    for a, b, c in coeffs:
+        A = X @ X.T
+        B = b * A + c * (A @ A)
+        X = a * X + B @ X
+    if tall:
+        X = X.T
+    return X.astype(G.dtype)
+
+
+def shape_scale(shape: tuple[int, ...], scaling: str) -> float:
+    """Update scale: ``√max(1, rows/cols)`` (``'original'``), 1, or ``0.2√max(rows, cols)``."""
+    rows, cols = shape[-2], shape[-1]
+    if scaling == "original":
+        return math.sqrt(max(1.0, rows / cols))
+    if scaling == "match_rms_adamw":
+        return 0.2 * math.sqrt(max(rows, cols))
+    return 1.0
+
+
+class MuonState(NamedTuple):
+    momentum: Any
+
+
+def muon(
+    lr: float = 0.02,
+    beta: float = 0.95,
+    nesterov: bool = True,
+    ns_steps: int = 5,
+    ns_coeffs: Any = KELLER_COEFFS,
+    eps: float = 1e-7,
+    eps_mode: str | None = None,
+    shape_scaling: str = "original",
+    weight_decay: float | None = None,
+    ns_dtype: str | None = None,
+    preset: str = "keller",
+) -> Optimizer:
+    """Muon, update for update as in the reference implementations.
+
+    ``B ← βB + (1−β)G``; direction ``G + β(B − G)`` (Nesterov, the lerp form) or ``B``; Newton–Schulz
+    with ``ns_steps`` steps of ``ns_coeffs``; scaled by :func:`shape_scale`; decoupled weight decay
+    ``W ← W(1 − lr·wd)``. ``preset`` (``'keller'`` or ``'torch'``) fills ``eps_mode`` and
+    ``weight_decay`` when they are not given. ``ns_dtype='bfloat16'`` mimics the references' bf16.
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    eps_mode = PRESETS[preset]["eps_mode"] if eps_mode is None else eps_mode
+    weight_decay = PRESETS[preset]["weight_decay"] if weight_decay is None else float(weight_decay)
+    if eps_mode not in ("add", "clamp"):
+        raise ConfigError(f"eps_mode must be 'add' or 'clamp', got {eps_mode!r}")
+    if shape_scaling not in SHAPE_SCALINGS:
+        raise ConfigError(f"shape_scaling must be one of {SHAPE_SCALINGS}, got {shape_scaling!r}")
+    if not 0 <= float(beta) < 1:
+        raise ConfigError(f"beta (momentum) must be in [0, 1), got {beta!r}")
+    if not (isinstance(ns_steps, int) and 1 <= ns_steps < 100):
+        raise ConfigError(f"ns_steps must be an integer in [1, 99], got {ns_steps!r}")
+    if weight_decay < 0 or not math.isfinite(weight_decay):
+        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    check_lr(lr)
+    schedule = coefficient_schedule(ns_coeffs, ns_steps)
+    norm_factor = 1.01 if ns_coeffs == "polar_express" else 1.0
+    dtype = None if ns_dtype is None else jnp.dtype(ns_dtype)
+
+    def init_fn(params):
+        return MuonState(jax.tree.map(jnp.zeros_like, params))
+
+    def update_fn(updates, state, params=None):
+        momentum = jax.tree.map(lambda b, g: b + (1 - beta) * (g - b), state.momentum, updates)
+        if nesterov:
+            direction = jax.tree.map(lambda g, b: g + beta * (b - g), updates, momentum)
+        else:
+            direction = momentum
+
+        def one(u, p):
+            ortho = newton_schulz(u, schedule, eps, eps_mode, norm_factor, dtype)
+            step = -lr * shape_scale(u.shape, shape_scaling) * ortho
+            if weight_decay:
+                if p is None:
+                    raise ValueError("muon with weight_decay needs params in update()")
+                step = step - lr * weight_decay * p
+            return step
+
+        if params is None:
+            steps = jax.tree.map(lambda u: one(u, None), direction)
+        else:
+            steps = jax.tree.map(one, direction, params)
+        return steps, MuonState(momentum)
+
+    hparams = dict(
+        lr=lr, beta=beta, nesterov=nesterov, ns_steps=ns_steps,
+        ns_coeffs=ns_coeffs if isinstance(ns_coeffs, str) else [list(t) for t in schedule],
+        eps=eps, eps_mode=eps_mode, shape_scaling=shape_scaling, weight_decay=weight_decay,
+        ns_dtype=ns_dtype, preset=preset,
+    )
+    factory = _muon_factory
+    return named(optax.GradientTransformation(init_fn, update_fn), "muon", factory, **hparams)
+
+
+def _muon_factory(**kw: Any) -> Optimizer:
+    if isinstance(kw.get("ns_coeffs"), list) and len({tuple(t) for t in kw["ns_coeffs"]}) == 1:
+        kw["ns_coeffs"] = tuple(kw["ns_coeffs"][0])
+    return muon(**kw)
+
+
+__all__ = ["muon", "newton_schulz", "coefficient_schedule", "POLAR_EXPRESS_COEFFS", "Optimizer"]

@@ -1,0 +1,79 @@
+"""Summary statistics of MODEL.md §4, computed from ``W`` in ``O(m²d)`` without ``d×d`` arrays."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from specgd.data.problem import ProblemArrays
+from specgd.loss.population import population_loss
+
+
+def metric_names(n_spikes: int, m: int, moments: tuple[int, ...] = ()) -> list[str]:
+    """Column names produced by :func:`summary` for this problem shape."""
+    names = ["a", "b", "c", "cos", "overlap", "loss", "rel_error"]
+    if n_spikes == 0:
+        names.remove("b")
+    if n_spikes > 1:
+        names += [f"b{k + 1}" for k in range(n_spikes)]
+    if m == 1:
+        names += ["mse", "s", "u"] + [f"s{k}" for k in moments] + [f"u{k}" for k in moments]
+    return names
+
+
+def summary(W: jax.Array, pa: ProblemArrays, moments: tuple[int, ...] = ()) -> dict[str, jax.Array]:
+    """Signal ``a``, spike ``b`` (per spike when several), bulk ``c``, alignment, losses."""
+    m = W.shape[0]
+    sqrt_m = jnp.sqrt(jnp.asarray(m, W.dtype))
+    w_hat = pa.unit_teacher
+    out: dict[str, jax.Array] = {}
+    signal = W @ w_hat
+    out["a"] = jnp.linalg.norm(signal) / sqrt_m
+    k = pa.spikes.shape[0]
+    if k:
+        Wv = W @ pa.spikes.T  # (m, k)
+        per_spike = jnp.linalg.norm(Wv, axis=0) / sqrt_m
+        out["b"] = jnp.linalg.norm(per_spike)
+        if k > 1:
+            for i in range(k):
+                out[f"b{i + 1}"] = per_spike[i]
+    in_frame = jnp.sum((W @ pa.frame.T) ** 2)
+    out["c"] = jnp.sqrt(jnp.maximum(jnp.sum(W * W) - in_frame, 0.0)) / sqrt_m
+
+    # M = Wᵀ diag(a) W = Q (R diag(a) Rᵀ) Qᵀ with Wᵀ = Q R (thin QR): alignment and top eigvector.
+    a = pa.second_layer
+    G = W @ W.T
+    aG = a[:, None] * G
+    m_fro = jnp.sqrt(jnp.maximum(jnp.sum(aG * aG.T), 0.0))
+    signal_mass = jnp.sum(a * signal**2)  # ŵᵀMŵ
+    out["cos"] = signal_mass / jnp.where(m_fro > 0, m_fro, 1.0)
+    Q, R = jnp.linalg.qr(W.T)
+    core = (R * a[None, :]) @ R.T
+    _, vecs = jnp.linalg.eigh((core + core.T) / 2)
+    top = Q @ vecs[:, -1]
+    out["overlap"] = (top @ w_hat) ** 2
+
+    out["loss"] = population_loss(W, pa)
+    w_star = pa.teacher
+    norm2 = w_star @ w_star
+    rel2 = m_fro**2 - 2.0 * jnp.sum(a * (W @ w_star) ** 2) + norm2**2
+    out["rel_error"] = jnp.sqrt(jnp.maximum(rel2, 0.0)) / norm2
+
+    if m == 1:
+        w = W[0] * jnp.sqrt(jnp.abs(a[0]))
+        d = W.shape[1]
+        out["mse"] = jnp.minimum(jnp.sum((w - w_star) ** 2), jnp.sum((w + w_star) ** 2)) / d
+        sw = pa.cov.apply(w)
+        out["s"] = w @ sw
+        out["u"] = sw @ w_star
+        for p in moments:
+            skw = pa.cov.apply_power(w, p)
+            out[f"s{p}"] = skw @ w
+            out[f"u{p}"] = skw @ w_star
+    return out
+
+
+def update_spectrum(U: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Largest and smallest of the ``min(m, d)`` singular values of an applied update."""
+    s = jnp.linalg.svd(U, compute_uv=False)
+    return s[0], s[-1]

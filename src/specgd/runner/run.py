@@ -1,0 +1,412 @@
+"""The simulation engine: ``run(problem, optimizer, steps, seeds, ...)``.
+
+One run is a ``lax.scan`` over log intervals, each an inner ``lax.scan`` of ``log_every`` steps
+followed by the summary statistics, so nothing returns to Python between logs. Runs (seeds ×
+learning rates) are batched with ``vmap`` or ``lax.map``; the host only sees a chunk of logs at a
+time, to drive the progress bar. A run whose parameters or loss become non-finite is frozen and
+marked ``diverged_at_step``; the others carry on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from specgd.data.covariance import ConfigError
+from specgd.data.problem import Problem, ProblemArrays
+from specgd.loss.population import population_grad
+from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
+from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, as_init
+from specgd.optim.transforms import Optimizer, describe_optimizer
+from specgd.runner.metrics import summary, update_spectrum
+
+MODES = ("population", "finite", "online")
+DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
+VECTORIZE = ("auto", "vmap", "map")
+SPECTRAL = ("specgd", "muon")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A validated run request (everything but the problem and optimizer objects)."""
+
+    steps: int
+    seeds: tuple[int, ...]
+    mode: str
+    log_every: int
+    n: int | None
+    batch_size: int
+    lrs: tuple[float, ...] | None
+    dtype: str
+    moments: tuple[int, ...]
+    track_update: bool
+    vectorize: str
+
+
+def _int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def validate(
+    problem: Any,
+    optimizer: Any,
+    steps: Any,
+    seeds: Any,
+    mode: str,
+    init: Any,
+    log_every: Any,
+    n: Any,
+    batch_size: Any,
+    lrs: Any,
+    dtype: str,
+    moments: Sequence[int],
+    track_update: bool | None,
+    vectorize: str,
+) -> RunSpec:
+    """Check every argument before any work starts; raise :class:`ConfigError` naming the culprit."""
+    if not isinstance(problem, Problem):
+        raise ConfigError(f"problem must be a specgd.Problem, got {type(problem).__name__}")
+    if lrs is None and not isinstance(optimizer, optax.GradientTransformation):
+        raise ConfigError(
+            "optimizer must be an optax GradientTransformation (e.g. specgd.gd(lr=0.02)); "
+            f"got {type(optimizer).__name__}"
+        )
+    steps = _int("steps", steps, 1)
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = list(range(_int("seeds (a count)", seeds, 1)))
+    try:
+        seeds = tuple(_int("each seed", s, 0) for s in seeds)
+    except TypeError:
+        raise ConfigError(f"seeds must be a list of integers >= 0 or a count, got {seeds!r}") from None
+    if not seeds:
+        raise ConfigError("seeds must not be empty")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct, got {list(seeds)}")
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    log_every = _int("log_every", log_every, 1)
+    if log_every > steps:
+        raise ConfigError(f"log_every ({log_every}) must be <= steps ({steps})")
+    if mode == "finite":
+        if n is None:
+            raise ConfigError("mode='finite' needs n, the number of training samples (n >= 1)")
+        n = _int("n (number of samples)", n, 1)
+    elif n is not None:
+        raise ConfigError(f"n (number of samples) is only used with mode='finite', not {mode!r}")
+    batch_size = _int("batch_size", 1 if batch_size is None else batch_size, 1)
+    if batch_size != 1 and mode != "online":
+        raise ConfigError("batch_size is only used with mode='online'")
+    if lrs is not None:
+        lrs = tuple(float(x) for x in np.atleast_1d(np.asarray(lrs, dtype=float)))
+        if not lrs or not all(math.isfinite(x) and x > 0 for x in lrs):
+            raise ConfigError(f"lrs must be a non-empty list of finite learning rates > 0, got {lrs}")
+        if not (isinstance(optimizer, Optimizer) or callable(optimizer)):
+            raise ConfigError(
+                "lrs needs a specgd optimizer (e.g. specgd.gd()) or a function lr -> optimizer"
+            )
+        if isinstance(optimizer, Optimizer) and "lr" not in optimizer.hparams:
+            raise ConfigError(f"optimizer {optimizer.name!r} has no lr to vary")
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
+    moments = tuple(_int("each moment power", k, 1) for k in moments)
+    if moments and problem.m != 1:
+        raise ConfigError("moments (s^(k), u^(k)) are defined for single-neuron problems (m = 1)")
+    if vectorize not in VECTORIZE:
+        raise ConfigError(f"vectorize must be one of {VECTORIZE}, got {vectorize!r}")
+    init = as_init(init)
+    if isinstance(init, ManifoldInit):
+        init.check(problem)
+    if isinstance(init, ArrayInit):
+        shape = np.shape(init.array)
+        n_runs = len(seeds) * (len(lrs) if lrs else 1)
+        if shape not in ((problem.m, problem.d), (n_runs, problem.m, problem.d)):
+            raise ConfigError(
+                f"init array must have shape ({problem.m}, {problem.d}) or "
+                f"({n_runs}, {problem.m}, {problem.d}) (one per run), got {shape}"
+            )
+        if not np.all(np.isfinite(init.array)):
+            raise ConfigError("init array must be finite (found NaN or inf)")
+    if track_update is None:
+        track_update = getattr(optimizer, "name", None) in SPECTRAL
+    return RunSpec(
+        steps, seeds, mode, log_every, n, batch_size, lrs, dtype, moments, bool(track_update),
+        vectorize,
+    )
+
+
+def _build_optimizer(optimizer: Any, lr: jax.Array | None) -> optax.GradientTransformation:
+    if lr is None:
+        return optimizer
+    if isinstance(optimizer, Optimizer):
+        return optimizer.with_hparams(lr=lr)
+    return optimizer(lr)
+
+
+def _gradient_fn(spec: RunSpec, pa: ProblemArrays) -> Callable:
+    """``grad(W, data, key) -> G`` for the training mode."""
+    if spec.mode == "population":
+        return lambda W, data, key: population_grad(W, pa)
+    if spec.mode == "finite":
+        return lambda W, data, key: empirical_grad(W, data[0], data[1], pa)
+
+    def online(W, data, key):
+        X, y = sample_batch(key, pa, spec.batch_size)
+        return empirical_grad(W, X, y, pa)
+
+    return online
+
+
+def _single_run_chunk(spec: RunSpec, optimizer: Any, n_logs: int, inner: int):
+    """A function advancing one run by ``n_logs`` log intervals of ``inner`` steps each."""
+
+    def advance(carry, data, lr, pa: ProblemArrays):
+        tx = _build_optimizer(optimizer, lr)
+        grad = _gradient_fn(spec, pa)
+
+        def step(c, _):
+            key, sub = jax.random.split(c["key"])
+            G = grad(c["W"], data, sub)
+            updates, opt_state = tx.update(G, c["opt"], c["W"])
+            W_new = optax.apply_updates(c["W"], updates)
+            ok = jnp.all(jnp.isfinite(W_new))
+            alive = c["diverged_at"] < 0
+            keep = alive & ok
+            new = dict(
+                W=jnp.where(keep, W_new, c["W"]),
+                opt=jax.tree.map(lambda a, b: jnp.where(keep, a, b), opt_state, c["opt"]),
+                key=key,
+                step=c["step"] + 1,
+                diverged_at=jnp.where(alive & ~ok, c["step"] + 1, c["diverged_at"]),
+            )
+            if spec.track_update:
+                new["update"] = jnp.where(keep, updates, c["update"])
+            return new, None
+
+        def interval(c, _):
+            c, _ = jax.lax.scan(step, c, None, length=inner)
+            stats = summary(c["W"], pa, spec.moments)
+            if spec.mode == "finite":
+                stats["train_loss"] = empirical_loss(c["W"], data[0], data[1], pa)
+            if spec.track_update:
+                smax, smin = update_spectrum(c["update"])
+                stats["update_sv_max"], stats["update_sv_min"] = smax, smin
+            finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in stats.values()]))
+            c["diverged_at"] = jnp.where(
+                (c["diverged_at"] < 0) & ~finite, c["step"], c["diverged_at"]
+            )
+            stats["step"] = c["step"]
+            return c, stats
+
+        return jax.lax.scan(interval, carry, None, length=n_logs)
+
+    return advance
+
+
+def _batched(fn: Callable, vectorize: str) -> Callable:
+    """Apply a single-run function over the leading (run) axis of carry, data and lr."""
+    if vectorize == "vmap":
+        return jax.vmap(fn, in_axes=(0, 0, 0, None))
+
+    def mapped(carry, data, lr, pa):
+        return jax.lax.map(lambda args: fn(*args, pa), (carry, data, lr))
+
+    return mapped
+
+
+def _chunk_length(total: int, target: int) -> int:
+    """The divisor of ``total`` closest to ``target`` (one compiled chunk shape for the run)."""
+    divisors = [k for k in range(1, total + 1) if total % k == 0]
+    return min(divisors, key=lambda k: abs(math.log(k / target)))
+
+
+def run(
+    problem: Problem,
+    optimizer: Any,
+    steps: int,
+    seeds: Sequence[int] | int = (0,),
+    mode: str = "population",
+    init: Any = None,
+    log_every: int = 10,
+    *,
+    n: int | None = None,
+    batch_size: int | None = None,
+    lrs: Sequence[float] | None = None,
+    dtype: str = "float64",
+    moments: Sequence[int] = (),
+    track_update: bool | None = None,
+    vectorize: str = "auto",
+    progress: bool | None = None,
+) -> RunResult:
+    """Train ``problem`` with ``optimizer`` for ``steps`` steps, once per seed (and learning rate).
+
+    Parameters
+    ----------
+    problem: a :class:`specgd.Problem`.
+    optimizer: an optax ``GradientTransformation`` (``specgd.gd(lr=0.02)``, ``optax.adam(1e-3)``...).
+        With ``lrs``, a specgd optimizer (rebuilt at each rate) or a function ``lr -> optimizer``.
+    steps: number of optimizer steps. seeds: list of seeds, or a count (``3`` means 0, 1, 2).
+    mode: ``'population'`` (exact loss), ``'finite'`` (``n`` fixed samples, full batch) or
+        ``'online'`` (a fresh batch of ``batch_size`` samples each step).
+    init: ``GaussianInit(scale)`` (default scale 1e-2), ``OrthogonalInit``, ``ManifoldInit`` or an
+        explicit ``(m, d)`` / ``(runs, m, d)`` array.
+    log_every: statistics are recorded at step 0, every ``log_every`` steps and at the last step.
+    lrs: learning rates to run side by side (vectorized with the seeds).
+    dtype: ``'float64'`` (default) or ``'float32'``.
+    moments: for m = 1, also record ``s^(k) = wᵀΣ^k w`` and ``u^(k) = wᵀΣ^k w*``.
+    track_update: record the singular-value range of the applied update (default: spectral
+        optimizers only).
+    vectorize: how runs are batched: ``'vmap'``, ``'map'`` (sequential, compiled) or ``'auto'``
+        (``vmap`` on accelerators, ``map`` on CPU, where it measured faster).
+    progress: show a progress bar (default: when stderr is a terminal).
+    """
+    from specgd.results.result import RunResult
+
+    init = GaussianInit(1e-2) if init is None else init
+    spec = validate(
+        problem, optimizer, steps, seeds, mode, init, log_every, n, batch_size, lrs, dtype,
+        moments, track_update, vectorize,
+    )
+    init = as_init(init)
+    vectorize = spec.vectorize
+    if vectorize == "auto":
+        vectorize = "map" if jax.default_backend() == "cpu" else "vmap"
+    jdtype = DTYPES[spec.dtype]
+    pa = problem.arrays.astype(jdtype)
+
+    lr_values = spec.lrs or (None,)
+    runs = [(seed, lr) for lr in lr_values for seed in spec.seeds]
+    started = time.perf_counter()
+    carry, data = _initial_state(problem, optimizer, init, spec, pa, runs, jdtype)
+    lr_arr = (
+        jnp.asarray([lr for _, lr in runs], dtype=jdtype)
+        if spec.lrs else jnp.zeros(len(runs), dtype=jdtype)
+    )
+    opt_for_lr = optimizer if spec.lrs else None
+
+    stats0 = jax.jit(jax.vmap(lambda W: summary(W, pa, spec.moments)))(carry["W"])
+    if spec.mode == "finite":
+        stats0["train_loss"] = jax.jit(jax.vmap(lambda W, X, y: empirical_loss(W, X, y, pa)))(
+            carry["W"], data[0], data[1]
+        )
+    if spec.track_update:
+        stats0["update_sv_max"] = jnp.full(len(runs), jnp.nan)
+        stats0["update_sv_min"] = jnp.full(len(runs), jnp.nan)
+    stats0["step"] = jnp.zeros(len(runs), dtype=jnp.int32)
+    records = [jax.tree.map(lambda x: np.asarray(x)[:, None], stats0)]
+
+    n_logs, remainder = divmod(spec.steps, spec.log_every)
+    show = _want_progress(progress)
+    target = max(1, math.ceil(n_logs / 50)) if show else n_logs
+    chunk = _chunk_length(n_logs, target) if n_logs else 0
+
+    def compiled(n_chunk: int, inner: int):
+        single = _single_run_chunk(spec, optimizer if not spec.lrs else opt_for_lr, n_chunk, inner)
+        if not spec.lrs:
+            base = single
+            single = lambda c, d, lr, p: base(c, d, None, p)  # noqa: E731
+        return jax.jit(_batched(single, vectorize))
+
+    from specgd.runner.progress import progress_bar
+
+    with progress_bar(spec.steps, f"{describe_optimizer(optimizer).get('name', 'run')}", show) as bar:
+        if n_logs:
+            fn = compiled(chunk, spec.log_every)
+            for _ in range(n_logs // chunk):
+                carry, stats = fn(carry, data, lr_arr, pa)
+                records.append(jax.tree.map(np.asarray, stats))
+                bar(chunk * spec.log_every)
+        if remainder:
+            carry, stats = compiled(1, remainder)(carry, data, lr_arr, pa)
+            records.append(jax.tree.map(np.asarray, stats))
+            bar(remainder)
+    jax.block_until_ready(carry["W"])
+    elapsed = time.perf_counter() - started
+
+    return RunResult.from_records(
+        records=records,
+        runs=runs,
+        diverged_at=np.asarray(carry["diverged_at"]),
+        final_params=np.asarray(carry["W"]),
+        config=_config(problem, optimizer, init, spec, vectorize),
+        seconds=elapsed,
+    )
+
+
+def _initial_state(problem, optimizer, init, spec, pa, runs, jdtype):
+    """Initial weights, optimizer state and data for every run."""
+    keys = [jax.random.split(jax.random.PRNGKey(seed), 3) for seed, _ in runs]
+    if isinstance(init, ArrayInit):
+        arr = jnp.asarray(init.array, dtype=jdtype)
+        W = arr if arr.ndim == 3 else jnp.broadcast_to(arr, (len(runs), *arr.shape))
+    else:
+        W = jnp.stack([init.sample(k[0], problem, jdtype) for k in keys])
+    if spec.mode == "finite":
+        samples = [sample_batch(k[1], pa, spec.n) for k in keys]
+        data = (jnp.stack([s[0] for s in samples]), jnp.stack([s[1] for s in samples]))
+    else:
+        data = jnp.zeros(len(runs), dtype=jdtype)
+    opts = []
+    for (_, lr), Wi in zip(runs, W, strict=True):
+        tx = _build_optimizer(optimizer, None if lr is None else jnp.asarray(lr, jdtype))
+        opts.append(tx.init(Wi))
+    carry = dict(  # per-run state: a dict is a pytree
+        W=W,
+        opt=jax.tree.map(lambda *xs: jnp.stack(xs), *opts),
+        key=jnp.stack([k[2] for k in keys]),
+        step=jnp.zeros(len(runs), dtype=jnp.int32),
+        diverged_at=jnp.full(len(runs), -1, dtype=jnp.int32),
+    )
+    if spec.track_update:
+        carry["update"] = jnp.zeros_like(W)
+    return carry, data
+
+
+def _want_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def _config(problem, optimizer, init, spec: RunSpec, vectorize: str) -> dict[str, Any]:
+    opt = describe_optimizer(optimizer) if isinstance(optimizer, optax.GradientTransformation) \
+        else {"name": getattr(optimizer, "__name__", "function of lr")}
+    return {
+        "problem": problem.describe(),
+        "optimizer": opt,
+        "init": init.describe(),
+        "steps": spec.steps,
+        "seeds": list(spec.seeds),
+        "lrs": list(spec.lrs) if spec.lrs else None,
+        "mode": spec.mode,
+        "n": spec.n,
+        "batch_size": spec.batch_size if spec.mode == "online" else None,
+        "log_every": spec.log_every,
+        "dtype": spec.dtype,
+        "moments": list(spec.moments),
+        "vectorize": vectorize,
+        "backend": jax.default_backend(),
+        "conventions": {
+            "loss": "E[(f_W(x) - y)^2], no 1/2 prefactor",
+            "student": "f_W(x) = sum_j a_j (w_j^T x)^2, M = W^T diag(a) W",
+            "second_layer": problem.second_layer_spec,
+            "teacher_norm": problem.teacher_norm,
+            "init_variance": "scale^2/d per entry" if isinstance(init, GaussianInit) else None,
+            "stats": "a=|W w_hat|/sqrt(m), b=|W v|/sqrt(m), c=|W P_perp|_F/sqrt(m)",
+            "seed_use": "PRNGKey(seed) split into (init, data, step noise); teacher from problem_seed",
+        },
+    }
+

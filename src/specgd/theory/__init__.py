@@ -1,0 +1,19 @@
+"""Theory beside simulation: the exact manifold reduction and closed-form predictions."""
+
+from specgd.theory.manifold import ManifoldModel
+from specgd.theory.predictions import (
+    gd_growth_factors,
+    plateau_spike,
+    specgd_escape_steps,
+    spike_threshold,
+    spike_to_signal_ratio,
+)
+
+__all__ = [
+    "ManifoldModel",
+    "gd_growth_factors",
+    "plateau_spike",
+    "specgd_escape_steps",
+    "spike_threshold",
+    "spike_to_signal_ratio",
+]

@@ -1,0 +1,88 @@
+"""The exact three-dimensional reduction of MODEL.md §5 (spiked Σ, invariant manifold).
+
+``W = O (a ŵᵀ + b vᵀ + c P⊥)`` stays of this form under GD and SpecGD, and the manifold
+coefficients ``(a, b, c)`` follow the scalar recursions below. The statistics of
+``specgd.runner.metrics`` are ``a/√m``, ``b/√m`` and ``c·√(r/m)`` with bulk dimension
+``r = min(m, d) − 2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ManifoldModel:
+    """Spiked problem on the manifold: ``Σ = s_a ŵŵᵀ + s_b vvᵀ + s_c P⊥`` (``s_b = 1 + λ``)."""
+
+    d: int
+    m: int
+    lam: float
+    s_a: float = 1.0
+    s_c: float = 1.0
+
+    @property
+    def s_b(self) -> float:
+        return 1.0 + self.lam
+
+    @property
+    def bulk_dim(self) -> int:
+        return min(self.m, self.d) - 2
+
+    def gradients(self, a: float, b: float, c: float) -> tuple[float, float, float]:
+        """``(g_a, g_b, g_c)`` of MODEL.md §5 (the diagonal of ``∇_M L`` in the frame, times m/2)."""
+        m = self.m
+        alpha, beta, gamma = a * a / m, b * b / m, c * c / m
+        T = self.s_a * (alpha - 1) + self.s_b * beta + self.bulk_dim * self.s_c * gamma
+        g_a = 2 * self.s_a * (2 * self.s_a * (alpha - 1) + T)
+        g_b = 2 * self.s_b * (2 * self.s_b * beta + T)
+        g_c = 2 * self.s_c * (2 * self.s_c * gamma + T)
+        return g_a, g_b, g_c
+
+    def loss(self, a: float, b: float, c: float) -> float:
+        """Population loss on the manifold (``Δ`` is diagonal in the frame)."""
+        m = self.m
+        da = self.s_a * (a * a / m - 1)
+        db = self.s_b * b * b / m
+        dc = self.s_c * c * c / m
+        tr2 = da**2 + db**2 + self.bulk_dim * dc**2
+        tr = da + db + self.bulk_dim * dc
+        return 2 * tr2 + tr**2
+
+    def step(self, a, b, c, optimizer: str, lr: float):
+        g_a, g_b, g_c = self.gradients(a, b, c)
+        if optimizer == "gd":
+            k = 2 * lr / self.m
+            return a * (1 - k * g_a), b * (1 - k * g_b), c * (1 - k * g_c)
+        if optimizer == "specgd":
+            return (
+                a - lr * np.sign(a * g_a),
+                b - lr * np.sign(b * g_b),
+                c - lr * np.sign(c * g_c),
+            )
+        raise ValueError(f"optimizer must be 'gd' or 'specgd', got {optimizer!r}")
+
+    def trajectory(
+        self, a0: float, b0: float, c0: float, optimizer: str, lr: float, steps: int,
+        log_every: int = 1,
+    ) -> pd.DataFrame:
+        """Iterate the recursion; return the §4 statistics (``a, b, c`` as in ``specgd.run``),
+        the manifold coefficients and the loss, every ``log_every`` steps."""
+        a, b, c = float(a0), float(b0), float(c0)
+        rows = []
+        sm = np.sqrt(self.m)
+        for t in range(steps + 1):
+            if t % log_every == 0 or t == steps:
+                rows.append(
+                    {
+                        "step": t, "a": abs(a) / sm, "b": abs(b) / sm,
+                        "c": abs(c) * np.sqrt(self.bulk_dim / self.m),
+                        "coef_a": a, "coef_b": b, "coef_c": c, "loss": self.loss(a, b, c),
+                    }
+                )
+            if t < steps:
+                a, b, c = self.step(a, b, c, optimizer, lr)
+        return pd.DataFrame(rows)
