@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,9 @@ from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, as_init
 from specgd.optim.transforms import Optimizer, describe_optimizer
 from specgd.runner.metrics import summary, update_spectrum
+
+if TYPE_CHECKING:
+    from specgd.results.result import RunResult
 
 MODES = ("population", "finite", "online")
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
