@@ -132,9 +132,12 @@ def test_gd_plateau_and_alignment_collapse_vs_specgd():
     assert np.all(end["a"] > 0.99) and np.all(end["b"] < 0.01) and np.all(end["c"] < 0.02)
 
 
-def test_manifold_theory_gd_reaches_teacher():
-    """The reduction itself converges to a = 1, b = c = 0 under GD (sanity of the recursion)."""
+def test_manifold_theory_gd_converges_slowly_in_the_bulk():
+    """The recursion itself: GD's loss decreases monotonically, the signal converges, and the bulk
+    contracts slowly (MODEL.md §6.4: like k^{-1/2} asymptotically, far slower than SpecGD)."""
     traj = ManifoldModel(d=40, m=48, lam=8.0).trajectory(0.05, 0.05, 0.05, "gd", 0.02, 20000,
                                                          log_every=1000)
+    assert np.all(np.diff(traj["loss"]) <= 0)
     last = traj.iloc[-1]
-    assert last["a"] == pytest.approx(1.0, abs=1e-3) and last["loss"] < 1e-4
+    assert last["a"] > 0.99 and last["loss"] < 1e-3
+    assert last["c"] > 0.05  # still far from the O(η) band SpecGD reaches in a few hundred steps
