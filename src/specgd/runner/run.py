@@ -354,10 +354,11 @@ def _initial_state(problem, optimizer, init, spec, pa, runs, jdtype):
         arr = jnp.asarray(init.array, dtype=jdtype)
         W = arr if arr.ndim == 3 else jnp.broadcast_to(arr, (len(runs), *arr.shape))
     else:
-        W = jnp.stack([init.sample(k[0], problem, jdtype) for k in keys])
+        # Drawn in float64 and cast, so a seed means the same start in either precision.
+        W = jnp.stack([init.sample(k[0], problem, jnp.float64) for k in keys]).astype(jdtype)
     if spec.mode == "finite":
-        samples = [sample_batch(k[1], pa, spec.n) for k in keys]
-        data = (jnp.stack([s[0] for s in samples]), jnp.stack([s[1] for s in samples]))
+        samples = [sample_batch(k[1], problem.arrays, spec.n) for k in keys]
+        data = tuple(jnp.stack([s[i] for s in samples]).astype(jdtype) for i in (0, 1))
     else:
         data = jnp.zeros(len(runs), dtype=jdtype)
     opts = []

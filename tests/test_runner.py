@@ -1,0 +1,158 @@
+"""The runner: modes, batching, logging, results on disk."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import specgd as sg
+from specgd.runner.metrics import summary
+
+
+@pytest.fixture(scope="module")
+def small():
+    return sg.Problem(d=30, m=6, cov=sg.Spiked(lam=4.0))
+
+
+def test_frame_columns_and_logged_steps(small):
+    res = sg.run(small, sg.specgd(lr=0.01), steps=25, seeds=[0, 1], log_every=10, progress=False)
+    f = res.frame
+    for col in ("optimizer", "seed", "lr", "step", "a", "b", "c", "cos", "overlap", "loss",
+                "rel_error", "update_sv_max", "update_sv_min", "diverged_at_step"):
+        assert col in f.columns, col
+    # Logged at 0, every log_every steps and at the last step (25 is not a multiple of 10).
+    assert sorted(f[f.seed == 0]["step"]) == [0, 10, 20, 25]
+    assert set(f["optimizer"]) == {"specgd"} and np.all(f["lr"] == 0.01)
+    # SpecGD's applied update has every singular value equal to the learning rate.
+    logged = f[f.step > 0]
+    assert np.allclose(logged["update_sv_max"], 0.01, rtol=1e-10)
+    assert np.allclose(logged["update_sv_min"], 0.01, rtol=1e-10)
+    assert res.runs["diverged_at_step"].isna().all()
+
+
+def test_statistics_match_direct_numpy(small):
+    """a, b, c, cos, overlap, rel_error recomputed from W with dense NumPy algebra."""
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((small.m, small.d))
+    stats = {k: float(v) for k, v in summary(W, small.arrays).items()}
+    w = small.teacher
+    v = small.spikes[0]
+    m = small.m
+    P_perp = np.eye(small.d) - np.outer(w, w) - np.outer(v, v)
+    M = W.T @ W / m
+    top = np.linalg.eigh(M)[1][:, -1]
+    expected = {
+        "a": np.linalg.norm(W @ w) / np.sqrt(m),
+        "b": np.linalg.norm(W @ v) / np.sqrt(m),
+        "c": np.linalg.norm(W @ P_perp) / np.sqrt(m),
+        "cos": w @ M @ w / np.linalg.norm(M),
+        "overlap": (top @ w) ** 2,
+        "rel_error": np.linalg.norm(M - np.outer(w, w)),
+    }
+    for k, val in expected.items():
+        assert stats[k] == pytest.approx(val, rel=1e-10), k
+
+
+def test_single_neuron_statistics():
+    prob = sg.Problem(d=12, m=1, cov=sg.PowerLaw(a=2.0), teacher_norm="sigma")
+    res = sg.run(prob, sg.gd(lr=0.05), steps=20, seeds=[0], log_every=10, moments=(2,), progress=False)
+    f = res.frame
+    for col in ("mse", "s", "u", "s2", "u2"):
+        assert col in f.columns
+    assert "b" not in f.columns  # a power law has no spike
+    # Check s, u, mse at the final weights against dense algebra.
+    w = res.final_params[0, 0]
+    S = prob.cov.to_dense()
+    last = f.iloc[-1]
+    assert last["s"] == pytest.approx(w @ S @ w, rel=1e-10)
+    assert last["u"] == pytest.approx(w @ S @ prob.teacher, rel=1e-10)
+    assert last["u2"] == pytest.approx(w @ S @ S @ prob.teacher, rel=1e-10)
+    mse = min(np.sum((w - prob.teacher) ** 2), np.sum((w + prob.teacher) ** 2)) / prob.d
+    assert last["mse"] == pytest.approx(mse, rel=1e-10)
+
+
+def test_multispike_columns():
+    prob = sg.Problem(d=20, m=4, cov=sg.MultiSpiked(lams=[6.0, 3.0]))
+    f = sg.run(prob, sg.gd(lr=0.01), steps=10, seeds=[0], log_every=5, progress=False).frame
+    assert {"b", "b1", "b2"} <= set(f.columns)
+    assert np.allclose(f["b"] ** 2, f["b1"] ** 2 + f["b2"] ** 2)
+
+
+def test_map_and_vmap_batching_agree(small):
+    kw = dict(steps=40, seeds=[0, 1, 2], log_every=10, progress=False)
+    a = sg.run(small, sg.specgd(lr=0.01), vectorize="map", **kw).frame
+    b = sg.run(small, sg.specgd(lr=0.01), vectorize="vmap", **kw).frame
+    cols = ["a", "b", "c", "loss"]
+    assert np.allclose(a[cols], b[cols], rtol=1e-10, atol=1e-14)
+
+
+def test_learning_rate_grid_equals_separate_runs(small):
+    grid = sg.run(small, sg.gd(), lrs=[0.01, 0.03], steps=30, seeds=[0, 1], log_every=10,
+                  progress=False).frame
+    for lr in (0.01, 0.03):
+        alone = sg.run(small, sg.gd(lr=lr), steps=30, seeds=[0, 1], log_every=10, progress=False).frame
+        part = grid[grid.lr == lr].reset_index(drop=True)
+        assert np.allclose(part[["a", "b", "c", "loss"]], alone[["a", "b", "c", "loss"]], rtol=1e-12)
+    # A function lr -> optimizer works the same way.
+    fn = sg.run(small, lambda lr: sg.gd(lr=lr), lrs=[0.03], steps=30, seeds=[0, 1], log_every=10,
+                progress=False).frame
+    assert np.allclose(fn["loss"], grid[grid.lr == 0.03]["loss"], rtol=1e-12)
+
+
+def test_seeds_are_reproducible_and_distinct(small):
+    a = sg.run(small, sg.gd(lr=0.01), steps=10, seeds=[0, 1], log_every=10, progress=False).frame
+    b = sg.run(small, sg.gd(lr=0.01), steps=10, seeds=[1, 0], log_every=10, progress=False).frame
+    key = ["seed", "step"]
+    a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+    assert np.array_equal(a["loss"].to_numpy(), b["loss"].to_numpy())
+    assert a[a.seed == 0]["c"].iloc[0] != a[a.seed == 1]["c"].iloc[0]
+
+
+@pytest.mark.parametrize("mode", ["finite", "online"])
+def test_sample_modes_learn(mode):
+    prob = sg.Problem(d=10, m=4, cov=sg.Spiked(lam=2.0))
+    kw = {"n": 400} if mode == "finite" else {"batch_size": 32}
+    res = sg.run(prob, sg.gd(lr=0.02), steps=600, seeds=[0], mode=mode, init=sg.GaussianInit(0.3),
+                 log_every=100, progress=False, **kw)
+    f = res.frame
+    assert f["loss"].iloc[-1] < 0.2 * f["loss"].iloc[0]
+    if mode == "finite":
+        assert "train_loss" in f.columns and f["train_loss"].iloc[-1] < f["train_loss"].iloc[0]
+
+
+def test_finite_mode_with_many_samples_tracks_population():
+    """With n ≫ d the full-batch gradient is close to the population one, so are the paths."""
+    prob = sg.Problem(d=8, m=3, cov=sg.Spiked(lam=2.0))
+    kw = dict(steps=200, seeds=[0], init=sg.GaussianInit(0.3), log_every=50, progress=False)
+    pop = sg.run(prob, sg.gd(lr=0.02), **kw).frame
+    fin = sg.run(prob, sg.gd(lr=0.02), mode="finite", n=200_000, **kw).frame
+    # Sampling error of fourth moments at n = 2e5 is ~1%: paths agree to a few percent.
+    assert np.allclose(fin["a"], pop["a"], rtol=0.05)
+
+
+def test_float32_matches_float64_early(small):
+    kw = dict(steps=50, seeds=[0], log_every=10, progress=False)
+    hi = sg.run(small, sg.gd(lr=0.02), **kw).frame
+    lo = sg.run(small, sg.gd(lr=0.02), dtype="float32", **kw).frame
+    # GD contracts round-off; float32 has ~1e-7 relative precision per operation.
+    assert np.allclose(lo[["a", "b", "c"]], hi[["a", "b", "c"]], rtol=1e-4)
+    assert hi["loss"].dtype == np.float64
+
+
+def test_save_and_load_roundtrip(tmp_path, small):
+    res = sg.run(small, sg.muon(lr=0.02), steps=20, seeds=[0, 1], log_every=10, progress=False)
+    out = res.save(tmp_path / "run")
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["manifest.json", "metrics.parquet"]  # no temporary files left behind
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["optimizer"]["name"] == "muon"
+    assert manifest["config"]["optimizer"]["preset"] == "keller"
+    assert manifest["config"]["problem"]["cov"] == {"family": "spiked", "lam": 4.0,
+                                                    "angle": pytest.approx(np.pi / 2)}
+    assert manifest["config"]["seeds"] == [0, 1]
+    assert manifest["config"]["conventions"]["teacher_norm"] == "unit"
+    assert manifest["versions"]["jax"] and manifest["versions"]["specgd"]
+    back = sg.load_run(out)
+    pd.testing.assert_frame_equal(back.frame, res.frame, check_dtype=False)
+    assert back.config == json.loads(json.dumps(res.config))
