@@ -156,3 +156,22 @@ def test_save_and_load_roundtrip(tmp_path, small):
     back = sg.load_run(out)
     pd.testing.assert_frame_equal(back.frame, res.frame, check_dtype=False)
     assert back.config == json.loads(json.dumps(res.config))
+
+
+def test_log_at_explicit_steps(small):
+    at = sg.log_spaced(1000, per_decade=5)
+    assert at[0] == 1 and at[-1] == 1000 and at == sorted(set(at))
+    res = sg.run(small, sg.gd(lr=0.01), steps=1000, seeds=[0, 1], log_at=at, progress=False)
+    assert list(res.frame[res.frame.seed == 0]["step"]) == [0, *at]
+    # Same numbers as uniform logging at the shared steps.
+    uni = sg.run(small, sg.gd(lr=0.01), steps=1000, seeds=[0, 1], log_every=100, progress=False).frame
+    both = res.frame.merge(uni, on=["seed", "step"], suffixes=("", "_u"))
+    assert len(both) == 2 * 3  # steps 0, 100, 1000
+    assert np.allclose(both["loss"], both["loss_u"], rtol=1e-13)
+
+
+def test_progress_chunks_do_not_change_results(small):
+    kw = dict(steps=137, seeds=[0], log_every=3)
+    quiet = sg.run(small, sg.gd(lr=0.01), progress=False, **kw).frame
+    shown = sg.run(small, sg.gd(lr=0.01), progress=True, **kw).frame
+    pd.testing.assert_frame_equal(quiet, shown)

@@ -33,7 +33,7 @@ from specgd.optim.transforms import (  # noqa: E402
     specgd,
 )
 from specgd.results.result import RunResult, load_run  # noqa: E402
-from specgd.runner.run import run  # noqa: E402
+from specgd.runner.run import log_spaced, run  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -58,6 +58,7 @@ __all__ = [
     "from_rule",
     "gd",
     "load_run",
+    "log_spaced",
     "muon",
     "newton_schulz",
     "normalized_gd",

@@ -1,7 +1,7 @@
 """The simulation engine: ``run(problem, optimizer, steps, seeds, ...)``.
 
-One run is a ``lax.scan`` over log intervals, each an inner ``lax.scan`` of ``log_every`` steps
-followed by the summary statistics, so nothing returns to Python between logs. Runs (seeds ×
+One run is a ``lax.scan`` over log intervals, each an inner loop over the steps up to the next
+logged step followed by the summary statistics, so nothing returns to Python between logs. Runs (seeds ×
 learning rates) are batched with ``vmap`` or ``lax.map``; the host only sees a chunk of logs at a
 time, to drive the progress bar. A run whose parameters or loss become non-finite is frozen and
 marked ``diverged_at_step``; the others carry on.
@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -44,7 +45,8 @@ class RunSpec:
     steps: int
     seeds: tuple[int, ...]
     mode: str
-    log_every: int
+    log_every: int | None
+    log_steps: tuple[int, ...]
     n: int | None
     batch_size: int
     lrs: tuple[float, ...] | None
@@ -70,6 +72,7 @@ def validate(
     mode: str,
     init: Any,
     log_every: Any,
+    log_at: Any,
     n: Any,
     batch_size: Any,
     lrs: Any,
@@ -99,9 +102,22 @@ def validate(
         raise ConfigError(f"seeds must be distinct, got {list(seeds)}")
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
-    log_every = _int("log_every", log_every, 1)
-    if log_every > steps:
-        raise ConfigError(f"log_every ({log_every}) must be <= steps ({steps})")
+    if log_at is not None:
+        try:
+            log_steps = sorted({_int("each log_at step", int(k) if float(k).is_integer() else k, 1)
+                                for k in log_at})
+        except (TypeError, ValueError):
+            raise ConfigError(f"log_at must be a list of integer steps, got {log_at!r}") from None
+        if log_steps and log_steps[-1] > steps:
+            raise ConfigError(f"log_at steps must be <= steps ({steps}), got {log_steps[-1]}")
+        log_every = None
+    else:
+        log_every = _int("log_every", log_every, 1)
+        if log_every > steps:
+            raise ConfigError(f"log_every ({log_every}) must be <= steps ({steps})")
+        log_steps = list(range(log_every, steps + 1, log_every))
+    if not log_steps or log_steps[-1] != steps:
+        log_steps.append(steps)
     if mode == "finite":
         if n is None:
             raise ConfigError("mode='finite' needs n, the number of training samples (n >= 1)")
@@ -144,8 +160,8 @@ def validate(
     if track_update is None:
         track_update = getattr(optimizer, "name", None) in SPECTRAL
     return RunSpec(
-        steps, seeds, mode, log_every, n, batch_size, lrs, dtype, moments, bool(track_update),
-        vectorize,
+        steps, seeds, mode, log_every, tuple(log_steps), n, batch_size, lrs, dtype, moments,
+        bool(track_update), vectorize,
     )
 
 
@@ -171,14 +187,14 @@ def _gradient_fn(spec: RunSpec, pa: ProblemArrays) -> Callable:
     return online
 
 
-def _single_run_chunk(spec: RunSpec, optimizer: Any, n_logs: int, inner: int):
-    """A function advancing one run by ``n_logs`` log intervals of ``inner`` steps each."""
+def _single_run_chunk(spec: RunSpec, optimizer: Any):
+    """A function advancing one run through log intervals of the given lengths (steps)."""
 
-    def advance(carry, data, lr, pa: ProblemArrays):
+    def advance(carry, data, lr, pa: ProblemArrays, lengths: jax.Array):
         tx = _build_optimizer(optimizer, lr)
         grad = _gradient_fn(spec, pa)
 
-        def step(c, _):
+        def step(_, c):
             key, sub = jax.random.split(c["key"])
             G = grad(c["W"], data, sub)
             updates, opt_state = tx.update(G, c["opt"], c["W"])
@@ -195,10 +211,10 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, n_logs: int, inner: int):
             )
             if spec.track_update:
                 new["update"] = jnp.where(keep, updates, c["update"])
-            return new, None
+            return new
 
-        def interval(c, _):
-            c, _ = jax.lax.scan(step, c, None, length=inner)
+        def interval(c, length):
+            c = jax.lax.fori_loop(0, length, step, c)
             stats = summary(c["W"], pa, spec.moments)
             if spec.mode == "finite":
                 stats["train_loss"] = empirical_loss(c["W"], data[0], data[1], pa)
@@ -212,7 +228,7 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, n_logs: int, inner: int):
             stats["step"] = c["step"]
             return c, stats
 
-        return jax.lax.scan(interval, carry, None, length=n_logs)
+        return jax.lax.scan(interval, carry, lengths)
 
     return advance
 
@@ -220,18 +236,12 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, n_logs: int, inner: int):
 def _batched(fn: Callable, vectorize: str) -> Callable:
     """Apply a single-run function over the leading (run) axis of carry, data and lr."""
     if vectorize == "vmap":
-        return jax.vmap(fn, in_axes=(0, 0, 0, None))
+        return jax.vmap(fn, in_axes=(0, 0, 0, None, None))
 
-    def mapped(carry, data, lr, pa):
-        return jax.lax.map(lambda args: fn(*args, pa), (carry, data, lr))
+    def mapped(carry, data, lr, pa, lengths):
+        return jax.lax.map(lambda args: fn(*args, pa, lengths), (carry, data, lr))
 
     return mapped
-
-
-def _chunk_length(total: int, target: int) -> int:
-    """The divisor of ``total`` closest to ``target`` (one compiled chunk shape for the run)."""
-    divisors = [k for k in range(1, total + 1) if total % k == 0]
-    return min(divisors, key=lambda k: abs(math.log(k / target)))
 
 
 def run(
@@ -243,6 +253,7 @@ def run(
     init: Any = None,
     log_every: int = 10,
     *,
+    log_at: Sequence[int] | None = None,
     n: int | None = None,
     batch_size: int | None = None,
     lrs: Sequence[float] | None = None,
@@ -265,6 +276,8 @@ def run(
     init: ``GaussianInit(scale)`` (default scale 1e-2), ``OrthogonalInit``, ``ManifoldInit`` or an
         explicit ``(m, d)`` / ``(runs, m, d)`` array.
     log_every: statistics are recorded at step 0, every ``log_every`` steps and at the last step.
+    log_at: explicit steps at which to record instead (e.g. ``specgd.log_spaced(10**7)`` for
+        log–log plots); step 0 and the last step are always included.
     lrs: learning rates to run side by side (vectorized with the seeds).
     dtype: ``'float64'`` (default) or ``'float32'``.
     moments: for m = 1, also record ``s^(k) = wᵀΣ^k w`` and ``u^(k) = wᵀΣ^k w*``.
@@ -278,7 +291,7 @@ def run(
 
     init = GaussianInit(1e-2) if init is None else init
     spec = validate(
-        problem, optimizer, steps, seeds, mode, init, log_every, n, batch_size, lrs, dtype,
+        problem, optimizer, steps, seeds, mode, init, log_every, log_at, n, batch_size, lrs, dtype,
         moments, track_update, vectorize,
     )
     init = as_init(init)
@@ -296,7 +309,6 @@ def run(
         jnp.asarray([lr for _, lr in runs], dtype=jdtype)
         if spec.lrs else jnp.zeros(len(runs), dtype=jdtype)
     )
-    opt_for_lr = optimizer if spec.lrs else None
 
     stats0 = jax.jit(jax.vmap(lambda W: summary(W, pa, spec.moments)))(carry["W"])
     if spec.mode == "finite":
@@ -309,31 +321,28 @@ def run(
     stats0["step"] = jnp.zeros(len(runs), dtype=jnp.int32)
     records = [jax.tree.map(lambda x: np.asarray(x)[:, None], stats0)]
 
-    n_logs, remainder = divmod(spec.steps, spec.log_every)
+    lengths = np.diff(np.asarray((0, *spec.log_steps)))
     show = _want_progress(progress)
-    target = max(1, math.ceil(n_logs / 50)) if show else n_logs
-    chunk = _chunk_length(n_logs, target) if n_logs else 0
-
-    def compiled(n_chunk: int, inner: int):
-        single = _single_run_chunk(spec, optimizer if not spec.lrs else opt_for_lr, n_chunk, inner)
-        if not spec.lrs:
-            base = single
-            single = lambda c, d, lr, p: base(c, d, None, p)  # noqa: E731
-        return jax.jit(_batched(single, vectorize))
+    # One compiled chunk of logs for the whole run; the last chunk is padded with empty intervals
+    # (dropped below), so a run never compiles twice. Chunks only exist to update the progress bar.
+    chunk = max(1, math.ceil(len(lengths) / 50)) if show else len(lengths)
+    padded = np.zeros(math.ceil(len(lengths) / chunk) * chunk, dtype=np.int32)
+    padded[: len(lengths)] = lengths
+    single = _single_run_chunk(spec, optimizer)
+    if not spec.lrs:
+        single = partial(_without_lr, single)
+    advance = jax.jit(_batched(single, vectorize))
 
     from specgd.runner.progress import progress_bar
 
-    with progress_bar(spec.steps, f"{describe_optimizer(optimizer).get('name', 'run')}", show) as bar:
-        if n_logs:
-            fn = compiled(chunk, spec.log_every)
-            for _ in range(n_logs // chunk):
-                carry, stats = fn(carry, data, lr_arr, pa)
-                records.append(jax.tree.map(np.asarray, stats))
-                bar(chunk * spec.log_every)
-        if remainder:
-            carry, stats = compiled(1, remainder)(carry, data, lr_arr, pa)
-            records.append(jax.tree.map(np.asarray, stats))
-            bar(remainder)
+    label = optimizer.name if isinstance(optimizer, Optimizer) else "run"
+    with progress_bar(spec.steps, label, show) as bar:
+        for start in range(0, len(padded), chunk):
+            part = padded[start : start + chunk]
+            carry, stats = advance(carry, data, lr_arr, pa, jnp.asarray(part))
+            real = min(chunk, len(lengths) - start)  # drop the padding intervals
+            records.append(jax.tree.map(lambda x, r=real: np.asarray(x)[:, :r], stats))
+            bar(int(part.sum()))
     jax.block_until_ready(carry["W"])
     elapsed = time.perf_counter() - started
 
@@ -345,6 +354,16 @@ def run(
         config=_config(problem, optimizer, init, spec, vectorize),
         seconds=elapsed,
     )
+
+
+def log_spaced(steps: int, per_decade: int = 20) -> list[int]:
+    """Steps spaced evenly on a log axis from 1 to ``steps`` (for ``run(..., log_at=...)``)."""
+    points = np.unique(np.round(np.logspace(0, np.log10(steps), int(per_decade * np.log10(steps)) + 1)))
+    return [int(k) for k in points if 1 <= k <= steps]
+
+
+def _without_lr(single, carry, data, lr, pa, lengths):
+    return single(carry, data, None, pa, lengths)
 
 
 def _initial_state(problem, optimizer, init, spec, pa, runs, jdtype):
@@ -399,6 +418,7 @@ def _config(problem, optimizer, init, spec: RunSpec, vectorize: str) -> dict[str
         "n": spec.n,
         "batch_size": spec.batch_size if spec.mode == "online" else None,
         "log_every": spec.log_every,
+        "log_steps": "every log_every" if spec.log_every else list(spec.log_steps),
         "dtype": spec.dtype,
         "moments": list(spec.moments),
         "vectorize": vectorize,

@@ -76,10 +76,13 @@ class ManifoldModel:
         sm = np.sqrt(self.m)
         for t in range(steps + 1):
             if t % log_every == 0 or t == steps:
+                alpha, beta, gamma = a * a / self.m, b * b / self.m, c * c / self.m
+                m_fro = np.sqrt(alpha**2 + beta**2 + self.bulk_dim * gamma**2)
                 rows.append(
                     {
                         "step": t, "a": abs(a) / sm, "b": abs(b) / sm,
                         "c": abs(c) * np.sqrt(self.bulk_dim / self.m),
+                        "cos": alpha / m_fro if m_fro > 0 else np.nan,
                         "coef_a": a, "coef_b": b, "coef_c": c, "loss": self.loss(a, b, c),
                     }
                 )

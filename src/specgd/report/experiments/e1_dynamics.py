@@ -1,0 +1,148 @@
+"""E1: a, b, c and alignment vs step for GD and SpecGD, with the manifold theory overlaid."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+import specgd as sg
+from specgd.report.claims import Claim, ExperimentOutput, Figure, within
+from specgd.report.plotting import COLORS, THEORY, label, subplots
+from specgd.theory import ManifoldModel, plateau_spike
+
+KEY = "E1"
+TITLE = "Dynamics of signal, spike, bulk and alignment (simulation vs exact manifold theory)"
+
+
+@dataclass
+class Params:
+    d: int = 200
+    m: int = 50
+    lams: tuple[float, ...] = (0.0, 2.0, 8.0, 32.0)
+    coef0: float = 0.05  # manifold coefficients a0 = b0 = c0
+    lr_gd: float = 0.02
+    lr_specgd: float = 0.01
+    steps: int = 4000
+    log_every: int = 10
+
+    @classmethod
+    def full(cls) -> Params:
+        return cls()
+
+    @classmethod
+    def quick(cls) -> Params:
+        return cls(d=60, m=16, steps=1500, log_every=10)
+
+
+def _trusted_until(theory: pd.DataFrame) -> int:
+    """Last step before any SpecGD coefficient first reverses direction.
+
+    A reversal means its gradient component changed sign, i.e. passed through zero, and there a
+    sign-like step turns round-off into a full ±η difference: exact paths part (MODEL.md §5).
+    """
+    steps = np.sign(np.diff(theory[["coef_a", "coef_b", "coef_c"]].to_numpy(), axis=0))
+    flips = np.nonzero(np.any(steps[1:] != steps[:-1], axis=1))[0]
+    return int(theory["step"].iloc[flips[0]]) if len(flips) else int(theory["step"].iloc[-1])
+
+
+def run(quick: bool = False, params: Params | None = None) -> ExperimentOutput:
+    p = params or (Params.quick() if quick else Params.full())
+    init = sg.ManifoldInit(p.coef0, p.coef0, p.coef0)
+    sims, theories = [], []
+    for lam in p.lams:
+        prob = sg.Problem(d=p.d, m=p.m, cov=sg.Spiked(lam=lam))
+        model = ManifoldModel(d=p.d, m=p.m, lam=lam)
+        for name, opt in (("gd", sg.gd(lr=p.lr_gd)), ("specgd", sg.specgd(lr=p.lr_specgd))):
+            res = sg.run(prob, opt, steps=p.steps, seeds=[0], init=init, log_every=p.log_every,
+                         progress=False)
+            f = res.frame.assign(lam=lam)
+            sims.append(f)
+            th = model.trajectory(p.coef0, p.coef0, p.coef0, name, opt.hparams["lr"], p.steps,
+                                  log_every=p.log_every)
+            theories.append(th.assign(lam=lam, optimizer=name))
+    sim = pd.concat(sims, ignore_index=True)
+    theory = pd.concat(theories, ignore_index=True)
+
+    fig, axes = subplots(4, len(p.lams), width=3.4, height=2.5)
+    for j, lam in enumerate(p.lams):
+        for i, col in enumerate(("a", "b", "c", "cos")):
+            ax = axes[i, j]
+            for name in ("gd", "specgd"):
+                s = sim[(sim.lam == lam) & (sim.optimizer == name)]
+                t = theory[(theory.lam == lam) & (theory.optimizer == name)]
+                ax.plot(s["step"], s[col], color=COLORS[name], label=f"{name} (simulation)")
+                ax.plot(t["step"], t[col], color=COLORS["theory"], label="theory (MODEL.md §5)"
+                        if name == "gd" else None, **THEORY)
+            label(ax, "step", col, title=f"λ = {lam:g}" if i == 0 else None, legend=(i == 0 and j == 0))
+    data = pd.concat([sim.assign(source="simulation"), theory.assign(source="theory", seed=0)],
+                     ignore_index=True)[["source", "optimizer", "lam", "step", "a", "b", "c", "cos"]]
+
+    claims = _claims(p, sim, theory)
+    caption = (
+        f"d = {p.d}, m = {p.m}, on-manifold start a0 = b0 = c0 = {p.coef0} (manifold coefficients); "
+        f"GD η̃ = {p.lr_gd}, SpecGD η = {p.lr_specgd}. Solid: full m×d simulation; dashed black: "
+        "the exact 3-dimensional recursion of MODEL.md §5 (drawn for both optimizers)."
+    )
+    summary = (
+        "GD (red) first grows the spike b when λ > 2 and sits on a spike-dominated plateau with "
+        "collapsed alignment before the signal a takes over; SpecGD (blue) moves every coefficient "
+        "by ±η per step, so the spike never takes over and a reaches 1 at the same time for every λ. "
+        "The dashed theory lies on top of the simulation (agreement to round-off, see claims)."
+    )
+    return ExperimentOutput(KEY, TITLE, summary, [Figure("e1_dynamics", caption, fig, data)],
+                            claims, asdict(p))
+
+
+def _claims(p: Params, sim: pd.DataFrame, theory: pd.DataFrame) -> list[Claim]:
+    claims = []
+    worst = {"gd": 0.0, "specgd": 0.0}
+    for (lam, name), s in sim.groupby(["lam", "optimizer"]):
+        t = theory[(theory.lam == lam) & (theory.optimizer == name)].set_index("step")
+        s = s.set_index("step")
+        if name == "gd":
+            until = int(t.index[-1])
+        else:  # the band test needs every step, not only the logged ones
+            dense = ManifoldModel(d=p.d, m=p.m, lam=lam).trajectory(
+                p.coef0, p.coef0, p.coef0, name, p.lr_specgd, p.steps)
+            until = _trusted_until(dense)
+        diff = (s.loc[:until, ["a", "b", "c"]] - t.loc[:until, ["a", "b", "c"]]).abs().to_numpy().max()
+        worst[name] = max(worst[name], float(diff))
+    claims.append(Claim(
+        "E1.manifold-gd", "Full GD simulation follows the manifold recursion (all λ, whole run)",
+        worst["gd"], 0.0, "max abs Δ ≤ 1e-9", worst["gd"] <= 1e-9, "MODEL.md §5"))
+    claims.append(Claim(
+        "E1.manifold-specgd",
+        "Full SpecGD simulation follows the recursion until a coefficient first reverses",
+        worst["specgd"], 0.0, "max abs Δ ≤ 1e-9", worst["specgd"] <= 1e-9, "MODEL.md §5",
+        note="Where a gradient component passes through zero (a coefficient reverses, e.g. on "
+             "entering its O(η) band), sign-like steps amplify round-off and exact paths part."))
+    horizon = []
+    for lam in p.lams:
+        s = sim[(sim.lam == lam) & (sim.optimizer == "specgd")].set_index("step")
+        t = theory[(theory.lam == lam) & (theory.optimizer == "specgd")].set_index("step")
+        off = (s[["a", "b", "c"]] - t[["a", "b", "c"]]).abs().max(axis=1) > 1e-9
+        horizon.append(int(off.idxmax()) if off.any() else p.steps)
+    claims.append(Claim(
+        "E1.specgd-horizon",
+        f"SpecGD: last logged step with simulation = theory to 1e-9, for λ = {list(p.lams)}",
+        horizon, "until the O(η) band", "observation", None, "MODEL.md §5",
+        note="Measured agreement horizon; after it both sit in the same O(η) band (figure)."))
+    for lam in [x for x in p.lams if x > 2]:
+        s = sim[(sim.lam == lam) & (sim.optimizer == "gd")]
+        peak = s.loc[s["b"].idxmax()]
+        pred = plateau_spike(float(peak["a"]), lam)
+        claims.append(Claim(
+            f"E1.plateau-λ{lam:g}", f"GD's spike plateau b = √((1−a²)/(3(1+λ))) at λ = {lam:g}",
+            float(peak["b"]), pred, "rel 5%", within(float(peak["b"]), pred, 0.05), "MODEL.md §6.2"))
+        g_cos = float(s["cos"].min())
+        sp = sim[(sim.lam == lam) & (sim.optimizer == "specgd")]
+        s_cos = float(sp["cos"].min())
+        cos0 = float(sp["cos"].iloc[0])
+        claims.append(Claim(
+            f"E1.alignment-λ{lam:g}",
+            f"Alignment collapses under GD (min cos < 0.05), not under SpecGD (min cos = start), λ = {lam:g}",
+            [g_cos, s_cos], [0.0, cos0], "GD < 0.05; SpecGD ≥ start − 1e-9",
+            g_cos < 0.05 and s_cos >= cos0 - 1e-9, "MODEL.md §6.2"))
+    return claims
