@@ -175,3 +175,18 @@ def test_progress_chunks_do_not_change_results(small):
     quiet = sg.run(small, sg.gd(lr=0.01), progress=False, **kw).frame
     shown = sg.run(small, sg.gd(lr=0.01), progress=True, **kw).frame
     pd.testing.assert_frame_equal(quiet, shown)
+
+
+def test_batched_problems_equal_separate_runs():
+    """Problems of identical shapes (here: spike strengths) run in one compiled call."""
+    probs = [sg.Problem(d=20, m=4, cov=sg.Spiked(lam=lam)) for lam in (1.0, 8.0)]
+    kw = dict(steps=60, seeds=[0, 1], log_every=20, progress=False)
+    both = sg.run(probs, sg.specgd(lr=0.01), **kw)
+    assert list(both.runs["problem"]) == [0, 0, 1, 1]
+    assert [p["cov"]["lam"] for p in both.config["problem"]] == [1.0, 8.0]
+    for i, prob in enumerate(probs):
+        alone = sg.run(prob, sg.specgd(lr=0.01), **kw).frame
+        part = both.frame[both.frame.problem == i].reset_index(drop=True)
+        assert np.allclose(part[["a", "b", "c", "loss"]], alone[["a", "b", "c", "loss"]], rtol=1e-12)
+    with pytest.raises(sg.ConfigError, match="share d, m"):
+        sg.run([probs[0], sg.Problem(d=21, m=4, cov=sg.Spiked(lam=1.0))], sg.gd(lr=0.01), **kw)

@@ -56,13 +56,16 @@ class RunResult:
         n_runs, n_logs = steps.shape
         opt = config["optimizer"]
         lr_default = opt.get("lr", np.nan) if isinstance(opt.get("lr"), (int, float)) else np.nan
-        lr_col = np.array([np.nan if lr is None else lr for _, lr in runs]) if config["lrs"] \
+        lr_col = np.array([np.nan if lr is None else lr for _, _, lr in runs]) if config["lrs"] \
             else np.full(n_runs, lr_default)
+        seeds = [s for _, s, _ in runs]
+        several = isinstance(config["problem"], list)
         div = np.where(diverged_at >= 0, diverged_at, -1)
         frame = pd.DataFrame(
             {
                 "optimizer": opt.get("name", "optax"),
-                "seed": np.repeat([s for s, _ in runs], n_logs),
+                **({"problem": np.repeat([i for i, _, _ in runs], n_logs)} if several else {}),
+                "seed": np.repeat(seeds, n_logs),
                 "lr": np.repeat(lr_col, n_logs),
                 "step": steps.reshape(-1),
             }
@@ -73,10 +76,12 @@ class RunResult:
             frame[name] = np.where(dead, np.nan, values).reshape(-1)
         div_col = pd.Series(np.repeat(div, n_logs)).astype("Int64")
         frame["diverged_at_step"] = div_col.mask(div_col < 0)
-        last = frame.groupby(["seed", "lr"], sort=False, dropna=False).last()
+        keys = ["problem", "seed", "lr"] if several else ["seed", "lr"]
+        last = frame.groupby(keys, sort=False, dropna=False).last()
         run_table = pd.DataFrame(
             {
-                "seed": [s for s, _ in runs],
+                **({"problem": [i for i, _, _ in runs]} if several else {}),
+                "seed": seeds,
                 "lr": lr_col,
                 "diverged_at_step": pd.array([d if d >= 0 else None for d in div], dtype="Int64"),
                 "final_loss": last["loss"].to_numpy() if "loss" in last else np.nan,

@@ -82,8 +82,8 @@ def validate(
     vectorize: str,
 ) -> RunSpec:
     """Check every argument before any work starts; raise :class:`ConfigError` naming the culprit."""
-    if not isinstance(problem, Problem):
-        raise ConfigError(f"problem must be a specgd.Problem, got {type(problem).__name__}")
+    problems = _problem_list(problem)
+    problem = problems[0]
     if lrs is None and not isinstance(optimizer, optax.GradientTransformation):
         raise ConfigError(
             "optimizer must be an optax GradientTransformation (e.g. specgd.gd(lr=0.02)); "
@@ -146,10 +146,11 @@ def validate(
         raise ConfigError(f"vectorize must be one of {VECTORIZE}, got {vectorize!r}")
     init = as_init(init)
     if isinstance(init, ManifoldInit):
-        init.check(problem)
+        for prob in problems:
+            init.check(prob)
     if isinstance(init, ArrayInit):
         shape = np.shape(init.array)
-        n_runs = len(seeds) * (len(lrs) if lrs else 1)
+        n_runs = len(problems) * len(seeds) * (len(lrs) if lrs else 1)
         if shape not in ((problem.m, problem.d), (n_runs, problem.m, problem.d)):
             raise ConfigError(
                 f"init array must have shape ({problem.m}, {problem.d}) or "
@@ -163,6 +164,24 @@ def validate(
         steps, seeds, mode, log_every, tuple(log_steps), n, batch_size, lrs, dtype, moments,
         bool(track_update), vectorize,
     )
+
+
+def _problem_list(problem: Any) -> list[Problem]:
+    """One problem, or several of identical array shapes (batched into one compiled call)."""
+    problems = list(problem) if isinstance(problem, (list, tuple)) else [problem]
+    if not problems:
+        raise ConfigError("problem list must not be empty")
+    for prob in problems:
+        if not isinstance(prob, Problem):
+            raise ConfigError(f"problem must be a specgd.Problem, got {type(prob).__name__}")
+    shapes = [jax.tree.map(np.shape, prob.arrays) for prob in problems]
+    for i, shape in enumerate(shapes[1:], 1):
+        if shape != shapes[0]:
+            raise ConfigError(
+                f"problems batched in one run must share d, m and the covariance structure; "
+                f"problem {i} ({problems[i]!r}) differs from problem 0 ({problems[0]!r})"
+            )
+    return problems
 
 
 def _build_optimizer(optimizer: Any, lr: jax.Array | None) -> optax.GradientTransformation:
@@ -190,7 +209,8 @@ def _gradient_fn(spec: RunSpec, pa: ProblemArrays) -> Callable:
 def _single_run_chunk(spec: RunSpec, optimizer: Any):
     """A function advancing one run through log intervals of the given lengths (steps)."""
 
-    def advance(carry, data, lr, pa: ProblemArrays, lengths: jax.Array):
+    def advance(carry, data, lr, pidx, problems: ProblemArrays, lengths: jax.Array):
+        pa = jax.tree.map(lambda x: x[pidx], problems)
         tx = _build_optimizer(optimizer, lr)
         grad = _gradient_fn(spec, pa)
 
@@ -236,16 +256,16 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any):
 def _batched(fn: Callable, vectorize: str) -> Callable:
     """Apply a single-run function over the leading (run) axis of carry, data and lr."""
     if vectorize == "vmap":
-        return jax.vmap(fn, in_axes=(0, 0, 0, None, None))
+        return jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None))
 
-    def mapped(carry, data, lr, pa, lengths):
-        return jax.lax.map(lambda args: fn(*args, pa, lengths), (carry, data, lr))
+    def mapped(carry, data, lr, pidx, problems, lengths):
+        return jax.lax.map(lambda args: fn(*args, problems, lengths), (carry, data, lr, pidx))
 
     return mapped
 
 
 def run(
-    problem: Problem,
+    problem: Problem | Sequence[Problem],
     optimizer: Any,
     steps: int,
     seeds: Sequence[int] | int = (0,),
@@ -267,7 +287,8 @@ def run(
 
     Parameters
     ----------
-    problem: a :class:`specgd.Problem`.
+    problem: a :class:`specgd.Problem`, or a list of problems of identical shapes (same ``d``,
+        ``m`` and covariance structure, e.g. several spike strengths), all run in one compiled call.
     optimizer: an optax ``GradientTransformation`` (``specgd.gd(lr=0.02)``, ``optax.adam(1e-3)``...).
         With ``lrs``, a specgd optimizer (rebuilt at each rate) or a function ``lr -> optimizer``.
     steps: number of optimizer steps. seeds: list of seeds, or a count (``3`` means 0, 1, 2).
@@ -295,26 +316,32 @@ def run(
         moments, track_update, vectorize,
     )
     init = as_init(init)
+    problems = _problem_list(problem)
     vectorize = spec.vectorize
     if vectorize == "auto":
         vectorize = "map" if jax.default_backend() == "cpu" else "vmap"
     jdtype = DTYPES[spec.dtype]
-    pa = problem.arrays.astype(jdtype)
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[p.arrays.astype(jdtype) for p in problems])
 
     lr_values = spec.lrs or (None,)
-    runs = [(seed, lr) for lr in lr_values for seed in spec.seeds]
+    runs = [(i, seed, lr) for i in range(len(problems)) for lr in lr_values for seed in spec.seeds]
     started = time.perf_counter()
-    carry, data = _initial_state(problem, optimizer, init, spec, pa, runs, jdtype)
+    carry, data = _initial_state(problems, optimizer, init, spec, runs, jdtype)
     lr_arr = (
-        jnp.asarray([lr for _, lr in runs], dtype=jdtype)
+        jnp.asarray([lr for _, _, lr in runs], dtype=jdtype)
         if spec.lrs else jnp.zeros(len(runs), dtype=jdtype)
     )
+    pidx = jnp.asarray([i for i, _, _ in runs], dtype=jnp.int32)
 
-    stats0 = jax.jit(jax.vmap(lambda W: summary(W, pa, spec.moments)))(carry["W"])
-    if spec.mode == "finite":
-        stats0["train_loss"] = jax.jit(jax.vmap(lambda W, X, y: empirical_loss(W, X, y, pa)))(
-            carry["W"], data[0], data[1]
-        )
+    def first_stats(W, i, *sample):
+        pa = jax.tree.map(lambda x: x[i], stacked)
+        stats = summary(W, pa, spec.moments)
+        if sample:
+            stats["train_loss"] = empirical_loss(W, sample[0], sample[1], pa)
+        return stats
+
+    sample_args = data if spec.mode == "finite" else ()
+    stats0 = jax.jit(jax.vmap(first_stats))(carry["W"], pidx, *sample_args)
     if spec.track_update:
         stats0["update_sv_max"] = jnp.full(len(runs), jnp.nan)
         stats0["update_sv_min"] = jnp.full(len(runs), jnp.nan)
@@ -339,7 +366,7 @@ def run(
     with progress_bar(spec.steps, label, show) as bar:
         for start in range(0, len(padded), chunk):
             part = padded[start : start + chunk]
-            carry, stats = advance(carry, data, lr_arr, pa, jnp.asarray(part))
+            carry, stats = advance(carry, data, lr_arr, pidx, stacked, jnp.asarray(part))
             real = min(chunk, len(lengths) - start)  # drop the padding intervals
             records.append(jax.tree.map(lambda x, r=real: np.asarray(x)[:, :r], stats))
             bar(int(part.sum()))
@@ -351,7 +378,7 @@ def run(
         runs=runs,
         diverged_at=np.asarray(carry["diverged_at"]),
         final_params=np.asarray(carry["W"]),
-        config=_config(problem, optimizer, init, spec, vectorize),
+        config=_config(problems, optimizer, init, spec, vectorize),
         seconds=elapsed,
     )
 
@@ -362,26 +389,29 @@ def log_spaced(steps: int, per_decade: int = 20) -> list[int]:
     return [int(k) for k in points if 1 <= k <= steps]
 
 
-def _without_lr(single, carry, data, lr, pa, lengths):
-    return single(carry, data, None, pa, lengths)
+def _without_lr(single, carry, data, lr, pidx, problems, lengths):
+    return single(carry, data, None, pidx, problems, lengths)
 
 
-def _initial_state(problem, optimizer, init, spec, pa, runs, jdtype):
+def _initial_state(problems, optimizer, init, spec, runs, jdtype):
     """Initial weights, optimizer state and data for every run."""
-    keys = [jax.random.split(jax.random.PRNGKey(seed), 3) for seed, _ in runs]
+    keys = [jax.random.split(jax.random.PRNGKey(seed), 3) for _, seed, _ in runs]
     if isinstance(init, ArrayInit):
         arr = jnp.asarray(init.array, dtype=jdtype)
         W = arr if arr.ndim == 3 else jnp.broadcast_to(arr, (len(runs), *arr.shape))
     else:
         # Drawn in float64 and cast, so a seed means the same start in either precision.
-        W = jnp.stack([init.sample(k[0], problem, jnp.float64) for k in keys]).astype(jdtype)
+        W = jnp.stack(
+            [init.sample(k[0], problems[i], jnp.float64) for k, (i, _, _) in zip(keys, runs, strict=True)]
+        ).astype(jdtype)
     if spec.mode == "finite":
-        samples = [sample_batch(k[1], problem.arrays, spec.n) for k in keys]
+        samples = [sample_batch(k[1], problems[i].arrays, spec.n)
+                   for k, (i, _, _) in zip(keys, runs, strict=True)]
         data = tuple(jnp.stack([s[i] for s in samples]).astype(jdtype) for i in (0, 1))
     else:
         data = jnp.zeros(len(runs), dtype=jdtype)
     opts = []
-    for (_, lr), Wi in zip(runs, W, strict=True):
+    for (_, _, lr), Wi in zip(runs, W, strict=True):
         tx = _build_optimizer(optimizer, None if lr is None else jnp.asarray(lr, jdtype))
         opts.append(tx.init(Wi))
     carry = dict(  # per-run state: a dict is a pytree
@@ -404,11 +434,12 @@ def _want_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty()
 
 
-def _config(problem, optimizer, init, spec: RunSpec, vectorize: str) -> dict[str, Any]:
+def _config(problems, optimizer, init, spec: RunSpec, vectorize: str) -> dict[str, Any]:
+    problem = problems[0]
     opt = describe_optimizer(optimizer) if isinstance(optimizer, optax.GradientTransformation) \
         else {"name": getattr(optimizer, "__name__", "function of lr")}
     return {
-        "problem": problem.describe(),
+        "problem": problem.describe() if len(problems) == 1 else [p.describe() for p in problems],
         "optimizer": opt,
         "init": init.describe(),
         "steps": spec.steps,
