@@ -1,4 +1,4 @@
-"""A progress bar for long runs (rich), or a silent stand-in."""
+"""A progress bar for long work (rich): done / total, rate and time left; or a silent stand-in."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def progress_bar(total: int, label: str, show: bool) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(k)``; draws steps done / total, rate and ETA on stderr when ``show``."""
+def progress_bar(
+    total: int, label: str, show: bool, unit: str = "steps"
+) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(k)``; draws the bar on stderr when ``show``."""
     if not show:
         yield lambda k: None
         return
@@ -17,17 +19,26 @@ def progress_bar(total: int, label: str, show: bool) -> Iterator[Callable[[int],
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.1f} {unit}/s")
 
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("steps"),
+        TextColumn(unit),
+        RateColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:

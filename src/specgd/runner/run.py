@@ -326,22 +326,15 @@ def run(
     lr_values = spec.lrs or (None,)
     runs = [(i, seed, lr) for i in range(len(problems)) for lr in lr_values for seed in spec.seeds]
     started = time.perf_counter()
-    carry, data = _initial_state(problems, optimizer, init, spec, runs, jdtype)
     lr_arr = (
         jnp.asarray([lr for _, _, lr in runs], dtype=jdtype)
         if spec.lrs else jnp.zeros(len(runs), dtype=jdtype)
     )
+    carry, data = _initial_state(problems, optimizer, init, spec, runs, lr_arr, jdtype)
     pidx = jnp.asarray([i for i, _, _ in runs], dtype=jnp.int32)
 
-    def first_stats(W, i, *sample):
-        pa = jax.tree.map(lambda x: x[i], stacked)
-        stats = summary(W, pa, spec.moments)
-        if sample:
-            stats["train_loss"] = empirical_loss(W, sample[0], sample[1], pa)
-        return stats
-
     sample_args = data if spec.mode == "finite" else ()
-    stats0 = jax.jit(jax.vmap(first_stats))(carry["W"], pidx, *sample_args)
+    stats0 = _compiled_first_stats(spec.moments, spec.mode == "finite")(carry["W"], pidx, stacked, *sample_args)
     if spec.track_update:
         stats0["update_sv_max"] = jnp.full(len(runs), jnp.nan)
         stats0["update_sv_min"] = jnp.full(len(runs), jnp.nan)
@@ -355,10 +348,7 @@ def run(
     chunk = max(1, math.ceil(len(lengths) / 50)) if show else len(lengths)
     padded = np.zeros(math.ceil(len(lengths) / chunk) * chunk, dtype=np.int32)
     padded[: len(lengths)] = lengths
-    single = _single_run_chunk(spec, optimizer)
-    if not spec.lrs:
-        single = partial(_without_lr, single)
-    advance = jax.jit(_batched(single, vectorize))
+    advance = _compiled_advance(spec, optimizer, vectorize)
 
     from specgd.runner.progress import progress_bar
 
@@ -383,6 +373,55 @@ def run(
     )
 
 
+_CACHE: dict[tuple, Callable] = {}
+_CACHE_SIZE = 64
+
+
+def _optimizer_key(optimizer: Any) -> tuple:
+    """Identifies an optimizer's compiled code: factory + hyperparameters for specgd optimizers
+    (equal ones share a compilation), the object itself otherwise."""
+    if isinstance(optimizer, Optimizer):
+        import json
+
+        return (optimizer.factory, json.dumps(optimizer.describe(), sort_keys=True, default=repr))
+    return ("object", id(optimizer), optimizer)  # the cache keeps it alive, so the id stays unique
+
+
+def _cached(key: tuple, build: Callable[[], Callable]) -> Callable:
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = build()
+    return _CACHE[key]
+
+
+def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str) -> Callable:
+    """The jitted, batched chunk function, reused across calls with equal settings (so repeated
+    runs of one configuration compile once; jit then caches per input shape)."""
+    static = (spec.mode, spec.batch_size, spec.moments, spec.track_update, bool(spec.lrs))
+    key = ("advance", _optimizer_key(optimizer), static, vectorize)
+
+    def build():
+        single = _single_run_chunk(spec, optimizer)
+        if not spec.lrs:
+            single = partial(_without_lr, single)
+        return jax.jit(_batched(single, vectorize))
+
+    return _cached(key, build)
+
+
+def _compiled_first_stats(moments: tuple[int, ...], finite: bool) -> Callable:
+    def first_stats(W, i, problems, *sample):
+        pa = jax.tree.map(lambda x: x[i], problems)
+        stats = summary(W, pa, moments)
+        if sample:
+            stats["train_loss"] = empirical_loss(W, sample[0], sample[1], pa)
+        return stats
+
+    axes = (0, 0, None, 0, 0) if finite else (0, 0, None)
+    return _cached(("first_stats", moments, finite), lambda: jax.jit(jax.vmap(first_stats, in_axes=axes)))
+
+
 def log_spaced(steps: int, per_decade: int = 20) -> list[int]:
     """Steps spaced evenly on a log axis from 1 to ``steps`` (for ``run(..., log_at=...)``)."""
     points = np.unique(np.round(np.logspace(0, np.log10(steps), int(per_decade * np.log10(steps)) + 1)))
@@ -393,31 +432,35 @@ def _without_lr(single, carry, data, lr, pidx, problems, lengths):
     return single(carry, data, None, pidx, problems, lengths)
 
 
-def _initial_state(problems, optimizer, init, spec, runs, jdtype):
-    """Initial weights, optimizer state and data for every run."""
-    keys = [jax.random.split(jax.random.PRNGKey(seed), 3) for _, seed, _ in runs]
+def _initial_state(problems, optimizer, init, spec, runs, lr_arr, jdtype):
+    """Initial weights, optimizer state and data for every run (vectorized over runs)."""
+    seeds = jnp.asarray([seed for _, seed, _ in runs], dtype=jnp.uint32)
+    keys = jax.vmap(lambda s: jax.random.split(jax.random.PRNGKey(s), 3))(seeds)
+    # Runs are ordered by problem, so each problem owns one contiguous block of runs.
+    blocks = [np.flatnonzero([i == j for j, _, _ in runs]) for i in range(len(problems))]
     if isinstance(init, ArrayInit):
         arr = jnp.asarray(init.array, dtype=jdtype)
         W = arr if arr.ndim == 3 else jnp.broadcast_to(arr, (len(runs), *arr.shape))
     else:
         # Drawn in float64 and cast, so a seed means the same start in either precision.
-        W = jnp.stack(
-            [init.sample(k[0], problems[i], jnp.float64) for k, (i, _, _) in zip(keys, runs, strict=True)]
-        ).astype(jdtype)
+        W = jnp.concatenate([
+            jax.vmap(lambda k, p=prob: init.sample(k, p, jnp.float64))(keys[idx, 0])
+            for prob, idx in zip(problems, blocks, strict=True)
+        ]).astype(jdtype)
     if spec.mode == "finite":
-        samples = [sample_batch(k[1], problems[i].arrays, spec.n)
-                   for k, (i, _, _) in zip(keys, runs, strict=True)]
-        data = tuple(jnp.stack([s[i] for s in samples]).astype(jdtype) for i in (0, 1))
+        parts = [jax.vmap(lambda k, p=prob: sample_batch(k, p.arrays, spec.n))(keys[idx, 1])
+                 for prob, idx in zip(problems, blocks, strict=True)]
+        data = tuple(jnp.concatenate([part[i] for part in parts]).astype(jdtype) for i in (0, 1))
     else:
         data = jnp.zeros(len(runs), dtype=jdtype)
-    opts = []
-    for (_, _, lr), Wi in zip(runs, W, strict=True):
-        tx = _build_optimizer(optimizer, None if lr is None else jnp.asarray(lr, jdtype))
-        opts.append(tx.init(Wi))
+    if spec.lrs:
+        opt = jax.vmap(lambda w, lr: _build_optimizer(optimizer, lr).init(w))(W, lr_arr)
+    else:
+        opt = jax.vmap(optimizer.init)(W)
     carry = dict(  # per-run state: a dict is a pytree
         W=W,
-        opt=jax.tree.map(lambda *xs: jnp.stack(xs), *opts),
-        key=jnp.stack([k[2] for k in keys]),
+        opt=opt,
+        key=keys[:, 2],
         step=jnp.zeros(len(runs), dtype=jnp.int32),
         diverged_at=jnp.full(len(runs), -1, dtype=jnp.int32),
     )
