@@ -94,7 +94,7 @@ class Problem:
         op, frame = cov.bind(self.d, "random" if explicit else teacher, rng, basis)
         w_dir = frame.teacher
         if explicit:
-            w = np.asarray(teacher, dtype=float).ravel()
+            w = np.asarray(teacher, dtype=float)
             if w.shape != (self.d,) or not np.all(np.isfinite(w)) or not np.any(w):
                 raise ConfigError(f"teacher array must be a finite non-zero ({self.d},) vector")
             w_dir = w / np.linalg.norm(w)
@@ -131,7 +131,7 @@ class Problem:
             if spec != "mean":
                 raise ConfigError(f"second_layer must be 'mean' or an (m,) vector, got {spec!r}")
             return np.full(self.m, 1.0 / self.m)
-        a = np.asarray(spec, dtype=float).ravel()
+        a = np.atleast_1d(np.asarray(spec, dtype=float))
         if a.shape != (self.m,) or not np.all(np.isfinite(a)):
             raise ConfigError(f"second_layer vector must be finite with shape ({self.m},)")
         return a
