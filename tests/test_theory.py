@@ -80,7 +80,8 @@ def test_early_growth_rates_match_linearization(lam):
     """MODEL.md §6.1: signal 1+12η̃/m, spike 1+4η̃(1+λ)/m, bulk 1+4η̃/m (rates within 1%)."""
     a_rate, b_rate, c_rate, pred = _growth_rates(lam)
     # Init scale 1e-9 and 40 steps keep W in the linear regime (the fastest factor, 1.225^40 ≈
-    # 3e3, leaves ‖W‖ ≲ 1e-5, so the O(‖W‖²) corrections are ≲ 1e-10 relative); the statistic of a random init also mixes in no other eigen-direction, since
+    # 3e3, leaves ‖W‖ ≲ 1e-5, so the O(‖W‖²) corrections are ≲ 1e-10 relative); the statistic of
+    # a random init also mixes in no other eigen-direction, since
     # ŵ, v and the bulk are exact eigenspaces of the linearized map. 1% is the issue's bound.
     assert a_rate == pytest.approx(pred["signal"] - 1, rel=0.01)
     assert b_rate == pytest.approx(pred["spike"] - 1, rel=0.01)

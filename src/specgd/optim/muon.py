@@ -50,11 +50,13 @@ def coefficient_schedule(ns_coeffs: Any, ns_steps: int) -> tuple[tuple[float, fl
     A single triple repeats; ``'polar_express'`` follows the published schedule, its last triple
     repeating past its length; a list gives one triple per step.
     """
-    if ns_coeffs == "polar_express":
+    if isinstance(ns_coeffs, str) and ns_coeffs == "polar_express":
         table = POLAR_EXPRESS_COEFFS
         return tuple(table[min(i, len(table) - 1)] for i in range(ns_steps))
     if isinstance(ns_coeffs, str):
-        raise ConfigError(f"ns_coeffs must be a triple, a list of triples or 'polar_express', got {ns_coeffs!r}")
+        raise ConfigError(
+            f"ns_coeffs must be a triple, a list of triples or 'polar_express', got {ns_coeffs!r}"
+        )
     arr = tuple(tuple(float(x) for x in t) for t in ns_coeffs) if _is_nested(ns_coeffs) else None
     if arr is None:
         triple = tuple(float(x) for x in ns_coeffs)
@@ -86,19 +88,46 @@ def newton_schulz(
     """Quintic Newton–Schulz iteration ``X ← aX + (bA + cA²)X``, ``A = XXᵀ``, on the wide side.
 
     The input is divided by ``norm_factor·‖G‖_F + eps`` (``eps_mode='add'``, KellerJordan) or by
-    ``max(‖G‖_F, eps)`` (``'clamp'``, torch). ``dtype`` (e.g. ``jnp.bfloat16``) is the working
-    precision, as in the reference implementations; the result comes back in ``G``'s dtype.
+    ``max(norm_factor·‖G‖_F, eps)`` (``'clamp'``, torch). ``dtype`` (e.g. ``jnp.bfloat16``) is the
+    working precision, as in the reference implementations; the result comes back in ``G``'s dtype.
+
+    In a working precision below float32 the iteration is carried in float32 and rounded to
+    ``dtype`` (``lax.reduce_precision``, which XLA keeps under ``jit``, unlike a pair of casts)
+    exactly where the reference rounds: the norm and every matrix product are accumulated in
+    float32; with ``'add'`` (KellerJordan's ``B = b*A + c*A@A``, ``X = a*X + B@X``) every product
+    and sum is rounded, with ``'clamp'`` (``torch.addmm``) each of the two combinations is formed
+    in float32 and rounded once. In float32/float64 nothing is rounded beyond the dtype itself.
     """
-    X = G.astype(dtype) if dtype is not None else G
+    work = jnp.dtype(dtype) if dtype is not None else jnp.dtype(G.dtype)
+    acc = jnp.promote_types(work, jnp.float32)  # float32, or float64 when that is the dtype
+    if jnp.finfo(work).bits < jnp.finfo(acc).bits:
+        info = jnp.finfo(work)
+
+        def rnd(x):
+            return jax.lax.reduce_precision(x, exponent_bits=info.nexp, mantissa_bits=info.nmant)
+    else:
+
+        def rnd(x):
+            return x
+
+    fused = eps_mode != "add"
+    X = rnd(G.astype(work).astype(acc))
     tall = G.shape[-2] > G.shape[-1]
     if tall:
         X = X.T
-    norm = jnp.linalg.norm(X)
-    X = X / (norm_factor * norm + eps) if eps_mode == "add" else X / jnp.maximum(norm, eps)
+    norm = rnd(jnp.linalg.norm(X))
+    if eps_mode == "add":
+        X = rnd(X / rnd(rnd(norm_factor * norm) + eps))
+    else:
+        X = rnd(X / rnd(jnp.maximum(rnd(norm_factor * norm), eps)))
     for a, b, c in coeffs:
-        A = X @ X.T
-        B = b * A + c * (A @ A)
-        X = a * X + B @ X
+        A = rnd(X @ X.T)
+        if fused:
+            B = rnd(b * A + c * (A @ A))
+            X = rnd(a * X + B @ X)
+        else:
+            B = rnd(rnd(b * A) + rnd(c * rnd(A @ A)))
+            X = rnd(rnd(a * X) + rnd(B @ X))
     if tall:
         X = X.T
     return X.astype(G.dtype)
@@ -112,6 +141,15 @@ def shape_scale(shape: tuple[int, ...], scaling: str) -> float:
     if scaling == "match_rms_adamw":
         return 0.2 * math.sqrt(max(rows, cols))
     return 1.0
+
+
+def _lerp(start: jax.Array, end: jax.Array, weight: float) -> jax.Array:
+    """``start + weight·(end − start)`` evaluated as ``torch.lerp`` does (both references call it):
+    the weight in the tensor's dtype, and from the ``end`` side when ``|weight| ≥ 0.5``."""
+    w = jnp.asarray(weight, dtype=start.dtype)
+    if abs(float(weight)) < 0.5:
+        return start + w * (end - start)
+    return end - (end - start) * (1 - w)
 
 
 class MuonState(NamedTuple):
@@ -154,16 +192,16 @@ def muon(
         raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
     check_lr(lr)
     schedule = coefficient_schedule(ns_coeffs, ns_steps)
-    norm_factor = 1.01 if ns_coeffs == "polar_express" else 1.0
+    norm_factor = 1.01 if isinstance(ns_coeffs, str) and ns_coeffs == "polar_express" else 1.0
     dtype = None if ns_dtype is None else jnp.dtype(ns_dtype)
 
     def init_fn(params):
         return MuonState(jax.tree.map(jnp.zeros_like, params))
 
     def update_fn(updates, state, params=None):
-        momentum = jax.tree.map(lambda b, g: b + (1 - beta) * (g - b), state.momentum, updates)
+        momentum = jax.tree.map(lambda b, g: _lerp(b, g, 1 - beta), state.momentum, updates)
         if nesterov:
-            direction = jax.tree.map(lambda g, b: g + beta * (b - g), updates, momentum)
+            direction = jax.tree.map(lambda g, b: _lerp(g, b, beta), updates, momentum)
         else:
             direction = momentum
 
