@@ -235,9 +235,9 @@ def test_with_hparams_rebuilds_at_new_lr(make):
 
 
 def test_specgd_with_hparams_keeps_rank_rtol():
-    tx = sg.specgd(lr=0.1, rank_rtol=1e-3).with_hparams(lr=0.2)
-    assert tx.hparams == {"lr": 0.2, "rank_rtol": 1e-3}
-    assert tx.describe() == {"name": "specgd", "lr": 0.2, "rank_rtol": 1e-3}
+    tx = sg.specgd(lr=0.1, rank_rtol=1e-3, method="svd").with_hparams(lr=0.2)
+    assert tx.hparams == {"lr": 0.2, "rank_rtol": 1e-3, "method": "svd"}
+    assert tx.describe() == {"name": "specgd", "lr": 0.2, "rank_rtol": 1e-3, "method": "svd"}
 
 
 # --- validation ---------------------------------------------------------------------------------
