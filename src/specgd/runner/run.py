@@ -239,9 +239,11 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any):
             if spec.mode == "finite":
                 stats["train_loss"] = empirical_loss(c["W"], data[0], data[1], pa)
             if spec.track_update:
-                smax, smin = update_spectrum(c["update"])
-                stats["update_sv_max"], stats["update_sv_min"] = smax, smin
+                stats["update_sv_max"], stats["update_sv_min"] = update_spectrum(c["update"])
             finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in stats.values()]))
+            if spec.track_update:  # before the first step no update exists: NaN, not a divergence
+                for k in ("update_sv_max", "update_sv_min"):
+                    stats[k] = jnp.where(c["step"] == 0, jnp.nan, stats[k])
             c["diverged_at"] = jnp.where(
                 (c["diverged_at"] < 0) & ~finite, c["step"], c["diverged_at"]
             )
@@ -333,15 +335,11 @@ def run(
     carry, data = _initial_state(problems, optimizer, init, spec, runs, lr_arr, jdtype)
     pidx = jnp.asarray([i for i, _, _ in runs], dtype=jnp.int32)
 
-    sample_args = data if spec.mode == "finite" else ()
-    stats0 = _compiled_first_stats(spec.moments, spec.mode == "finite")(carry["W"], pidx, stacked, *sample_args)
-    if spec.track_update:
-        stats0["update_sv_max"] = jnp.full(len(runs), jnp.nan)
-        stats0["update_sv_min"] = jnp.full(len(runs), jnp.nan)
-    stats0["step"] = jnp.zeros(len(runs), dtype=jnp.int32)
-    records = [jax.tree.map(lambda x: np.asarray(x)[:, None], stats0)]
+    records = []
 
-    lengths = np.diff(np.asarray((0, *spec.log_steps)))
+    # The first interval has length 0: the statistics of the initial weights come from the same
+    # compiled code as every later log (so a run's numbers do not depend on its batch).
+    lengths = np.diff(np.asarray((0, 0, *spec.log_steps)))
     show = _want_progress(progress)
     # One compiled chunk of logs for the whole run; the last chunk is padded with empty intervals
     # (dropped below), so a run never compiles twice. Chunks only exist to update the progress bar.
@@ -377,13 +375,15 @@ _CACHE: dict[tuple, Callable] = {}
 _CACHE_SIZE = 64
 
 
-def _optimizer_key(optimizer: Any) -> tuple:
+def _optimizer_key(optimizer: Any, traced_lr: bool) -> tuple:
     """Identifies an optimizer's compiled code: factory + hyperparameters for specgd optimizers
-    (equal ones share a compilation), the object itself otherwise."""
+    (equal ones share a compilation; with a traced learning rate its value does not matter), the
+    object itself otherwise."""
     if isinstance(optimizer, Optimizer):
         import json
 
-        return (optimizer.factory, json.dumps(optimizer.describe(), sort_keys=True, default=repr))
+        hparams = {k: v for k, v in optimizer.describe().items() if not (traced_lr and k == "lr")}
+        return (optimizer.factory, json.dumps(hparams, sort_keys=True, default=repr))
     return ("object", id(optimizer), optimizer)  # the cache keeps it alive, so the id stays unique
 
 
@@ -399,7 +399,7 @@ def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str) -> Callable
     """The jitted, batched chunk function, reused across calls with equal settings (so repeated
     runs of one configuration compile once; jit then caches per input shape)."""
     static = (spec.mode, spec.batch_size, spec.moments, spec.track_update, bool(spec.lrs))
-    key = ("advance", _optimizer_key(optimizer), static, vectorize)
+    key = ("advance", _optimizer_key(optimizer, bool(spec.lrs)), static, vectorize)
 
     def build():
         single = _single_run_chunk(spec, optimizer)
@@ -408,18 +408,6 @@ def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str) -> Callable
         return jax.jit(_batched(single, vectorize))
 
     return _cached(key, build)
-
-
-def _compiled_first_stats(moments: tuple[int, ...], finite: bool) -> Callable:
-    def first_stats(W, i, problems, *sample):
-        pa = jax.tree.map(lambda x: x[i], problems)
-        stats = summary(W, pa, moments)
-        if sample:
-            stats["train_loss"] = empirical_loss(W, sample[0], sample[1], pa)
-        return stats
-
-    axes = (0, 0, None, 0, 0) if finite else (0, 0, None)
-    return _cached(("first_stats", moments, finite), lambda: jax.jit(jax.vmap(first_stats, in_axes=axes)))
 
 
 def log_spaced(steps: int, per_decade: int = 20) -> list[int]:
