@@ -1,0 +1,1 @@
+"""The ``specgd`` command line (a Typer app: :data:`specgd.cli.main.app`)."""
