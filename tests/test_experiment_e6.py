@@ -1,0 +1,63 @@
+"""E6 (robustness) at a tiny size: structure of the output, not the physics."""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from specgd.report.claims import ExperimentOutput
+from specgd.report.experiments import e6_robustness as e6
+
+
+def test_e6_tiny_structure():
+    p = e6.Params(d=24, m=4, steps=60, log_every=10, seeds=(0,), variations=("gaussian", "n/d=4"),
+                  n_ratios=(4,), pl_gd_grid=(), lr_factors=(2.0,), online_check_factors=())
+    out = e6.run(params=p)
+    assert isinstance(out, ExperimentOutput) and out.key == "E6"
+    figs = {f.name: f for f in out.figures}
+    assert set(figs) == {"e6_panels", "e6_criteria", "e6_optimizers", "e6_finite"}
+    for f in out.figures:
+        assert f.figure is not None and len(f.data) > 0
+    assert {"variation", "optimizer", "step", "value", "quantity"} <= set(figs["e6_panels"].data.columns)
+    table = figs["e6_criteria"].data
+    assert list(table["variation"]) == ["gaussian", "n/d=4"]
+    assert {"crit_i", "crit_ii", "crit_iii", "holds", "amp_gd", "amp_x", "escape_gd", "escape_x",
+            "c_final_gd", "c_final_x", "loss_final_gd", "train_final_x"} <= set(table.columns)
+    assert math.isfinite(table.loc[table.variation == "n/d=4", "train_final_x"].item())
+    assert {"a", "b", "c", "cos", "optimizer", "step"} <= set(figs["e6_optimizers"].data.columns)
+    assert {"loss_final_gd", "train_final_gd"} <= set(figs["e6_finite"].data.columns)
+    ids = [c.id for c in out.claims]
+    assert {"E6.gaussian", "E6.n/d=4", "E6.lr-amplification", "E6.lr-escape", "E6.count"} <= set(ids)
+    for c in out.claims:
+        assert c.verdict in ("PASS", "FAIL", "INFO")
+        assert c.to_json()["verdict"] == c.verdict
+    by_id = {c.id: c for c in out.claims}
+    assert by_id["E6.count"].passed is None
+    assert isinstance(by_id["E6.gaussian"].passed, bool)
+
+
+def _frame(cos, a, b=None, diverged=None):
+    steps = np.arange(len(cos)) * 10
+    f = pd.DataFrame({"seed": 0, "step": steps, "a": a, "cos": cos, "c": 0.1, "loss": 1.0,
+                      "diverged_at_step": pd.array([diverged] * len(cos), dtype="Int64")})
+    if b is not None:
+        f["b"] = b
+    return f
+
+
+def test_e6_criteria_logic():
+    """The criteria on hand-made trajectories: spike (ratio) and spikeless (alignment) forms."""
+    p = e6.Params()
+    var = e6.Variation("x", "x", "spectrum", None, "specgd", 0.01, 0.02, spike=False)
+    gd = _frame(cos=[0.1, 0.01, 0.9], a=[0.01, 0.1, 0.5])  # cos drops 10×; never a² ≥ 1/2
+    x = _frame(cos=[0.1, 0.5, 0.9], a=[0.01, 0.5, 1.0])  # escapes (a² ≥ 1/2) at step 20
+    row = e6.criteria(var, e6.per_run_metrics(gd, 0.5), e6.per_run_metrics(x, 0.5), p)
+    assert row["crit_i"] and row["crit_ii"] and not row["crit_iii"] and not row["holds"]
+    assert row["escape_gd"] == math.inf and row["escape_x"] == 20
+    var.spike = True
+    gd = _frame(cos=[0.1] * 3, a=[0.1, 0.1, 1.0], b=[0.1, 0.5, 0.01], diverged=20)
+    gd.loc[2, ["a", "b", "c", "cos", "loss"]] = np.nan  # a diverged run: NaN after divergence
+    x = _frame(cos=[0.1] * 3, a=[0.1, 0.8, 1.0], b=[0.1, 0.1, 0.01])
+    row = e6.criteria(var, e6.per_run_metrics(gd, 0.5), e6.per_run_metrics(x, 0.5), p)
+    assert row["amp_gd"] == 5.0 and row["crit_i"] and row["holds"]
+    assert row["diverged_gd"] == 1 and row["c_final_gd"] == math.inf
