@@ -1,0 +1,189 @@
+"""Sweeps: Dask execution, exact agreement with single runs, resume after SIGKILL, bad grids."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import tomli_w
+
+import specgd as sg
+from specgd.sweep import Grid, ResultsStore, load, plan, query, sweep
+from specgd.sweep.engine import execute_batch, make_batches
+
+BASE = {
+    "steps": 20,
+    "log_every": 10,
+    "seeds": [0, 1],
+    "problem": {"d": 6, "m": 2, "cov": {"family": "spiked", "lam": 4.0}},
+    "optimizer": {"name": "gd", "lr": 0.02},
+}
+METRICS = ["step", "a", "b", "c", "cos", "loss"]
+
+
+def _grid(**axes):
+    return {"base": BASE, "grid": axes}
+
+
+def _sorted(frame):
+    return frame.sort_values(["run", "step"]).reset_index(drop=True)
+
+
+def test_planning_batches_products_and_names_columns():
+    grid = _grid(**{"problem.cov.lam": [0.0, 2.0, 8.0], "optimizer.lr": [0.01, 0.02]})
+    tasks = plan(Grid.from_dict(grid))
+    assert len(tasks) == 3 * 2 * 2 and len({t.key for t in tasks}) == 12
+    assert {t.params["lam"] for t in tasks} == {0.0, 2.0, 8.0}
+    batches = make_batches(tasks, max_runs=64)
+    assert len(batches) == 1  # λ values share shapes: one compiled call for all 12 runs
+    assert [len(b) for b in make_batches(tasks, max_runs=4)] == [4, 4, 4]
+
+
+def test_two_hundred_runs_on_a_local_cluster_equal_single_runs(tmp_path):
+    grid = _grid(**{
+        "problem.cov.lam": [0.0, 1.0, 2.0, 4.0, 8.0],
+        "optimizer": [{"name": "gd", "lr": 0.02}, {"name": "gd", "lr": 0.05},
+                      {"name": "specgd", "lr": 0.01}, {"name": "specgd", "lr": 0.03}],
+    })
+    grid["base"] = {**BASE, "seeds": list(range(10))}
+    report = sweep(grid, tmp_path, workers=2, max_batch=25, progress=False, log=lambda s: None)
+    assert report.total == report.completed == 200 and report.failed == 0
+    stored = ResultsStore(tmp_path)
+    assert len(stored.done()) == 200 and len(stored.index()) == 200
+    frame = load(tmp_path)
+    for task in plan(Grid.from_dict(grid)):
+        (_, alone), = execute_batch([task.config])
+        mine = frame[frame.run == task.key].sort_values("step")
+        # Same compiled code path, same inputs: bitwise equal in float64.
+        assert np.array_equal(mine[METRICS].to_numpy(), alone[METRICS].to_numpy(), equal_nan=True)
+    # Queryable in place with DuckDB.
+    counts = query(tmp_path, "SELECT optimizer, count(DISTINCT filename) AS runs FROM runs GROUP BY 1")
+    assert dict(zip(counts.optimizer, counts.runs, strict=True)) == {"gd": 100, "specgd": 100}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_grid(path: Path, grid: dict) -> Path:
+    path.write_text(tomli_w.dumps(grid))
+    return path
+
+
+def test_sigkill_midway_then_resume_loses_nothing(tmp_path):
+    grid = _grid(**{"problem.cov.lam": [float(x) for x in range(12)]})
+    grid_file = _write_grid(tmp_path / "grid.toml", grid)
+    out = tmp_path / "store"
+    script = (
+        "from specgd.sweep import sweep\n"
+        "if __name__ == '__main__':\n"
+        f"    sweep({str(grid_file)!r}, {str(out)!r}, workers=1, max_batch=1, progress=False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen_complete = set()
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and len(seen_complete) < 4:
+            for f in (out / "runs").glob("*.parquet") if (out / "runs").exists() else []:
+                # Every visible run file is complete and readable (written by atomic rename).
+                assert pq.read_table(f).num_rows == 3
+                seen_complete.add(f.name)
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    total = len(plan(Grid.from_dict(grid)))
+    assert 4 <= len(seen_complete) < total, "the sweep must be killed midway"
+    for f in (out / "runs").glob("*"):
+        assert f.suffix == ".parquet" or f.name.endswith(".tmp")
+        if f.suffix == ".parquet":
+            pq.read_table(f)
+    report = sweep(grid_file, out, workers=1, progress=False, log=lambda s: None)
+    assert report.skipped >= 4 and report.skipped + report.completed == total
+    straight = tmp_path / "straight"
+    sweep(grid_file, straight, workers=1, progress=False, log=lambda s: None)
+    resumed, uninterrupted = _sorted(load(out)), _sorted(load(straight))
+    assert sorted(ResultsStore(out).done()) == sorted(ResultsStore(straight).done())
+    assert len(resumed) == len(uninterrupted) == 3 * total  # every run exactly once
+    pd.testing.assert_frame_equal(resumed, uninterrupted)
+
+
+def test_sweep_on_a_separately_started_scheduler(tmp_path):
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(Path(sg.__file__).parents[1])}
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    scheduler = subprocess.Popen(dask + ["--host", "127.0.0.1", "--port", str(port),
+                                         "--no-dashboard"], env=env, start_new_session=True,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                               "--nthreads", "1", "--no-dashboard"], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        grid = _grid(**{"problem.cov.lam": [0.0, 8.0]})
+        report = sweep(grid, tmp_path, scheduler=address, progress=False, log=lambda s: None,
+                       connect_timeout=60)
+        assert report.completed == 4 and len(ResultsStore(tmp_path).done()) == 4
+    finally:
+        for p in (worker, scheduler):
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("grid", "match"),
+    [
+        (_grid(**{"problem.cov.lamb": [1.0]}), "lamb"),
+        (_grid(**{"problem.cov.lam": []}), "empty list"),
+        (_grid(**{"problem.cov.lam": [1.0, 2.0, -3.0]}), r"grid point 2 \(problem.cov.lam=-3.0\).*lam"),
+        (_grid(**{"optimizer": [{"name": "gd", "lr": 0.02}, {"name": "sgd", "lr": 0.1}]}), "grid point 1"),
+        (_grid(**{"optimizer.lr": [0.01, 0.0]}), "grid point 1.*lr"),
+        ({"grid": {"problem.d": [4]}}, r"\[base\]"),
+        ({**_grid(), "extra": 1}, "unknown top-level"),
+    ],
+)
+def test_bad_grids_fail_before_anything_runs(tmp_path, grid, match):
+    out = tmp_path / "never"
+    with pytest.raises(sg.ConfigError, match=match):
+        sweep(grid, out, workers=1, progress=False, log=lambda s: None)
+    assert not out.exists()
+
+
+def test_unreachable_scheduler_fails_before_anything_runs(tmp_path):
+    out = tmp_path / "never"
+    with pytest.raises(sg.ConfigError, match="cannot reach the Dask scheduler"):
+        sweep(_grid(), out, scheduler=f"tcp://127.0.0.1:{_free_port()}", progress=False,
+              log=lambda s: None, connect_timeout=2)
+    assert not out.exists()
+
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # so workers can run the helper below
+
+
+def _fails_for_large_lambda(configs):
+    if any(c["problem"]["cov"]["lam"] > 5 for c in configs):
+        raise RuntimeError("boom: injected failure")
+    return execute_batch(configs)
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    grid = _grid(**{"problem.cov.lam": [1.0, 2.0, 8.0]})
+    report = sweep(grid, tmp_path, workers=1, progress=False, runner=_fails_for_large_lambda,
+                   log=lambda s: None)
+    assert report.completed == 4 and report.failed == 2  # the batch was split to isolate them
+    failed = ResultsStore(tmp_path).failed()
+    assert len(failed) == 2 and all("boom" in e["error"] for e in failed.values())
+    # A rerun retries the failed runs (now succeeding) and skips the finished ones.
+    again = sweep(grid, tmp_path, workers=1, progress=False, log=lambda s: None)
+    assert again.skipped == 4 and again.completed == 2 and not ResultsStore(tmp_path).failed()
