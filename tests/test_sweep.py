@@ -16,8 +16,8 @@ import pytest
 import tomli_w
 
 import specgd as sg
-from specgd.sweep import Grid, ResultsStore, load, plan, query, sweep
-from specgd.sweep.engine import execute_batch, make_batches
+from specgd.sweeps import Grid, ResultsStore, load, plan, query, sweep
+from specgd.sweeps.engine import execute_batch, make_batches
 
 BASE = {
     "steps": 20,
@@ -85,7 +85,7 @@ def test_sigkill_midway_then_resume_loses_nothing(tmp_path):
     grid_file = _write_grid(tmp_path / "grid.toml", grid)
     out = tmp_path / "store"
     script = (
-        "from specgd.sweep import sweep\n"
+        "from specgd.sweeps import sweep\n"
         "if __name__ == '__main__':\n"
         f"    sweep({str(grid_file)!r}, {str(out)!r}, workers=1, max_batch=1, progress=False)\n"
     )

@@ -34,6 +34,7 @@ from specgd.optim.transforms import (  # noqa: E402
 )
 from specgd.results.result import RunResult, load_run  # noqa: E402
 from specgd.runner.run import log_spaced, run  # noqa: E402
+from specgd.sweeps import Grid, load, phase_diagram, query, sweep  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ __all__ = [
     "Dense",
     "Diagonal",
     "GaussianInit",
+    "Grid",
     "Isotropic",
     "ManifoldInit",
     "MultiSpiked",
@@ -57,16 +59,20 @@ __all__ = [
     "empirical_loss",
     "from_rule",
     "gd",
+    "load",
     "load_run",
     "log_spaced",
     "muon",
     "newton_schulz",
     "normalized_gd",
+    "phase_diagram",
     "polar",
     "population_grad",
     "population_loss",
+    "query",
     "run",
     "sample_batch",
     "sign_gd",
     "specgd",
+    "sweep",
 ]

@@ -490,14 +490,132 @@ def version_command() -> None:
     typer.echo(f"backend {jax.default_backend()} ({devices})")
 
 
-# --- further subcommands ----------------------------------------------------------------------
-# Register new subcommands on ``app`` here, so that they appear in ``specgd --help``, e.g.
-#
-#     from specgd.report.cli import reproduce_command
-#     app.command("reproduce")(reproduce_command)
-#
-# Commands should raise ``specgd.ConfigError`` for invalid input and report it with ``_fail``
-# (one line on stderr, exit status 2) before writing anything.
+# --- specgd reproduce ------------------------------------------------------------------------
+
+
+@app.command("reproduce")
+def reproduce_command(
+    experiments: Annotated[list[str] | None, typer.Argument(
+        help="Experiments to run (E1 … E7); all of them by default.", show_default=False)] = None,
+    out: Annotated[Path, typer.Option(
+        help="Report folder: report.html, report.md, claims.json, one PNG + Parquet per figure.",
+        file_okay=False)] = Path("reproduction"),
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Every experiment at reduced size (under 2 minutes in all).")] = False,
+) -> None:
+    """Run the reproduction experiments and write the report with its claims table."""
+    from specgd.report.build import build, resolve
+
+    try:
+        resolve(experiments)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    results = build(out, experiments, quick=quick, log=typer.echo)
+    claims = [c for r in results for c in r.claims]
+    fails = [c.id for c in claims if c.verdict == "FAIL"]
+    typer.echo(f"{len(claims)} claims: {sum(c.verdict == 'PASS' for c in claims)} PASS, "
+               f"{len(fails)} FAIL{' (' + ', '.join(fails) + ')' if fails else ''}, "
+               f"{sum(c.verdict == 'INFO' for c in claims)} INFO")
+
+
+# --- specgd sweep / results / phase-diagram ---------------------------------------------------
+
+
+@app.command("sweep", no_args_is_help=True)
+def sweep_command(
+    grid: Annotated[Path, typer.Argument(
+        help="Grid file (TOML): a [base] run config, a [grid] of dotted fields to combine, "
+             "optional [[include]] points.", dir_okay=False)],
+    out: Annotated[Path | None, typer.Option(
+        help="Results store folder (one Parquet file per run + an index); rerunning resumes.",
+        show_default="runs/<grid file name>", file_okay=False)] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Address of a running Dask scheduler (tcp://host:8786); default: a local cluster.",
+        show_default="a LocalCluster")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes of the local cluster (ignored with --scheduler).", show_default="2")] = None,
+    max_batch: Annotated[int, typer.Option(
+        help="Most runs per compiled call (one Dask task).")] = 64,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed/--skip-failed", help="Rerun runs that raised in an earlier sweep.")] = True,
+    progress: Annotated[bool, typer.Option(
+        "--progress/--no-progress", help="Show runs done / total, runs per second and ETA.")] = True,
+) -> None:
+    """Run every point of a grid (skipping runs already stored), batched and in parallel."""
+    from specgd.sweeps import sweep
+
+    if not grid.is_file():
+        raise _fail(f"grid file {grid} does not exist")
+    out = out if out is not None else Path("runs") / grid.stem
+    if max_batch < 1:
+        raise _fail(f"--max-batch must be >= 1, got {max_batch}")
+    try:
+        report = sweep(grid, out, scheduler=scheduler, workers=workers, max_batch=max_batch,
+                       progress=progress, retry_failed=retry_failed, log=typer.echo)
+    except ConfigError as e:
+        raise _fail(str(e)) from None
+    typer.echo(f"{report.total} runs: {report.completed} completed, {report.skipped} already stored, "
+               f"{report.failed} failed, in {report.seconds:.1f} s "
+               f"({report.runs_per_second:.1f} runs/s); store: {out}")
+    if report.interrupted:
+        raise typer.Exit(130)
+    if report.failed:
+        typer.echo(f"failed runs are recorded with their error in {out}/errors/", err=True)
+        raise typer.Exit(EXIT_ALL_DIVERGED)
+
+
+@app.command("results", no_args_is_help=True)
+def results_command(
+    store: Annotated[Path, typer.Argument(help="A sweep's results store folder.", file_okay=False)],
+    sql: Annotated[str | None, typer.Option(
+        help="SQL run in place by DuckDB over the views `runs` (every row of every run) and `idx` "
+             "(one row per run).", show_default="a count of runs per optimizer")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the result to this CSV file.",
+                                             dir_okay=False)] = None,
+) -> None:
+    """Query a results store in place (nothing is loaded beyond the query's answer)."""
+    from specgd.sweeps import query
+
+    sql = sql or "SELECT optimizer, count(*) AS runs FROM idx GROUP BY optimizer ORDER BY optimizer"
+    try:
+        frame = query(store, sql)
+    except FileNotFoundError as e:
+        raise _fail(str(e)) from None
+    except Exception as e:  # DuckDB's parser and binder errors: a message about the query
+        if type(e).__module__.startswith("duckdb") or type(e).__module__.startswith("_duckdb"):
+            raise _fail(f"--sql: {e}") from None
+        raise
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", 200, "display.width", 160):
+        typer.echo(frame.to_string(index=False))
+    if csv is not None:
+        from specgd.results.io import atomic_write
+
+        atomic_write(csv, lambda p: frame.to_csv(p, index=False))
+
+
+@app.command("phase-diagram", no_args_is_help=True)
+def phase_diagram_command(
+    store: Annotated[Path, typer.Argument(help="A sweep's results store with gd and specgd runs.",
+                                          file_okay=False)],
+    x: Annotated[str, typer.Option(help="Horizontal axis: a swept parameter (lam, d, lr, n_over_d, …).")]
+    = "lam",
+    y: Annotated[str, typer.Option(help="Vertical axis: a swept parameter.")] = "d",
+    out: Annotated[Path | None, typer.Option(
+        help="Output path without suffix (.png and .parquet are written).",
+        show_default="STORE/phase_<x>_<y>", dir_okay=False)] = None,
+) -> None:
+    """Heatmaps of SpecGD's advantage over GD (escape-time ratio, worst alignment, final bulk)."""
+    from specgd.sweeps import phase_diagram
+
+    out = out if out is not None else store / f"phase_{x}_{y}"
+    try:
+        cells, _ = phase_diagram(store, x=x, y=y, out=out)
+    except (ConfigError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    typer.echo(cells.to_string(index=False))
+    typer.echo(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.parquet')}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,7 +39,10 @@ def build(
     quick: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[ExperimentOutput]:
-    """Run the chosen experiments (all by default) and write the report into ``out``."""
+    """Run the chosen experiments (all by default) and write the report into ``out``.
+
+    Grid experiments keep their runs in a results store under ``out/stores/``: a rebuilt report
+    reuses every run already stored there instead of computing it again."""
     chosen = resolve(keys)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -48,7 +52,10 @@ def build(
         module = EXPERIMENTS[key]
         log(f"[{key}] {module.TITLE} ...")
         t0 = time.perf_counter()
-        result = module.run(quick=quick)
+        kwargs = {}
+        if "store" in inspect.signature(module.run).parameters:  # grid experiments keep a store
+            kwargs["store"] = out / "stores" / (f"{key}-quick" if quick else key)
+        result = module.run(quick=quick, **kwargs)
         result.seconds = time.perf_counter() - t0
         _write_figures(out, result)
         results.append(result)

@@ -23,7 +23,7 @@ import pandas as pd
 from specgd.data.covariance import ConfigError
 from specgd.results.io import write_json
 from specgd.results.store import ResultsStore, config_hash
-from specgd.sweep.grid import Grid, apply_overrides, short_names
+from specgd.sweeps.grid import Grid, apply_overrides, short_names
 
 PARAM_COLUMNS = ("family", "d", "m", "lam", "noise", "mode", "n", "steps")
 

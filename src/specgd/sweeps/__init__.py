@@ -1,8 +1,8 @@
 """Sweeps over grids of run configs: batched, parallel (Dask), resumable, stored crash-safely."""
 
 from specgd.results.store import ResultsStore, load, query
-from specgd.sweep.engine import SweepReport, plan, sweep
-from specgd.sweep.grid import Grid
-from specgd.sweep.phase import phase_diagram
+from specgd.sweeps.engine import SweepReport, plan, sweep
+from specgd.sweeps.grid import Grid
+from specgd.sweeps.phase import phase_diagram
 
 __all__ = ["Grid", "ResultsStore", "SweepReport", "load", "phase_diagram", "plan", "query", "sweep"]

@@ -1,0 +1,122 @@
+"""The sweep, results, phase-diagram and reproduce subcommands: happy paths and bad input."""
+
+import json
+
+import pandas as pd
+import pytest
+import tomli_w
+from typer.testing import CliRunner
+
+from specgd.cli.main import app
+
+GRID = {
+    "base": {
+        "steps": 60,
+        "log_every": 10,
+        "seeds": [0],
+        "problem": {"d": 8, "m": 2, "cov": {"family": "spiked", "lam": 4.0}},
+        "optimizer": {"name": "gd", "lr": 0.05},
+        "init": {"kind": "gaussian", "scale": 0.5},
+    },
+    "grid": {
+        "problem.cov.lam": [0.0, 4.0],
+        "problem.d": [8, 12],
+        "optimizer": [{"name": "gd", "lr": 0.05}, {"name": "specgd", "lr": 0.05}],
+    },
+}
+
+
+def _invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-sweep")
+    grid = root / "grid.toml"
+    grid.write_text(tomli_w.dumps(GRID))
+    out = root / "store"
+    result = _invoke("sweep", grid, "--out", out, "--workers", 1, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "8 runs: 8 completed, 0 already stored, 0 failed" in result.output
+    again = _invoke("sweep", grid, "--out", out, "--workers", 1, "--no-progress")
+    assert again.exit_code == 0 and "all 8 runs are already in" in again.output
+    return out
+
+
+def test_results_default_and_sql(store, tmp_path):
+    result = _invoke("results", store)
+    assert result.exit_code == 0, result.output
+    assert "gd" in result.output and "specgd" in result.output
+    csv = tmp_path / "q.csv"
+    sql = "SELECT optimizer, d, lam, max(step) AS last FROM runs GROUP BY ALL ORDER BY ALL"
+    result = _invoke("results", store, "--sql", sql, "--csv", csv)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(csv)
+    assert len(table) == 8 and set(table["last"]) == {60}
+
+
+def test_phase_diagram_writes_png_and_table(store, tmp_path):
+    out = tmp_path / "phase"
+    result = _invoke("phase-diagram", store, "--x", "lam", "--y", "d", "--out", out)
+    assert result.exit_code == 0, result.output
+    cells = pd.read_parquet(out.with_suffix(".parquet"))
+    assert len(cells) == 4 and {"escape_ratio", "worst_alignment", "final_bulk_ratio"} <= set(cells)
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", "missing.toml"], "does not exist"),
+        (["results", "{empty}"], "holds no stored runs"),
+        (["results", "{store}", "--sql", "SELECT nope FROM runs"], "--sql"),
+        (["phase-diagram", "{store}", "--x", "width"], "axis 'width'"),
+        (["reproduce", "E42", "--out", "{empty}/r"], "unknown experiment"),
+    ],
+)
+def test_bad_input_is_one_line_error(store, tmp_path, args, message):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [a.format(store=store, empty=empty) for a in args]
+    result = _invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (empty / "r").exists()  # nothing written
+
+
+def test_sweep_bad_grid_fails_before_running(tmp_path):
+    bad = {"base": GRID["base"], "grid": {"problem.cov.lam": [0.0, -1.0]}}
+    grid = tmp_path / "bad.toml"
+    grid.write_text(tomli_w.dumps(bad))
+    result = _invoke("sweep", grid, "--out", tmp_path / "out", "--no-progress")
+    assert result.exit_code == 2
+    assert "grid point 1" in result.output and "lam" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_reproduce_writes_report_for_one_experiment(tmp_path, monkeypatch):
+    """The command wiring, with a tiny stand-in experiment (the real suite runs in test_report)."""
+    from specgd.report import experiments
+    from specgd.report.claims import Claim, ExperimentOutput, Figure
+    from specgd.report.plotting import subplots
+
+    class Tiny:
+        TITLE = "tiny"
+
+        @staticmethod
+        def run(quick=False, store=None):
+            fig, axes = subplots()
+            axes[0, 0].plot([0, 1], [0, 1])
+            claim = Claim("T.one", "a claim", 1.0, 1.0, "exact", True)
+            data = pd.DataFrame({"x": [0, 1], "y": [0, 1]})
+            return ExperimentOutput("T", "tiny", "summary", [Figure("t_fig", "caption", fig, data)],
+                                    [claim], {"store": str(store)})
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "T", Tiny)
+    result = _invoke("reproduce", "T", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert [c["verdict"] for c in claims["claims"]] == ["PASS"]
+    assert (tmp_path / "t_fig.png").exists() and (tmp_path / "t_fig.parquet").exists()
+    assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
