@@ -54,7 +54,7 @@ def test_e2_tiny():
 
 def test_e4_tiny():
     p = e4.Params(d=40, m=12, seeds=(0,), gd_steps=1500, specgd_steps=500, dense_from=200, per_decade=10,
-                  theory_steps=10**5)
+                  theory_steps=10**5, long_steps=3000, lr_gd_long=0.2)
     out = e4.run(params=p)
     _check_output(out, "E4", ["source", "optimizer", "seed", "step", "a", "b", "c"])
     data = out.figures[0].data

@@ -43,6 +43,10 @@ class Params:
     dense_from: int = 400  # SpecGD is logged at every step from here on (its band flips each step)
     escape_a: float = 0.99  # GD fit window: from the first logged step with a > escape_a to the end
     theory_steps: int = 10**8  # horizon of the reduced manifold theory (GD recursion, iterated exactly)
+    # GD's late-time law needs ~10⁶ steps at η̃ = 0.02 to set in (the relaxation time scales like
+    # 1/η̃): the slope is measured on a second GD run at a large stable rate (η̃ = 1.5 diverges here).
+    lr_gd_long: float = 1.0
+    long_steps: int = 300_000
 
     @classmethod
     def full(cls) -> Params:
@@ -50,14 +54,16 @@ class Params:
 
     @classmethod
     def quick(cls) -> Params:
-        return cls(seeds=(0,), gd_steps=5000, specgd_steps=900, dense_from=600, per_decade=20)
+        return cls(seeds=(0,), gd_steps=5000, specgd_steps=900, dense_from=600, per_decade=20,
+                   theory_steps=10**7, long_steps=60_000)
 
 
-def _manifold_gd(p: Params, coef0: tuple[float, float, float], log_steps: np.ndarray) -> pd.DataFrame:
-    """The exact GD recursion of MODEL.md §5 (``ManifoldModel.gradients``), compiled, logged at
-    ``log_steps`` — fast enough for 10⁸ steps."""
+def _manifold_gd(p: Params, coef0: tuple[float, float, float], log_steps: np.ndarray,
+                 lr: float) -> pd.DataFrame:
+    """The exact GD recursion of MODEL.md §5 (``ManifoldModel.gradients``) at step ``lr``, compiled,
+    logged at ``log_steps`` — fast enough for 10⁸ steps."""
     model = ManifoldModel(d=p.d, m=p.m, lam=p.lam)
-    k = 2 * p.lr_gd / p.m
+    k = 2 * lr / p.m
 
     def body(_, x):
         a, b, c = x
@@ -105,28 +111,33 @@ def run(quick: bool = False, params: Params | None = None) -> ExperimentOutput:
     sp = sg.run(prob, sg.specgd(lr=p.lr_specgd), steps=p.specgd_steps, seeds=list(p.seeds), init=init,
                 log_at=sp_log, track_update=False, progress=False).frame
     gd, sp = gd.assign(optimizer="gd"), sp.assign(optimizer="specgd")
+    long = sg.run(prob, sg.gd(lr=p.lr_gd_long), steps=p.long_steps, seeds=list(p.seeds), init=init,
+                  log_at=sg.log_spaced(p.long_steps, p.per_decade), progress=False).frame
 
     # Reduced theory, on the manifold from the seed-median initial statistics (a, b, c at step 0).
     r = min(p.m, p.d) - 2
     s0 = gd[gd.step == 0][["a", "b", "c"]].median()
     coef0 = (float(s0["a"]) * np.sqrt(p.m), float(s0["b"]) * np.sqrt(p.m), float(s0["c"]) * np.sqrt(p.m / r))
-    theory = _manifold_gd(p, coef0, np.asarray(sg.log_spaced(p.theory_steps, p.per_decade)))
+    theory = _manifold_gd(p, coef0, np.asarray(sg.log_spaced(p.theory_steps, p.per_decade)), p.lr_gd)
+    theory_long = _manifold_gd(p, coef0, np.asarray(sg.log_spaced(p.long_steps, p.per_decade)),
+                               p.lr_gd_long)
     # Cross-check the compiled recursion against ManifoldModel.trajectory at a logged step near 2000.
     k_chk = int(theory["step"].iloc[np.abs(theory["step"] - 2000).argmin()])
     check = ManifoldModel(d=p.d, m=p.m, lam=p.lam).trajectory(*coef0, "gd", p.lr_gd, k_chk, log_every=k_chk)
 
     res = _analyse(p, gd, sp, theory, r)
+    res.update(_analyse_long(p, long))
     res["theory_check"] = float(np.abs(theory.set_index("step").loc[k_chk, ["a", "b", "c"]].to_numpy()
                                        - check.iloc[-1][["a", "b", "c"]].to_numpy(dtype=float)).max())
     res["k_chk"] = k_chk
-    fig = _figure(p, gd, sp, theory, res)
+    fig = _figure(p, gd, sp, theory, res, long, theory_long)
     claims = _claims(p, res)
     caption = (
         f"d = {p.d}, m = {p.m}, λ = {p.lam:g}, Gaussian init of scale {p.init_scale:g}, population loss, "
-        f"seeds {list(p.seeds)} (line: median, shade: min–max). (a) GD (η̃ = {p.lr_gd}) b and c on "
-        "log–log axes; dashed black: reduced manifold theory (MODEL.md §5) started on the manifold "
-        "from the same initial statistics; dotted: least-squares slope over the fit window (first step "
-        f"with a > {p.escape_a} to step {p.gd_steps}, shaded); grey dashed: k^(−1/2) reference. "
+        f"seeds {list(p.seeds)} (line: median, shade: min–max). (a) GD b and c on log–log axes at "
+        f"η̃ = {p.lr_gd_long} for {p.long_steps} steps (thin: the §6 example's η̃ = {p.lr_gd}); dashed "
+        "black: reduced manifold theory (MODEL.md §5) started on the manifold from the same initial "
+        "statistics; dotted: least-squares slope over the last decade (shaded); grey dashed: k^(−1/2). "
         f"(b) SpecGD (η = {p.lr_specgd}); dashed: band levels 2η/√m (b) and 2η·√(r/m) (c), r = m − 2 "
         "bulk directions; dotted vertical: √m/η. (c) the same c on linear axes: SpecGD's collapse is "
         "linear in time. (d) the reduced theory continued to "
@@ -136,14 +147,18 @@ def run(quick: bool = False, params: Params | None = None) -> ExperimentOutput:
         "every step inside the band."
     )
     data = pd.concat([
-        gd.assign(source="simulation"), sp.assign(source="simulation"),
-        theory.assign(source="theory", optimizer="gd", seed=-1),
-    ], ignore_index=True)[["source", "optimizer", "seed", "step", "a", "b", "c", "slope_b", "slope_c"]]
+        gd.assign(source="simulation", lr=p.lr_gd), sp.assign(source="simulation", lr=p.lr_specgd),
+        long.assign(source="simulation", optimizer="gd", lr=p.lr_gd_long),
+        theory.assign(source="theory", optimizer="gd", seed=-1, lr=p.lr_gd),
+        theory_long.assign(source="theory", optimizer="gd", seed=-1, lr=p.lr_gd_long),
+    ], ignore_index=True)[["source", "optimizer", "lr", "seed", "step", "a", "b", "c", "slope_b", "slope_c"]]
     summary = (
-        "After escape GD's bulk c barely moves over the simulated 2·10⁴ steps: its k^(−1/2) law "
-        "only sets in after ~10⁶ steps (reduced theory, which the simulation follows closely), and "
-        "the spike b decays much faster than k^(−1/2). SpecGD collapses b and c linearly in time by "
-        "√m/η steps and then flips them by ±η per step inside an O(η) band, far below GD's c."
+        "After escape GD's bulk c shrinks only like k^(−1/2) — measured on a long run at a large stable "
+        "rate, since at the §6 example's η̃ = 0.02 this law sets in only after ~10⁶ steps (reduced "
+        "theory, which the simulation follows closely) — while the spike b decays much faster, like "
+        "k^(−(1+λ)r/(2(r+3))), not k^(−1/2) as MODEL.md §6.4 states. SpecGD collapses b and c "
+        "linearly in time by √m/η steps and then flips them by ±η per step inside an O(η) band, far "
+        "below GD's c."
     )
     return ExperimentOutput(KEY, TITLE, summary, [Figure("e4_contraction", caption, fig, data)], claims,
                             asdict(p))
@@ -220,31 +235,45 @@ def _analyse(p: Params, gd: pd.DataFrame, sp: pd.DataFrame, theory: pd.DataFrame
     return out
 
 
-def _figure(p, gd, sp, theory, res):
+def _analyse_long(p: Params, long: pd.DataFrame) -> dict:
+    """Late-time log–log slopes of GD's b and c per seed, over the last decade of the long run."""
+    k0, k1 = p.long_steps / 10, p.long_steps
+    rows = []
+    for seed, g in long.groupby("seed"):
+        g = g.dropna(subset=["b", "c"])
+        rows.append({"seed": seed, **{f"slope_{s}": _fit_slope(g, s, k0, k1)
+                                      if (g["step"] >= k0).sum() >= 3 else float("nan") for s in ("b", "c")}})
+    return {"long_fits": pd.DataFrame(rows), "long_window": (k0, k1)}
+
+
+def _figure(p, gd, sp, theory, res, long, theory_long):
     fig, axes = subplots(2, 3, width=4.6, height=3.6)
-    fits = res["fits"]
-    k0 = float(fits["k0"].median())
-    theory_sim = theory[theory["step"] <= p.gd_steps]
+    med = res["gd_median"]
 
     ax = axes[0, 0]
     for s in ("b", "c"):
-        band(ax, gd[gd.step > 0], "step", s, f"GD {s}", color=STAT_COLORS[s])
-    ax.plot(theory_sim["step"], theory_sim["b"], color=COLORS["theory"], label="manifold theory (§5)",
-            **THEORY)
-    ax.plot(theory_sim["step"], theory_sim["c"], color=COLORS["theory"], **THEORY)
-    med = res["gd_median"]
-    if np.isfinite(k0):
-        ks = np.geomspace(k0, p.gd_steps, 20)
-        for s in ("b", "c"):
-            slope = float(fits[f"slope_{s}"].median())
-            y0 = float(med[s].iloc[med.index.get_indexer([k0], method="nearest")[0]])
+        band(ax, long[long.step > 0], "step", s, f"GD {s} (η̃ = {p.lr_gd_long})", color=STAT_COLORS[s])
+        ax.plot(med.index[1:], med[s].iloc[1:], color=STAT_COLORS[s], linewidth=0.8, alpha=0.5,
+                label=f"GD {s} (η̃ = {p.lr_gd}, §6 example)")
+    ax.plot(theory_long["step"], positive(theory_long["b"]), color=COLORS["theory"],
+            label="manifold theory (§5)", **THEORY)
+    ax.plot(theory_long["step"], positive(theory_long["c"]), color=COLORS["theory"], **THEORY)
+    k0, k1 = res["long_window"]
+    long_med = long.groupby("step")[["b", "c"]].median()
+    ks = np.geomspace(k0, k1, 20)
+    for s in ("b", "c"):
+        slope = float(res["long_fits"][f"slope_{s}"].median())
+        y0 = float(long_med[s].iloc[long_med.index.get_indexer([k0], method="nearest")[0]])
+        if np.isfinite(slope) and y0 > 0:
             ax.plot(ks, y0 * (ks / k0) ** slope, color=STAT_COLORS[s], linestyle=":", linewidth=2.2,
                     label=f"fit slope {s}: {slope:.3f}")
-        c0 = float(med["c"].iloc[med.index.get_indexer([k0], method="nearest")[0]])
-        ax.plot(ks, c0 * (ks / k0) ** -0.5, color="0.45", label="k^(−1/2) reference", **THEORY)
-        ax.axvspan(k0, p.gd_steps, color="0.85", alpha=0.5, linewidth=0)
-    label(ax, "step", "statistic", title=f"(a) GD (η̃ = {p.lr_gd}): spike b, bulk c", log="xy")
-    ax.set_ylim(1e-4, 1)
+            if s == "c":
+                ax.plot(ks, 1.5 * y0 * (ks / k0) ** -0.5, color="0.45", label="k^(−1/2) reference",
+                        **THEORY)
+    ax.axvspan(k0, k1, color="0.85", alpha=0.5, linewidth=0)
+    label(ax, "step", "statistic", title=f"(a) GD after escape: spike b, bulk c (fit at η̃ = {p.lr_gd_long})",
+          log="xy")
+    ax.set_ylim(1e-12, 1)
 
     ax = axes[0, 1]
     for s in ("b", "c"):
@@ -319,27 +348,48 @@ def _figure(p, gd, sp, theory, res):
 
 def _claims(p: Params, res: dict) -> list[Claim]:
     claims = []
+    eb = -(1 + p.lam) * res["r"] / (2 * (res["r"] + 3))
+    # Tolerance ±0.1 (20% of the exponent): the window spans one decade well after the onset of the
+    # power law (the reduced theory's local slope of c is within 0.05 of −1/2 from ~2·10⁴ steps at
+    # η̃ = 1); sub-leading corrections shift a one-decade fit by much less than that.
+    lf = res["long_fits"]
+    k0_long, k1_long = res["long_window"]
+    window = (f"per-seed least-squares slope over steps {k0_long:.3g}–{k1_long:.3g} of a GD run at "
+              f"η̃ = {p.lr_gd_long} (the largest stable power-of-two rate here; 1.5 diverges)")
+    slope_c = float(lf["slope_c"].median())
+    slope_b = float(lf["slope_b"].median())
+    claims.append(Claim(
+        "E4.gd-slope-c", "GD's bulk c shrinks only like k^(−1/2) after escape (log–log slope, late time)",
+        slope_c, -0.5, "abs ≤ 0.1", abs(slope_c + 0.5) <= 0.1, "MODEL.md §6.4",
+        note=f"{window}; slopes per seed {[round(float(x), 3) for x in lf['slope_c']]}. With a "
+             "equilibrated at 2(α−1) + T = 0 and β ≪ γ, the recursion of §5 gives "
+             "dγ/dk = −(8η̃/m)(2 + 2r/3)γ², so γ ∝ 1/k and c ∝ k^(−1/2)."))
+    claims.append(Claim(
+        "E4.gd-slope-b", "GD's spike b shrinks like k^(−1/2) after escape, as MODEL.md §6.4 states",
+        slope_b, -0.5, "abs ≤ 0.1", abs(slope_b + 0.5) <= 0.1, "MODEL.md §6.4",
+        note=f"{window}; slopes per seed {[round(float(x), 3) for x in lf['slope_b']]}. The spike decays "
+             "much faster than k^(−1/2): after escape T = (2/3)(rγ + (1+λ)β), so with γ ∝ 1/k the "
+             f"spike obeys dβ/dk ∝ −(1+λ)Tβ and b ∝ k^(−(1+λ)r/(2(r+3))) = k^({eb:.2f}) "
+             "(E4.gd-slope-b-theory). Only the bulk carries §6.4's slow k^(−1/2) contraction."))
+    # Tolerance 10% of the exponent: the correction to the local slope is O(k_relax/k) as for c, but
+    # multiplied by the exponent's size (−4.2 here), so a fit starting one decade after onset is
+    # held to a proportionally wider band than c's.
+    claims.append(Claim(
+        "E4.gd-slope-b-theory",
+        "GD's spike b decays like k^(−(1+λ)r/(2(r+3))) after escape (derived from MODEL.md §5)",
+        slope_b, eb, "rel ≤ 10%", within(slope_b, eb, 0.10), "MODEL.md §5 (asymptotics derived here)",
+        note=f"{window}; r = m − 2 = {res['r']} bulk directions."))
     fits = res["fits"]
     k0 = [float(x) for x in fits["k0"]]
-    eb = -(1 + p.lam) * res["r"] / (2 * (res["r"] + 3))
-    # Tolerance ±0.1 (20% of the exponent): the window spans about one decade; once the power law
-    # is asymptotic, its sub-leading corrections shift a one-decade fit by much less than that.
-    for s, what in (("c", "bulk"), ("b", "spike")):
-        slope = float(fits[f"slope_{s}"].median())
-        note = (f"Fit window per seed: first logged step with a > {p.escape_a} ({k0}) to step "
-                f"{p.gd_steps}; slopes per seed {[round(float(x), 3) for x in fits[f'slope_{s}']]}. ")
-        if s == "c":
-            note += (f"Not asymptotic: the reduced theory's local slope at step {p.gd_steps} is "
-                     f"{res['theory_slope_c_at_end']:.3f}; it reaches −0.45 only at step "
-                     f"{res['onset_c']:.3g} and −1/2 asymptotically (claim E4.theory-slope-c). The bulk "
-                     "relaxes on the time scale m/(8η̃(2+2r/3)γ) with γ = c²/r at escape, ~10⁵ steps here.")
-        else:
-            note += (f"The spike decays faster than k^(−1/2): after escape a equilibrates at "
-                     "T = (2/3)(rγ + (1+λ)β), so with γ ∝ 1/k the spike obeys dβ/dk ∝ −(1+λ)Tβ and "
-                     f"b ∝ k^(−(1+λ)r/(2(r+3))) = k^({eb:.2f}) (claim E4.theory-slope-b), not k^(−1/2).")
-        claims.append(Claim(
-            f"E4.gd-slope-{s}", f"GD late-time log–log slope of the {what} statistic {s} after escape",
-            slope, -0.5, "abs ≤ 0.1", abs(slope + 0.5) <= 0.1, "MODEL.md §6.4", note=note))
+    short = [round(float(fits[f"slope_{s}"].median()), 3) for s in ("b", "c")]
+    claims.append(Claim(
+        "E4.gd-slope-example",
+        f"At the §6 example's η̃ = {p.lr_gd}, slopes [b, c] from escape (a > {p.escape_a}) to step "
+        f"{p.gd_steps}", short, "not yet asymptotic", "observation", None, "MODEL.md §6 example",
+        note=f"Fit window starts per seed {k0}. The reduced theory's local slope of c at step "
+             f"{p.gd_steps} is {res['theory_slope_c_at_end']:.3f}; it reaches −0.45 only at step "
+             f"{res['onset_c']:.3g} (E4.theory-slope-c): the bulk relaxes on the time scale "
+             "m/(8η̃(2+2r/3)γ) with γ = c²/r at escape, ~10⁵ steps at this rate."))
     # The Gaussian init is off the manifold (unequal bulk singular values, rows not orthogonal), so
     # the theory matched on the initial statistics is an approximation; 10% allows for that.
     sim, th = res["sim_at_end"], res["theory_at_end"]
