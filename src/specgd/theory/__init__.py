@@ -1,6 +1,14 @@
 """Theory beside simulation: the exact manifold reduction and closed-form predictions."""
 
 from specgd.theory.manifold import ManifoldModel
+from specgd.theory.powerlaw import (
+    escape_rate,
+    escape_time,
+    one_minus_u_exponent,
+    slow_convergence_exponent,
+    tail_drop,
+    tail_factor,
+)
 from specgd.theory.predictions import (
     gd_growth_factors,
     plateau_spike,
@@ -16,4 +24,10 @@ __all__ = [
     "specgd_escape_steps",
     "spike_threshold",
     "spike_to_signal_ratio",
+    "escape_rate",
+    "escape_time",
+    "one_minus_u_exponent",
+    "slow_convergence_exponent",
+    "tail_drop",
+    "tail_factor",
 ]
