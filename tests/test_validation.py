@@ -230,6 +230,7 @@ def test_divergence_of_one_run_leaves_the_other(prob, in_tmp):
     good = _check_divergence(res, ok=0, bad=1)
     assert res.runs["final_loss"].iloc[0] < 1e-3  # run 0 converges (loss starts near 3)
     assert good["loss"].iloc[-1] == pytest.approx(res.runs["final_loss"].iloc[0])
+    assert np.isnan(res.runs["final_loss"].iloc[1])  # a diverged run has no final loss
     assert good["a"].iloc[-1] == pytest.approx(1.0, abs=1e-2)
     # The frozen run's last weights are finite, and saving works.
     assert np.all(np.isfinite(res.final_params))

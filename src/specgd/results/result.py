@@ -77,7 +77,9 @@ class RunResult:
         div_col = pd.Series(np.repeat(div, n_logs)).astype("Int64")
         frame["diverged_at_step"] = div_col.mask(div_col < 0)
         keys = ["problem", "seed", "lr"] if several else ["seed", "lr"]
-        last = frame.groupby(keys, sort=False, dropna=False).last()
+        # The last logged row of each run (frame order is run order): NaN for a diverged run,
+        # not the last loss it logged before diverging.
+        last = frame.groupby(keys, sort=False, dropna=False).tail(1)
         run_table = pd.DataFrame(
             {
                 **({"problem": [i for i, _, _ in runs]} if several else {}),
