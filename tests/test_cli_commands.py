@@ -120,3 +120,21 @@ def test_reproduce_writes_report_for_one_experiment(tmp_path, monkeypatch):
     assert [c["verdict"] for c in claims["claims"]] == ["PASS"]
     assert (tmp_path / "t_fig.png").exists() and (tmp_path / "t_fig.parquet").exists()
     assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+
+
+def test_config_log_per_decade_and_track_update(tmp_path):
+    """A TOML config can ask for log-spaced logging and switch the update spectrum off."""
+    import specgd as sg
+    from specgd.config import RunConfig
+
+    base = {**GRID["base"], "steps": 1000, "optimizer": {"name": "specgd", "lr": 0.01}}
+    cfg = RunConfig.from_dict({**base, "log_per_decade": 5, "track_update": False})
+    problem, optimizer, init, kwargs = cfg.build()
+    frame = sg.run(problem, optimizer, init=init, **{**kwargs, "progress": False}).frame
+    assert frame["step"].tolist() == [0, *sg.log_spaced(1000, 5)]
+    assert "update_sv_max" not in frame
+    tracked = RunConfig.from_dict(base).build()
+    assert sg.run(tracked[0], tracked[1], init=tracked[2], **{**tracked[3], "progress": False}).frame[
+        "update_sv_max"].notna().sum() > 0
+    with pytest.raises(sg.ConfigError, match="log_per_decade"):
+        RunConfig.from_dict({**base, "log_per_decade": 0})

@@ -419,6 +419,10 @@ class RunConfig(_Model):
     n: PosInt | None = Field(None, description="number of samples (mode='finite')")
     batch_size: PosInt | None = Field(None, description="batch size (mode='online', default 1)")
     log_every: PosInt = 10
+    log_per_decade: PosInt | None = Field(
+        None, description="log at log-spaced steps, this many per decade (instead of log_every)")
+    track_update: bool | None = Field(
+        None, description="record the update's singular-value range (default: spectral optimizers)")
     dtype: Literal["float64", "float32"] = "float64"
     lrs: list[Positive] | None = Field(None, description="learning rates run side by side")
     moments: list[PosInt] = Field(default_factory=list, description="k of s^(k), u^(k) (m = 1)")
@@ -480,10 +484,13 @@ class RunConfig(_Model):
 
     def run_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`specgd.run` besides problem, optimizer and init."""
+        from specgd.runner.run import log_spaced
+
         return dict(
             steps=self.steps, seeds=self.seeds, mode=self.mode, log_every=self.log_every, n=self.n,
             batch_size=self.batch_size, lrs=self.lrs, dtype=self.dtype, moments=tuple(self.moments),
-            vectorize=self.vectorize,
+            vectorize=self.vectorize, track_update=self.track_update,
+            log_at=None if self.log_per_decade is None else log_spaced(self.steps, self.log_per_decade),
         )
 
     def build(self) -> tuple[Problem, Optimizer, Any, dict[str, Any]]:
@@ -498,7 +505,7 @@ class RunConfig(_Model):
             optimizer = self.optimizer.build()
             init = self.init.build(self._base_dir)
             kwargs = self.run_kwargs()
-            validate(problem, optimizer, init=init, log_at=None, track_update=None, **kwargs)
+            validate(problem, optimizer, init=init, **kwargs)
         except ConfigError as e:
             raise ConfigError(self._label(str(e))) from None
         return problem, optimizer, init, kwargs
