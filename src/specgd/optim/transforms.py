@@ -108,7 +108,8 @@ def _polar_svd(G: jax.Array, rank_rtol: float) -> jax.Array:
 def _polar_from_gram(G, vals, vecs, rank_rtol):
     keep = vals > (rank_rtol**2) * vals[-1]
     inv_sqrt = jnp.where(keep, jax.lax.rsqrt(jnp.where(keep, vals, 1.0)), 0.0)
-    return (vecs * inv_sqrt) @ (vecs.T @ G)
+    # (GGᵀ)^{-1/2} formed as a small m×m matrix first: one m×m×d product instead of two.
+    return ((vecs * inv_sqrt) @ vecs.T) @ G
 
 
 def orthogonalize(rank_rtol: float = 1e-10, method: str = "auto") -> optax.GradientTransformation:

@@ -215,7 +215,8 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any):
         grad = _gradient_fn(spec, pa)
 
         def step(_, c):
-            key, sub = jax.random.split(c["key"])
+            # Only online mode draws data; elsewhere the key would be split for nothing.
+            key, sub = jax.random.split(c["key"]) if spec.mode == "online" else (c["key"], c["key"])
             G = grad(c["W"], data, sub)
             updates, opt_state = tx.update(G, c["opt"], c["W"])
             W_new = optax.apply_updates(c["W"], updates)

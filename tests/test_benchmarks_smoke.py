@@ -1,0 +1,40 @@
+"""The benchmark harness still runs: ``python -m benchmarks --smoke`` writes well-formed results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_smoke_benchmark_writes_json_and_markdown(tmp_path):
+    out = tmp_path / "bench"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((out / "results.json").read_text())
+    assert result["gemm_gflops"] > 0
+    impls = {c["impl"] for c in result["cases"]}
+    assert "specgd" in impls and "numpy" in impls
+    for case in result["cases"]:
+        assert case["seed_steps_per_s"] > 0 and case["steps_per_call"] >= 1
+        assert case["flops_per_seed_step"] > 0 and case["gemm_fraction"] > 0
+    assert {c["mode"] for c in result["cases"] if c["impl"] == "specgd"} >= {"population", "finite"}
+    for pair in result["pairs"]:
+        assert pair["median"] > 0 and len(pair["ratios"]) >= 1
+    assert all(r["peak_mib"] >= r["baseline_mib"] > 0 for r in result["memory"])
+    assert result["scale"] and all("error" not in r for r in result["scale"])
+    text = (out / "results.md").read_text()
+    assert text.startswith("# specgd benchmarks")
+    rows = [line for line in text.splitlines() if line.count("|") == 13 and not line.startswith("|---")]
+    assert len(rows) == 1 + len(result["cases"])  # header + one row per case
+    assert sum(line.startswith("| specgd |") for line in rows) == sum(
+        c["impl"] == "specgd" for c in result["cases"])
+    assert "## Interleaved ratios" in text and "## Scale checks" in text
