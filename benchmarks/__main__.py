@@ -15,7 +15,7 @@ from benchmarks import flops
 from benchmarks.gemm import gemm_rate
 from benchmarks.memory import measure
 from benchmarks.ours import Case, prepare
-from benchmarks.peers import numpy_population, torch_finite
+from benchmarks.peers import numpy_population, torch_finite_subprocess
 from benchmarks.report import markdown
 
 OPTS = ("gd", "specgd", "muon")
@@ -69,13 +69,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cases: dict[str, Case] = {}
     skipped: list[str] = []
 
-    def ours(mode: str, opt: str, d: int, m: int, s: int, vectorize: str = "auto") -> Case | None:
-        c = Case("specgd", mode, opt, d, m, s, dtype=args.dtype, vectorize=vectorize)
+    def ours(mode: str, opt: str, d: int, m: int, s: int, vectorize: str = "auto",
+             reduce: str = "auto") -> Case | None:
+        c = Case("specgd", mode, opt, d, m, s, dtype=args.dtype, vectorize=vectorize, reduce=reduce)
         if mode == "finite":
             c.n = 4 * d
             if d > FINITE_MAX_D:
                 return None
-        if s * flops.step(mode, opt, d, m, c.n) > MAX_STEP_FLOPS:
+        reduced = mode == "population" and reduce != "never"
+        if not reduced and s * flops.step(mode, opt, d, m, c.n) > MAX_STEP_FLOPS:
             skipped.append(f"{c.key}: one step of all seeds > {MAX_STEP_FLOPS:.0e} flops")
             return None
         if c.key not in cases:
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if c.key not in cases:
             log(f"preparing {c.key}")
             try:
-                cases[c.key] = (torch_finite if impl == "torch" else numpy_population)(c)
+                cases[c.key] = (torch_finite_subprocess if impl == "torch" else numpy_population)(c)
             except ImportError as err:
                 skipped.append(f"{c.key}: {err}")
                 return None
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for opt in opts:
                 for s in seed_counts:
                     ours(mode, opt, d, m, s)
+                    if mode == "population":  # the same closed form in all d coordinates
+                        ours(mode, opt, d, m, s, reduce="never")
 
     pairs: list[dict[str, Any]] = []
     r = args.repeats
@@ -113,11 +117,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for d, m in sizes:
         size = f"({d}, {m})"
         gd1 = ours("population", "gd", d, m, s1) if "population" in modes else None
+        gd1_dense = ours("population", "gd", d, m, s1, reduce="never") if "population" in modes else None
         for opt in opts:
             pop = ours("population", opt, d, m, s1) if "population" in modes else None
+            dense = ours("population", opt, d, m, s1, reduce="never") if "population" in modes else None
             npy = peer("numpy", opt, d, m)
             if pop and npy:
                 pairs.append(_pair(pop, npy, r, f"population {opt} / NumPy loop {size}", "≥ 3"))
+            if dense and npy:
+                pairs.append(_pair(dense, npy, r, f"population {opt}, dense / NumPy loop {size}", "≥ 3"))
+            if dense and gd1_dense and opt != "gd":
+                pairs.append(_pair(gd1_dense, dense, r, f"{opt} step time / gd step time, dense {size}",
+                                   "≤ 1.5" if opt == "specgd" else "≤ 2"))
             fin = ours("finite", opt, d, m, s1) if "finite" in modes else None
             tor = peer("torch", opt, d, m)
             if fin and tor:
@@ -185,10 +196,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.no_scale:
         big_d, long_steps = (10_000, 1_000) if args.smoke else (1_000_000, 10_000_000)
         for opt in ("gd",) if args.smoke else ("gd", "specgd"):
-            spec = dict(mode="population", opt=opt, d=big_d, m=16, seeds=1, steps=3, dtype=args.dtype)
-            log(f"scale {spec}")
-            scale.append({"check": f"population {opt}, spiked Σ, d = {big_d:.0e}, m = 16", **spec,
-                          **measure(spec, timeout=600)})
+            for reduce in ("auto", "never"):
+                spec = dict(mode="population", opt=opt, d=big_d, m=16, seeds=1, dtype=args.dtype,
+                            steps=3 if reduce == "never" else 1000, reduce=reduce)
+                log(f"scale {spec}")
+                how = "dense" if reduce == "never" else "reduced"
+                scale.append({"check": f"population {opt} ({how}), spiked Σ, d = {big_d:.0e}, m = 16",
+                              **spec, **measure(spec, timeout=600)})
         scale.append(_long_run(long_steps, args.dtype))
         log(f"long run: {scale[-1]['seconds']:.1f} s")
         save()
@@ -201,10 +215,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _case_row(c: Case, gemm_gflops: float) -> dict[str, Any]:
     rate = statistics.median(c.rates)
-    f = flops.step(c.mode, c.opt, c.d, c.m, c.n, c.batch)
+    # A reduced run does the same closed form in r = subspace_dim coordinates instead of d.
+    f = flops.step(c.mode, c.opt, c.subspace_dim or c.d, c.m, c.n, c.batch)
     return {"key": c.key, "impl": c.impl, "mode": c.mode, "opt": c.opt, "d": c.d, "m": c.m,
             "seeds": c.seeds, "n": c.n, "batch": c.batch if c.mode == "online" else None,
-            "dtype": c.dtype, "vectorize": c.vectorize, "steps_per_call": c.steps, "seed_steps_per_s": rate,
+            "dtype": c.dtype, "vectorize": c.vectorize, "subspace_dim": c.subspace_dim,
+            "steps_per_call": c.steps, "seed_steps_per_s": rate,
             "steps_per_s_per_run": rate / c.seeds, "rates": c.rates,
             "seconds_per_call": statistics.median(c.call_seconds), "first_call_s": c.first_call_s,
             "flops_per_seed_step": f, "gflops": rate * f / 1e9,

@@ -16,7 +16,7 @@ from typing import Any
 
 
 def measure(spec: dict[str, Any], timeout: float = 300.0) -> dict[str, Any]:
-    """Run ``spec`` (mode, opt, d, m, seeds, steps, n, batch, dtype, cov) in a child process."""
+    """Run ``spec`` (mode, opt, d, m, seeds, steps, n, batch, dtype, reduce, power) in a child."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.memory", json.dumps(spec)],
@@ -52,7 +52,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     cov = sg.PowerLaw(spec["power"]) if "power" in spec else sg.Spiked(lam=8.0)
     problem = sg.Problem(d, m, cov)
     kw: dict[str, Any] = dict(mode=spec.get("mode", "population"), seeds=list(range(spec.get("seeds", 1))),
-                              progress=False, dtype=spec.get("dtype", "float64"))
+                              progress=False, dtype=spec.get("dtype", "float64"),
+                              reduce=spec.get("reduce", "auto"))
     if kw["mode"] == "finite":
         kw["n"] = spec["n"]
     if kw["mode"] == "online":
@@ -71,7 +72,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     peak = _maxrss_mib()
     return {"baseline_mib": baseline, "peak_mib": peak, "run_mib": peak - baseline,
             "first_call_s": first, "seconds_per_step": max(many - one, 0.0) / steps,
-            "call_s": many, "steps": steps + 1, "final_loss": float(res.frame["loss"].iloc[-1])}
+            "call_s": many, "steps": steps + 1, "final_loss": float(res.frame["loss"].iloc[-1]),
+            "subspace_dim": res.config["subspace_dim"]}
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ class Case:
     batch: int = 1
     dtype: str = "float64"
     vectorize: str = "auto"
+    reduce: str = "auto"  # population runs in the exact invariant subspace; "never": all d coordinates
+    subspace_dim: int | None = None  # r, when the run was reduced
     rates: list[float] = field(default_factory=list)  # seed-steps per second, one per sample
     call_seconds: list[float] = field(default_factory=list)  # a whole call (setup and logs too)
     first_call_s: float | None = None  # includes compilation
@@ -45,6 +47,7 @@ class Case:
     @property
     def key(self) -> str:
         tail = "" if self.vectorize == "auto" else f"/{self.vectorize}"
+        tail += "/dense" if self.reduce == "never" else ""
         return f"{self.impl}/{self.mode}/{self.opt}/{self.d}x{self.m}/S{self.seeds}/{self.dtype}{tail}"
 
     def sample(self) -> float:
@@ -65,7 +68,8 @@ def prepare(case: Case, target_s: float = 0.3, max_steps: int = 200_000) -> Case
     problem = make_problem(case.d, case.m)
     opt = make_optimizer(case.opt)
     seeds = list(range(case.seeds))
-    kw = dict(mode=case.mode, seeds=seeds, progress=False, dtype=case.dtype, vectorize=case.vectorize)
+    kw = dict(mode=case.mode, seeds=seeds, progress=False, dtype=case.dtype, vectorize=case.vectorize,
+              reduce=case.reduce)
     if case.mode == "finite":
         kw["n"] = case.n
     if case.mode == "online":
@@ -73,7 +77,8 @@ def prepare(case: Case, target_s: float = 0.3, max_steps: int = 200_000) -> Case
 
     def call(steps: int) -> float:
         t = time.perf_counter()
-        sg.run(problem, opt, steps=steps, log_every=steps, **kw)
+        res = sg.run(problem, opt, steps=steps, log_every=steps, **kw)
+        case.subspace_dim = res.config["subspace_dim"]
         return time.perf_counter() - t
 
     case.first_call_s = call(1)  # compiles (one compilation serves every step count)

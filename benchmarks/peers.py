@@ -117,6 +117,43 @@ def torch_finite(case: Case) -> Case:
     return _timed(case, loop)
 
 
+def torch_finite_subprocess(case: Case) -> Case:
+    """:func:`torch_finite` in a worker process of its own, sampled on request.
+
+    torch and XLA each keep their own thread pools; run in one process, a later JAX computation
+    was seen never to complete, so the peer lives apart and the two still alternate (A B A B).
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_torch_worker, args=(child, case), daemon=True)
+    proc.start()
+    reply = parent.recv()
+    if isinstance(reply, BaseException):
+        proc.join()
+        raise reply
+    case.steps, case.first_call_s = reply
+
+    def timer() -> tuple[float, float]:
+        parent.send("sample")
+        return parent.recv()
+
+    case.timer = timer
+    return case
+
+
+def _torch_worker(conn, case: Case) -> None:
+    try:
+        torch_finite(case)
+    except BaseException as err:  # noqa: BLE001 (reported to the parent, e.g. ImportError)
+        conn.send(err)
+        return
+    conn.send((case.steps, case.first_call_s))
+    while conn.recv() == "sample":
+        conn.send(case.timer())
+
+
 def _timed(case: Case, loop) -> Case:
     t = time.perf_counter()
     loop(1)

@@ -39,7 +39,9 @@ def markdown(res: dict[str, Any]) -> str:
         "seeds × steps / s. '% GEMM' = counted flops per second / the GEMM rate. PyTorch: autograd on "
         "n = 4d samples with torch.optim.SGD / torch.optim.Muon (weight decay 0; its Newton–Schulz "
         "runs in bfloat16) / SpecGD by hand with torch.linalg.svd; NumPy: a Python loop over the "
-        "closed-form population gradient (SpecGD via np.linalg.svd). Online mode: batch size 1.",
+        "closed-form population gradient (SpecGD via np.linalg.svd). Online mode: batch size 1. "
+        "Population runs with 'r = …' ran in the exact invariant subspace of dimension r "
+        "(specgd.runner.subspace; GFLOP/s counted in r coordinates); 'dense' ones in all d.",
         "",
         "| impl | mode | opt | (d, m) | seeds | n | steps/call | seed-steps/s | steps/s per run "
         "| s/call | GFLOP/s | % GEMM |",
@@ -48,6 +50,10 @@ def markdown(res: dict[str, Any]) -> str:
     for c in res["cases"]:
         vec = c.get("vectorize", "auto")
         mode = c["mode"] if vec == "auto" else f"{c['mode']} ({vec})"
+        if c.get("subspace_dim"):
+            mode += f", r = {c['subspace_dim']}"
+        elif c["mode"] == "population" and c["impl"] == "specgd":
+            mode += ", dense"
         lines.append(
             f"| {c['impl']} | {mode} | {c['opt']} | ({c['d']}, {c['m']}) | {c['seeds']} "
             f"| {c['n'] or '–'} | {c['steps_per_call']} | {_num(c['seed_steps_per_s'])} "

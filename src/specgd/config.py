@@ -427,6 +427,8 @@ class RunConfig(_Model):
     lrs: list[Positive] | None = Field(None, description="learning rates run side by side")
     moments: list[PosInt] = Field(default_factory=list, description="k of s^(k), u^(k) (m = 1)")
     vectorize: Literal["auto", "vmap", "map"] = "auto"
+    reduce: Literal["auto", "never", "always"] = Field(
+        "auto", description="run population mode in the exact invariant subspace (auto: when exact)")
     out: str | None = Field(None, description="output folder, relative to the current directory")
 
     _source: str | None = PrivateAttr(default=None)
@@ -489,7 +491,7 @@ class RunConfig(_Model):
         return dict(
             steps=self.steps, seeds=self.seeds, mode=self.mode, log_every=self.log_every, n=self.n,
             batch_size=self.batch_size, lrs=self.lrs, dtype=self.dtype, moments=tuple(self.moments),
-            vectorize=self.vectorize, track_update=self.track_update,
+            vectorize=self.vectorize, track_update=self.track_update, reduce=self.reduce,
             log_at=None if self.log_per_decade is None else log_spaced(self.steps, self.log_per_decade),
         )
 

@@ -145,6 +145,12 @@ class Vectorize(StrEnum):
     map = "map"
 
 
+class Reduce(StrEnum):
+    auto = "auto"
+    never = "never"
+    always = "always"
+
+
 # --- parsing of list-valued flags -------------------------------------------------------------
 
 
@@ -224,6 +230,7 @@ OPTION_PATHS: dict[str, tuple[str, ...]] = {
     "dtype": ("dtype",),
     "moments": ("moments",),
     "vectorize": ("vectorize",),
+    "reduce": ("reduce",),
     "out": ("out",),
 }
 PARSERS = {"lams": _floats, "eigs": _floats, "lrs": _floats, "moments": _ints, "seeds": _seeds,
@@ -387,6 +394,10 @@ def run_command(
         rich_help_panel=P_RUN)] = None,
     vectorize: Annotated[Vectorize | None, typer.Option(
         help="How runs are batched (auto: vmap on accelerators, map on CPU).", show_default="auto",
+        rich_help_panel=P_RUN)] = None,
+    reduce: Annotated[Reduce | None, typer.Option(
+        help="Run population mode in the exact invariant subspace span(W0, w*, spikes) "
+        "(auto: when exact and smaller than d; never: all d coordinates).", show_default="auto",
         rich_help_panel=P_RUN)] = None,
     # output
     out: Annotated[Path | None, typer.Option(

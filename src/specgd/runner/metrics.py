@@ -21,8 +21,14 @@ def metric_names(n_spikes: int, m: int, moments: tuple[int, ...] = ()) -> list[s
     return names
 
 
-def summary(W: jax.Array, pa: ProblemArrays, moments: tuple[int, ...] = ()) -> dict[str, jax.Array]:
-    """Signal ``a``, spike ``b`` (per spike when several), bulk ``c``, alignment, losses."""
+def summary(
+    W: jax.Array, pa: ProblemArrays, moments: tuple[int, ...] = (), dim: int | None = None
+) -> dict[str, jax.Array]:
+    """Signal ``a``, spike ``b`` (per spike when several), bulk ``c``, alignment, losses.
+
+    Every statistic is invariant under an orthonormal change of the coordinates of W's rows, so
+    ``W`` may be given in a reduced basis; ``dim`` is then the true input dimension (for ``mse``).
+    """
     m = W.shape[0]
     sqrt_m = jnp.sqrt(jnp.asarray(m, W.dtype))
     w_hat = pa.unit_teacher
@@ -61,7 +67,7 @@ def summary(W: jax.Array, pa: ProblemArrays, moments: tuple[int, ...] = ()) -> d
 
     if m == 1:
         w = W[0] * jnp.sqrt(jnp.abs(a[0]))
-        d = W.shape[1]
+        d = W.shape[1] if dim is None else dim
         out["mse"] = jnp.minimum(jnp.sum((w - w_star) ** 2), jnp.sum((w + w_star) ** 2)) / d
         sw = pa.cov.apply(w)
         out["s"] = w @ sw

@@ -1,0 +1,120 @@
+"""Exact reduction of population-mode runs to a small invariant subspace.
+
+When ``Σ = s·I + Σ_k λ_k v_k v_kᵀ`` (isotropic or spiked), the population gradient's rows lie in
+``span(rows of W, rows of WΣ, Σw*) ⊆ span(rows of W, w*, v_1..v_k)``. An optimizer whose update
+is a function of the gradient that commutes with rotations of the input space (GD, SpecGD's polar
+factor, normalized GD, Muon's Newton–Schulz polynomial with its linear momentum) keeps every iterate
+in the fixed subspace ``S = span(rows of W₀, w*, v_1..v_k)`` of dimension ``r ≤ m + 1 + k``.
+
+Writing ``W = W' B`` with ``B`` (r×d) an orthonormal basis of ``S``, the run is carried out on
+``W'`` (m×r) against the problem restricted to ``S``: the same iterates up to round-off, at
+``O(m²r)`` per step instead of ``O(m²d)`` and with no ``m×d`` array in the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from specgd.data.covariance import ConfigError, CovarianceOperator
+from specgd.data.problem import Problem, ProblemArrays
+from specgd.optim.transforms import Optimizer
+
+REDUCE = ("auto", "never", "always")
+# Optimizers whose update commutes with rotations of the input space (a rotation-equivariant
+# function of the gradient and of linear state): the reduced run follows the same iterates.
+EQUIVARIANT = ("gd", "specgd", "normalized_gd", "muon")
+
+
+def obstacle(problem: Problem, optimizer: Any, mode: str, lrs: bool) -> str | None:
+    """Why ``problem`` trained by ``optimizer`` cannot be reduced exactly (``None`` if it can)."""
+    if mode != "population":
+        return f"mode {mode!r} draws samples in all d directions (only 'population' reduces)"
+    cov = problem.arrays.cov
+    diag = np.asarray(cov.diag)
+    if cov.dense is not None or not np.all(diag == diag[0]):
+        return (f"covariance {problem.cov_family.name!r} is not a multiple of the identity plus spikes, "
+                "so the iterates do not stay in a small subspace")
+    if not isinstance(optimizer, Optimizer):
+        return ("the optimizer is not a specgd optimizer known to commute with rotations "
+                f"({', '.join(EQUIVARIANT)})" + (" (lrs with a function of lr)" if lrs else ""))
+    if optimizer.name not in EQUIVARIANT:
+        return f"optimizer {optimizer.name!r} does not commute with rotations of the input space"
+    if optimizer.name == "muon":
+        hp = optimizer.hparams
+        if hp.get("shape_scaling") not in ("original", "none"):
+            return f"muon's shape_scaling={hp.get('shape_scaling')!r} depends on d"
+        if hp.get("ns_dtype") is not None:
+            return "muon with ns_dtype rounds coordinates, which depends on the basis"
+    return None
+
+
+def subspace_dim(problem: Problem) -> int:
+    """``r = m + rank(span(w*, spikes))``: the dimension of the reduced run."""
+    return problem.m + int(np.asarray(problem.arrays.frame).shape[0])
+
+
+def decide(setting: str, problems: Sequence[Problem], optimizer: Any, mode: str,
+           lrs: bool) -> bool:
+    """Whether to reduce: ``'auto'`` when exact and smaller than ``d``; ``'always'`` or an error."""
+    if setting not in REDUCE:
+        raise ConfigError(f"reduce must be one of {REDUCE}, got {setting!r}")
+    if setting == "never":
+        return False
+    reason = next((r for p in problems if (r := obstacle(p, optimizer, mode, lrs))), None)
+    problem = problems[0]
+    if reason is None and subspace_dim(problem) >= problem.d:
+        reason = f"the subspace (dimension {subspace_dim(problem)}) is not smaller than d = {problem.d}"
+    if reason is not None and setting == "always":
+        raise ConfigError(f"reduce='always' is not possible here: {reason}")
+    return reason is None
+
+
+def basis(W0: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """An orthonormal (r, d) basis of ``span(frame rows, W0 rows)``, the frame's directions first.
+
+    Householder QR returns orthonormal columns even when ``W0`` is rank deficient (e.g. a manifold
+    initialization inside ``span(w*, v)``): the basis then spans more than needed, which is exact.
+    """
+    q, _ = np.linalg.qr(np.vstack([frame, W0]).T.astype(np.float64))
+    return q.T
+
+
+def restrict(pa: ProblemArrays, B: np.ndarray) -> ProblemArrays:
+    """The problem seen in the coordinates ``x' = Bx`` of the subspace spanned by ``B``'s rows."""
+    pa = jax.tree.map(lambda a: np.asarray(a, dtype=np.float64), pa)
+    r = B.shape[0]
+    cov = CovarianceOperator(
+        diag=np.full(r, pa.cov.diag[0]),
+        directions=pa.cov.directions @ B.T,
+        strengths=pa.cov.strengths,
+    )
+    return ProblemArrays(
+        cov=cov,
+        teacher=B @ pa.teacher,
+        unit_teacher=B @ pa.unit_teacher,
+        spikes=pa.spikes @ B.T,
+        frame=pa.frame @ B.T,
+        second_layer=pa.second_layer,
+        noise=pa.noise,
+    )
+
+
+def reduce_runs(
+    problems: Sequence[Problem], problem_index: Sequence[int], W0: np.ndarray
+) -> tuple[ProblemArrays, np.ndarray, np.ndarray]:
+    """Per run: the restricted problem (stacked), the reduced start ``W0 Bᵀ`` and the basis ``B``."""
+    frames = [np.asarray(p.arrays.frame, dtype=np.float64) for p in problems]
+    bases = np.stack([basis(W0[i], frames[p]) for i, p in enumerate(problem_index)])
+    restricted = [restrict(problems[p].arrays, bases[i]) for i, p in enumerate(problem_index)]
+    stacked = jax.tree.map(lambda *xs: jnp.asarray(np.stack(xs)), *restricted)
+    return stacked, np.matmul(W0, bases.transpose(0, 2, 1)), bases
+
+
+def lift(W_reduced: np.ndarray, bases: np.ndarray) -> np.ndarray:
+    """Back to the input space: ``W = W' B`` for every run."""
+    return np.matmul(W_reduced, bases)
