@@ -44,13 +44,12 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     import jax.numpy as jnp
 
     import specgd as sg
-    from benchmarks.ours import make_optimizer
+    from benchmarks.ours import make_optimizer, make_problem
 
     jnp.zeros(1).block_until_ready()
     baseline = _maxrss_mib()
     d, m = spec["d"], spec["m"]
-    cov = sg.PowerLaw(spec["power"]) if "power" in spec else sg.Spiked(lam=8.0)
-    problem = sg.Problem(d, m, cov)
+    problem = sg.Problem(d, m, sg.PowerLaw(spec["power"])) if "power" in spec else make_problem(d, m)
     kw: dict[str, Any] = dict(mode=spec.get("mode", "population"), seeds=list(range(spec.get("seeds", 1))),
                               progress=False, dtype=spec.get("dtype", "float64"),
                               reduce=spec.get("reduce", "auto"))

@@ -55,7 +55,8 @@ class RunSpec:
     moments: tuple[int, ...]
     track_update: bool
     vectorize: str
-    reduce: str = "never"
+    reduce: str  # the setting ('auto', 'never', 'always')
+    reduced: bool  # what it decided: train in the invariant subspace
 
 
 def _int(name: str, value: Any, minimum: int) -> int:
@@ -163,10 +164,10 @@ def validate(
             raise ConfigError("init array must be finite (found NaN or inf)")
     if track_update is None:
         track_update = getattr(optimizer, "name", None) in SPECTRAL
-    subspace.decide(reduce, problems, optimizer, mode, lrs is not None)  # rejects a bad setting
+    reduced = subspace.decide(reduce, problems, optimizer, mode, lrs is not None)
     return RunSpec(
         steps, seeds, mode, log_every, tuple(log_steps), n, batch_size, lrs, dtype, moments,
-        bool(track_update), vectorize, reduce,
+        bool(track_update), vectorize, reduce, reduced,
     )
 
 
@@ -333,7 +334,6 @@ def run(
     )
     init = as_init(init)
     problems = _problem_list(problem)
-    reduce = subspace.decide(spec.reduce, problems, optimizer, spec.mode, bool(spec.lrs))
     vectorize = spec.vectorize
     if vectorize == "auto":
         # lax.map measured faster on CPU, and keeps each run's numbers independent of its batch
@@ -341,7 +341,6 @@ def run(
         # (4x the seed-steps/s for 32 GD runs at r = 10) at the price of batch-dependent round-off.
         vectorize = "map" if jax.default_backend() == "cpu" else "vmap"
     jdtype = DTYPES[spec.dtype]
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[p.arrays.astype(jdtype) for p in problems])
 
     lr_values = spec.lrs or (None,)
     runs = [(i, seed, lr) for i in range(len(problems)) for lr in lr_values for seed in spec.seeds]
@@ -351,15 +350,17 @@ def run(
         if spec.lrs else jnp.zeros(len(runs), dtype=jdtype)
     )
     W0, keys, data = _initial_weights(problems, init, spec, runs, jdtype)
-    pidx = jnp.asarray([i for i, _, _ in runs], dtype=jnp.int32)
     bases = None
-    if reduce:
+    if spec.reduced:
         # Each run continues in its own invariant subspace (see specgd.runner.subspace).
         stacked, W0_reduced, bases = subspace.reduce_runs(
             problems, [i for i, _, _ in runs], np.asarray(W0, dtype=np.float64))
         stacked = stacked.astype(jdtype)
         W0 = jnp.asarray(W0_reduced, dtype=jdtype)
         pidx = jnp.arange(len(runs), dtype=jnp.int32)
+    else:
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[p.arrays.astype(jdtype) for p in problems])
+        pidx = jnp.asarray([i for i, _, _ in runs], dtype=jnp.int32)
     carry = _initial_carry(W0, keys, optimizer, spec, lr_arr)
 
     records = []
