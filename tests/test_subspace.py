@@ -82,6 +82,24 @@ def test_basis_is_orthonormal_and_spans_the_start():
     np.testing.assert_allclose(B @ B.T, np.eye(4), atol=1e-13)
     np.testing.assert_allclose(W0 @ B.T @ B, W0, atol=1e-13)
     np.testing.assert_allclose(frame @ B.T @ B, frame, atol=1e-13)
+    # In place in a given buffer (no second full-d copy), the same basis as NumPy's QR.
+    out = np.empty((2, 4, 50))
+    filled = subspace.basis(W0, frame, out=out[1])
+    assert np.shares_memory(filled, out)
+    np.testing.assert_array_equal(out[1], B)
+    q = np.linalg.qr(np.vstack([frame, W0]).T)[0].T
+    np.testing.assert_allclose(np.abs(np.sum(q * B, axis=1)), 1.0, atol=1e-12)
+
+
+def test_lift_maps_back_in_the_requested_dtype():
+    rng = np.random.default_rng(1)
+    bases = np.stack([np.linalg.qr(rng.standard_normal((30, 3)))[0].T for _ in range(2)])
+    W_red = rng.standard_normal((2, 4, 3))
+    expected = np.einsum("nmr,nrd->nmd", W_red, bases)
+    np.testing.assert_allclose(subspace.lift(W_red, bases), expected, rtol=1e-13, atol=1e-14)
+    low = subspace.lift(W_red.astype(np.float32), bases, np.float32)
+    assert low.dtype == np.float32
+    np.testing.assert_allclose(low, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_cli_flag_and_toml_key(tmp_path):

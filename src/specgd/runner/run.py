@@ -389,7 +389,7 @@ def run(
     jax.block_until_ready(carry["W"])
     final = np.asarray(carry["W"])
     if bases is not None:
-        final = subspace.lift(final.astype(np.float64), bases).astype(final.dtype)
+        final = subspace.lift(final, bases, final.dtype)
     elapsed = time.perf_counter() - started
 
     return RunResult.from_records(
@@ -463,10 +463,9 @@ def _initial_weights(problems, init, spec, runs, jdtype):
         W = arr if arr.ndim == 3 else jnp.broadcast_to(arr, (len(runs), *arr.shape))
     else:
         # Drawn in float64 and cast, so a seed means the same start in either precision.
-        W = jnp.concatenate([
-            jax.vmap(lambda k, p=prob: init.sample(k, p, jnp.float64))(keys[idx, 0])
-            for prob, idx in zip(problems, blocks, strict=True)
-        ]).astype(jdtype)
+        parts = [jax.vmap(lambda k, p=prob: init.sample(k, p, jnp.float64))(keys[idx, 0])
+                 for prob, idx in zip(problems, blocks, strict=True)]
+        W = (parts[0] if len(parts) == 1 else jnp.concatenate(parts)).astype(jdtype)
     if spec.mode == "finite":
         parts = [jax.vmap(lambda k, p=prob: sample_batch(k, p.arrays, spec.n))(keys[idx, 1])
                  for prob, idx in zip(problems, blocks, strict=True)]

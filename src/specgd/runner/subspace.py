@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.linalg import get_lapack_funcs
 
 from specgd.data.covariance import ConfigError, CovarianceOperator
 from specgd.data.problem import Problem, ProblemArrays
@@ -74,14 +75,29 @@ def decide(setting: str, problems: Sequence[Problem], optimizer: Any, mode: str,
     return reason is None
 
 
-def basis(W0: np.ndarray, frame: np.ndarray) -> np.ndarray:
+def basis(W0: np.ndarray, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """An orthonormal (r, d) basis of ``span(frame rows, W0 rows)``, the frame's directions first.
 
     Householder QR returns orthonormal columns even when ``W0`` is rank deficient (e.g. a manifold
     initialization inside ``span(w*, v)``): the basis then spans more than needed, which is exact.
+    The QR runs in place in ``out`` (a C-ordered (r, d) float64 array, allocated if not given): at
+    large d the basis is the biggest array of a reduced run, so it is the only one of its size.
     """
-    q, _ = np.linalg.qr(np.vstack([frame, W0]).T.astype(np.float64))
-    return q.T
+    k, d = frame.shape
+    if out is None:
+        out = np.empty((k + W0.shape[0], d))
+    a = out.T  # (d, r) in Fortran order: what LAPACK factors in place
+    a[:, :k] = frame.T
+    a[:, k:] = W0.T
+    geqrf, orgqr = get_lapack_funcs(("geqrf", "orgqr"), (a,))
+    qr, tau, _, info = geqrf(a, overwrite_a=1)
+    if info == 0:
+        qr, _, info = orgqr(qr, tau, overwrite_a=1)
+    if info != 0:  # pragma: no cover - LAPACK argument errors only
+        raise RuntimeError(f"LAPACK QR failed (info={info})")
+    if not np.shares_memory(qr, out):  # pragma: no cover - f2py copied after all
+        out[...] = qr.T
+    return out
 
 
 def restrict(pa: ProblemArrays, B: np.ndarray) -> ProblemArrays:
@@ -109,12 +125,21 @@ def reduce_runs(
 ) -> tuple[ProblemArrays, np.ndarray, np.ndarray]:
     """Per run: the restricted problem (stacked), the reduced start ``W0 Bᵀ`` and the basis ``B``."""
     frames = [np.asarray(p.arrays.frame, dtype=np.float64) for p in problems]
-    bases = np.stack([basis(W0[i], frames[p]) for i, p in enumerate(problem_index)])
+    bases = np.empty((len(problem_index), subspace_dim(problems[0]), W0.shape[-1]))
+    for i, p in enumerate(problem_index):
+        basis(W0[i], frames[p], out=bases[i])
     restricted = [restrict(problems[p].arrays, bases[i]) for i, p in enumerate(problem_index)]
     stacked = jax.tree.map(lambda *xs: jnp.asarray(np.stack(xs)), *restricted)
     return stacked, np.matmul(W0, bases.transpose(0, 2, 1)), bases
 
 
-def lift(W_reduced: np.ndarray, bases: np.ndarray) -> np.ndarray:
-    """Back to the input space: ``W = W' B`` for every run."""
-    return np.matmul(W_reduced, bases)
+def lift(W_reduced: np.ndarray, bases: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+    """Back to the input space: ``W = W' B`` for every run, computed in float64, stored as ``dtype``."""
+    out = np.empty((*W_reduced.shape[:-1], bases.shape[-1]), dtype=dtype)
+    for i in range(len(bases)):  # one run at a time: no float64 copy of all runs at full d
+        w = np.asarray(W_reduced[i], dtype=np.float64)
+        if out.dtype == np.float64:
+            np.matmul(w, bases[i], out=out[i])
+        else:
+            out[i] = w @ bases[i]
+    return out
