@@ -1,4 +1,4 @@
-"""The polar factor by SVD and by the Gram route, against SciPy, including hard cases."""
+"""The polar factor by SVD, the Gram route and CholeskyQR2, against SciPy, including hard cases."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import scipy.linalg
 
 import specgd as sg
-from specgd.optim.transforms import GRAM_MAX_CONDITION
+from specgd.optim.transforms import CHOLQR_MAX_CONDITION, GRAM_MAX_CONDITION
 
 
 def _with_spectrum(rng, m, d, s):
@@ -16,7 +16,7 @@ def _with_spectrum(rng, m, d, s):
 
 
 @pytest.mark.parametrize("shape", [(8, 512), (50, 200), (200, 50), (1, 100), (16, 16)])
-@pytest.mark.parametrize("method", ["svd", "gram", "auto"])
+@pytest.mark.parametrize("method", ["svd", "gram", "cholqr", "auto"])
 def test_well_conditioned_matches_scipy(shape, method):
     G = np.random.default_rng(0).standard_normal(shape)
     P = np.asarray(sg.polar(jnp.asarray(G), method=method))
@@ -30,7 +30,8 @@ def test_auto_stays_exact_when_ill_conditioned(kappa):
     G = _with_spectrum(rng, 32, 512, np.logspace(0, -np.log10(kappa), 32))
     exact = scipy.linalg.polar(G)[0]
     auto = np.asarray(sg.polar(jnp.asarray(G), rank_rtol=1e-16, method="auto"))
-    # The Gram route loses ~eps·κ² (1e-10 at κ = 1e3); past that auto switches to the SVD.
+    # The Gram route loses ~eps·κ² (1e-10 at κ = 1e3); past that auto switches to CholeskyQR2
+    # (error ~ eps·κ), and past κ = 1e6 to the SVD.
     assert np.abs(auto - exact).max() < 1e-10
     if kappa > 1e6:  # and the switch matters: the Gram route alone is visibly wrong there
         gram = np.asarray(sg.polar(jnp.asarray(G), rank_rtol=1e-16, method="gram"))
@@ -49,19 +50,45 @@ def test_rank_deficient_is_a_partial_isometry_on_the_range():
         assert np.allclose(P, U[:, :5] @ Vt[:5], atol=1e-10)
 
 
+@pytest.mark.parametrize("kappa", [1e2, 1e4, 1e6, 1e7])
+def test_cholqr_is_as_accurate_as_the_svd(kappa):
+    rng = np.random.default_rng(4)
+    U, _ = np.linalg.qr(rng.standard_normal((24, 24)))
+    V, _ = np.linalg.qr(rng.standard_normal((400, 24)))
+    G = (U * np.logspace(0, -np.log10(kappa), 24)) @ V.T
+    exact = U @ V.T  # by construction (SciPy's polar is the same LAPACK SVD as the 'svd' route)
+    err = {m: np.abs(np.asarray(sg.polar(jnp.asarray(G), rank_rtol=1e-16, method=m)) - exact).max()
+           for m in ("cholqr", "svd")}
+    # Both lose ~eps·κ (the polar factor's own sensitivity); the Gram route would lose eps·κ².
+    assert err["cholqr"] < max(10 * err["svd"], 1e-14)
+    assert err["cholqr"] < 1e-15 * kappa
+
+
+def test_cholqr_falls_back_to_the_svd_when_cholesky_breaks_down():
+    rng = np.random.default_rng(5)
+    G = _with_spectrum(rng, 8, 60, np.r_[np.ones(3), np.zeros(5)])  # rank 3
+    P = np.asarray(sg.polar(jnp.asarray(G), method="cholqr"))
+    U, _, Vt = np.linalg.svd(G)
+    assert np.allclose(P, U[:, :3] @ Vt[:3], atol=1e-10)
+
+
 def test_zero_gradient_maps_to_zero():
-    for method in ("svd", "gram", "auto"):
+    for method in ("svd", "gram", "cholqr", "auto"):
         assert not np.any(np.asarray(sg.polar(jnp.zeros((4, 9)), method=method)))
 
 
-def test_threshold_constant_is_what_the_accuracy_claim_assumes():
-    assert np.finfo(np.float64).eps * GRAM_MAX_CONDITION**2 < 1e-9
+def test_threshold_constants_are_what_the_accuracy_claims_assume():
+    eps = np.finfo(np.float64).eps
+    assert eps * GRAM_MAX_CONDITION**2 < 1e-9
+    # CholeskyQR2 needs GGᵀ's smallest eigenvalue far above its round-off (~ eps·s_max²·m).
+    assert eps * CHOLQR_MAX_CONDITION**2 * 1e3 < 1
 
 
 def test_specgd_method_option_and_validation():
     G = jnp.asarray(np.random.default_rng(3).standard_normal((6, 40)))
     state = sg.specgd(lr=0.1).init(G)
-    ups = [sg.specgd(lr=0.1, method=m).update(G, state)[0] for m in ("svd", "gram", "auto")]
-    assert np.allclose(ups[0], ups[1], atol=1e-13) and np.allclose(ups[0], ups[2], atol=1e-13)
+    ups = [sg.specgd(lr=0.1, method=m).update(G, state)[0] for m in ("svd", "gram", "cholqr", "auto")]
+    for other in ups[1:]:
+        assert np.allclose(ups[0], other, atol=1e-13)
     with pytest.raises(sg.ConfigError, match="method"):
         sg.specgd(lr=0.1, method="newton")

@@ -295,7 +295,8 @@ class OptimizerConfig(_Model):
     ns_coeffs: Any = Field(None, description="'polar_express', one (a, b, c) triple or one per step")
     weight_decay: NonNeg | None = Field(None, description="muon decoupled weight decay")
     rank_rtol: Annotated[Real, Field(gt=0, lt=1)] | None = Field(None, description="specgd rank cutoff")
-    method: Literal["auto", "svd", "gram"] | None = Field(None, description="specgd polar method")
+    method: Literal["auto", "svd", "gram", "cholqr"] | None = Field(
+        None, description="specgd polar method")
     eps: Positive | None = None
     eps_mode: Literal["add", "clamp"] | None = None
     shape_scaling: Literal["original", "none", "match_rms_adamw"] | None = None

@@ -86,6 +86,12 @@ class CovarianceOperator:
             return jnp.trace(self.dense)
         return jnp.sum(self.diag) + jnp.sum(self.strengths)
 
+    def is_identity_plus_spikes(self) -> bool:
+        """Whether ``Σ = s·I + Σ_k λ_k v_k v_kᵀ`` (constant diagonal, no dense matrix); needs
+        concrete arrays (a fact about the problem, used to pick cheaper exact formulas)."""
+        diag = np.asarray(self.diag)
+        return self.dense is None and bool(np.all(diag == diag[..., :1]))
+
     def to_dense(self) -> np.ndarray:
         """The full matrix, for reference checks at small ``d`` only."""
         return np.asarray(self.apply(jnp.eye(self.d, dtype=self.diag.dtype)))

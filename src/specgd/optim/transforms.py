@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from specgd.data.covariance import ConfigError
+from specgd.loss.population import GradFactors
 
 
 class Optimizer(optax.GradientTransformation):
@@ -68,11 +69,14 @@ def check_lr(lr: Any, name: str = "lr") -> Any:
 # --- polar factor ---------------------------------------------------------------------------
 
 
-POLAR_METHODS = ("auto", "svd", "gram")
+POLAR_METHODS = ("auto", "svd", "gram", "cholqr")
 # Gram-route accuracy: eigenvalues of GGᵀ carry an absolute error ~ eps·s_max², so a singular
 # value s costs a relative error ~ eps·(s_max/s)². Within a condition number of 1e3 that is
-# ≲ 1e-10 in float64; beyond it (or below the rank threshold) the SVD is used.
+# ≲ 1e-10 in float64. CholeskyQR2 (two Cholesky passes, then the SVD of an m×m triangle) is as
+# accurate as the SVD (error ~ eps·condition) while the Gram matrix is safely positive definite:
+# up to a condition number of 1e6. Beyond it, or below the rank threshold, the SVD is used.
 GRAM_MAX_CONDITION = 1e3
+CHOLQR_MAX_CONDITION = 1e6
 
 
 def polar(G: jax.Array, rank_rtol: float = 1e-10, method: str = "auto") -> jax.Array:
@@ -81,22 +85,30 @@ def polar(G: jax.Array, rank_rtol: float = 1e-10, method: str = "auto") -> jax.A
     Singular values below ``rank_rtol · s_max`` count as zero, so a rank-deficient gradient gives
     a partial isometry on its range rather than amplified round-off. ``G = 0`` maps to 0.
     ``method='svd'`` uses the thin SVD; ``'gram'`` uses ``(GGᵀ)^{-1/2} G`` from an eigensolve of
-    the small Gram matrix (several times cheaper for wide G); ``'auto'`` takes the Gram route
-    when G is well conditioned (``s_max/s_min ≤ GRAM_MAX_CONDITION``) and the SVD otherwise.
+    the small Gram matrix (several times cheaper for wide G); ``'cholqr'`` an orthonormal basis of
+    G's rows by CholeskyQR2 and the SVD of the small triangular factor (no tall QR or SVD);
+    ``'auto'`` picks by the condition number ``κ = s_max/s_min`` read off the Gram matrix: the Gram
+    route for ``κ ≤ GRAM_MAX_CONDITION``, CholeskyQR2 for ``κ ≤ CHOLQR_MAX_CONDITION``, the SVD
+    beyond (and for rank-deficient G).
     """
     if method == "svd":
         return _polar_svd(G, rank_rtol)
     if G.shape[-2] > G.shape[-1]:
         return polar(G.T, rank_rtol, method).T
-    vals, vecs = jnp.linalg.eigh(G @ G.T)
+    gram = G @ G.T
+    if method == "cholqr":  # the SVD where Cholesky breaks down (rank-deficient or κ ≳ 1e8)
+        Q = _polar_cholqr2(G, gram, rank_rtol)
+        return jax.lax.cond(jnp.all(jnp.isfinite(Q)), lambda: Q, lambda: _polar_svd(G, rank_rtol))
+    vals, vecs = jnp.linalg.eigh(gram)
     if method == "gram":
         return _polar_from_gram(G, vals, vecs, rank_rtol)
-    well_conditioned = vals[0] * GRAM_MAX_CONDITION**2 >= vals[-1]
-    return jax.lax.cond(
-        well_conditioned & (vals[-1] > 0),
+    route = jnp.where(vals[0] * GRAM_MAX_CONDITION**2 >= vals[-1], 0,
+                      jnp.where(vals[0] * CHOLQR_MAX_CONDITION**2 >= vals[-1], 1, 2))
+    return jax.lax.switch(jnp.where(vals[-1] > 0, route, 2), [
         lambda: _polar_from_gram(G, vals, vecs, rank_rtol),
+        lambda: _polar_cholqr2(G, gram, rank_rtol),
         lambda: _polar_svd(G, rank_rtol),
-    )
+    ])
 
 
 def _polar_svd(G: jax.Array, rank_rtol: float) -> jax.Array:
@@ -110,6 +122,47 @@ def _polar_from_gram(G, vals, vecs, rank_rtol):
     inv_sqrt = jnp.where(keep, jax.lax.rsqrt(jnp.where(keep, vals, 1.0)), 0.0)
     # (GGᵀ)^{-1/2} formed as a small m×m matrix first: one m×m×d product instead of two.
     return ((vecs * inv_sqrt) @ vecs.T) @ G
+
+
+def _polar_cholqr2(G, gram, rank_rtol):
+    """``G = L₁ Z``, ``Z = L₂ Y`` (Cholesky of ``GGᵀ``, then of ``ZZᵀ``): ``Y`` has orthonormal
+    rows and ``G = (L₁L₂) Y``, so ``polar(G) = polar(L₁L₂) Y`` from the SVD of an m×m matrix.
+
+    Needs ``GGᵀ`` numerically positive definite (condition number ≲ 1e7); the second pass
+    repairs the first one's loss of orthogonality, so the result is as accurate as the SVD's.
+    """
+    eye = jnp.eye(G.shape[0], dtype=G.dtype)
+    L1 = jnp.linalg.cholesky(gram)
+    Z = jax.scipy.linalg.solve_triangular(L1, eye, lower=True) @ G
+    L2 = jnp.linalg.cholesky(Z @ Z.T)
+    U, s, Vt = jnp.linalg.svd(L1 @ L2)
+    keep = ((s > rank_rtol * s[0]) & (s > 0)).astype(G.dtype)
+    # polar(G) = (U·keep·Vᵀ) L₂⁻¹ Z, the small factor formed first (L₂ is well conditioned).
+    small = jax.scipy.linalg.solve_triangular(L2, ((U * keep) @ Vt).T, lower=True, trans=1).T
+    return small @ Z
+
+
+def polar_from_factors(f: GradFactors, rank_rtol: float = 1e-10,
+                       method: str = "auto") -> jax.Array:
+    """``polar(G)`` for a population gradient given as ``G = C P − r uᵀ`` (:class:`GradFactors`).
+
+    ``(GGᵀ)^{-1/2} G = [(GGᵀ)^{-1/2} C] P − [(GGᵀ)^{-1/2} r] uᵀ`` with ``GGᵀ`` from ``PPᵀ``: one
+    m×m×d product instead of forming ``G`` and ``GGᵀ``. The factored ``GGᵀ`` is only trusted when
+    its smallest eigenvalue is at least ``scale / GRAM_MAX_CONDITION²`` (``scale`` bounds the terms
+    that cancel in it, so the error is ≲ 1e-10 relative, as for :func:`polar`); otherwise ``G`` is
+    formed and :func:`polar` decides (the SVD for ill-conditioned or rank-deficient gradients).
+    """
+    if method != "auto" or f.C.shape[0] > f.P.shape[1]:
+        return polar(f.dense(), rank_rtol, method)
+    gram, scale = f.gram()
+    vals, vecs = jnp.linalg.eigh(gram)
+    trusted = (vals[0] * GRAM_MAX_CONDITION**2 >= scale) & (vals[0] > 0)
+
+    def factored():
+        inv_sqrt = (vecs * jax.lax.rsqrt(jnp.where(trusted, vals, 1.0))) @ vecs.T
+        return (inv_sqrt @ f.C) @ f.P - jnp.outer(inv_sqrt @ f.r, f.u)
+
+    return jax.lax.cond(trusted, factored, lambda: polar(f.dense(), rank_rtol, method))
 
 
 def orthogonalize(rank_rtol: float = 1e-10, method: str = "auto") -> optax.GradientTransformation:
@@ -133,7 +186,9 @@ def gd(lr: float = 0.02) -> Optimizer:
 def specgd(lr: float = 0.01, rank_rtol: float = 1e-10, method: str = "auto") -> Optimizer:
     """Spectral GD ``W ← W − η polar(∇L)``: every step has spectral norm exactly ``η``.
 
-    ``method`` picks how the polar factor is computed (see :func:`polar`); all are exact.
+    ``method`` picks how the polar factor is computed (see :func:`polar`); all are exact. With
+    ``'auto'``, population-mode runs take it from the factored gradient
+    (:func:`polar_from_factors`), one m×m×d product cheaper per step.
     """
     if not (0 < float(rank_rtol) < 1):
         raise ConfigError(f"rank_rtol must be in (0, 1), got {rank_rtol!r}")

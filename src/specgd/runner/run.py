@@ -23,10 +23,10 @@ import optax
 
 from specgd.data.covariance import ConfigError
 from specgd.data.problem import Problem, ProblemArrays
-from specgd.loss.population import population_grad
+from specgd.loss.population import population_grad, population_grad_factors
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, as_init
-from specgd.optim.transforms import Optimizer, describe_optimizer
+from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
 from specgd.runner import subspace
 from specgd.runner.metrics import summary, update_spectrum
 
@@ -57,6 +57,8 @@ class RunSpec:
     vectorize: str
     reduce: str  # the setting ('auto', 'never', 'always')
     reduced: bool  # what it decided: train in the invariant subspace
+    fused_polar: bool  # SpecGD's polar factor from the factored population gradient
+    identity_plus_spikes: bool  # Σ = s I + spikes for every problem (cheaper exact formulas)
 
 
 def _int(name: str, value: Any, minimum: int) -> int:
@@ -168,7 +170,20 @@ def validate(
     return RunSpec(
         steps, seeds, mode, log_every, tuple(log_steps), n, batch_size, lrs, dtype, moments,
         bool(track_update), vectorize, reduce, reduced,
+        fused_polar=_fuses_polar(optimizer, mode, problem, lrs is not None),
+        identity_plus_spikes=all(p.arrays.cov.is_identity_plus_spikes() for p in problems),
     )
+
+
+def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool:
+    """SpecGD (``method='auto'``) in population mode takes its polar factor from the factored
+    gradient (:func:`specgd.optim.transforms.polar_from_factors`): the same update, one m×m×d
+    product cheaper, with the explicit route as its fallback."""
+    if mode != "population" or not isinstance(optimizer, Optimizer) or optimizer.name != "specgd":
+        return False
+    lr = optimizer.hparams.get("lr")
+    fixed_lr = isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
+    return optimizer.hparams.get("method") == "auto" and (lrs or fixed_lr) and problem.m <= problem.d
 
 
 def _problem_list(problem: Any) -> list[Problem]:
@@ -224,8 +239,10 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
         def step(_, c):
             # Only online mode draws data; elsewhere the key would be split for nothing.
             key, sub = jax.random.split(c["key"]) if spec.mode == "online" else (c["key"], c["key"])
-            G = grad(c["W"], data, sub)
-            updates, opt_state = tx.update(G, c["opt"], c["W"])
+            if spec.fused_polar:  # SpecGD: the polar factor without forming the gradient
+                updates, opt_state = _fused_specgd_update(c["W"], pa, optimizer, lr, spec), c["opt"]
+            else:
+                updates, opt_state = tx.update(grad(c["W"], data, sub), c["opt"], c["W"])
             W_new = optax.apply_updates(c["W"], updates)
             ok = jnp.all(jnp.isfinite(W_new))
             alive = c["diverged_at"] < 0
@@ -261,6 +278,14 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
         return jax.lax.scan(interval, carry, lengths)
 
     return advance
+
+
+def _fused_specgd_update(W, pa: ProblemArrays, optimizer: Optimizer, lr, spec: RunSpec):
+    """SpecGD's update ``−η polar(∇L)`` in population mode, from :class:`GradFactors`."""
+    hp = optimizer.hparams
+    factors = population_grad_factors(W, pa, spec.identity_plus_spikes)
+    Q = polar_from_factors(factors, hp["rank_rtol"], hp["method"])
+    return -(hp["lr"] if lr is None else lr) * Q
 
 
 def _batched(fn: Callable, vectorize: str) -> Callable:
@@ -430,7 +455,8 @@ def _cached(key: tuple, build: Callable[[], Callable]) -> Callable:
 def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str, dim: int) -> Callable:
     """The jitted, batched chunk function, reused across calls with equal settings (so repeated
     runs of one configuration compile once; jit then caches per input shape)."""
-    static = (spec.mode, spec.batch_size, spec.moments, spec.track_update, bool(spec.lrs))
+    static = (spec.mode, spec.batch_size, spec.moments, spec.track_update, bool(spec.lrs),
+              spec.fused_polar, spec.identity_plus_spikes)
     key = ("advance", _optimizer_key(optimizer, bool(spec.lrs)), static, vectorize, dim)
 
     def build():
@@ -524,6 +550,7 @@ def _config(problems, optimizer, init, spec: RunSpec, vectorize: str,
         "vectorize": vectorize,
         "reduce": spec.reduce,
         "subspace_dim": subspace_dim,
+        "polar_route": "factored population gradient (explicit fallback)" if spec.fused_polar else None,
         "backend": jax.default_backend(),
         "conventions": {
             "loss": "E[(f_W(x) - y)^2], no 1/2 prefactor",

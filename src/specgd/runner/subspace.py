@@ -35,9 +35,7 @@ def obstacle(problem: Problem, optimizer: Any, mode: str, lrs: bool) -> str | No
     """Why ``problem`` trained by ``optimizer`` cannot be reduced exactly (``None`` if it can)."""
     if mode != "population":
         return f"mode {mode!r} draws samples in all d directions (only 'population' reduces)"
-    cov = problem.arrays.cov
-    diag = np.asarray(cov.diag)
-    if cov.dense is not None or not np.all(diag == diag[0]):
+    if not problem.arrays.cov.is_identity_plus_spikes():
         return (f"covariance {problem.cov_family.name!r} is not a multiple of the identity plus spikes, "
                 "so the iterates do not stay in a small subspace")
     if not isinstance(optimizer, Optimizer):
