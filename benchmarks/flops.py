@@ -32,8 +32,16 @@ def optimizer(name: str, d: int, m: int) -> float:
     raise ValueError(name)
 
 
+def population_specgd(d: int, m: int, k: int = 1) -> float:
+    """SpecGD from the factored gradient (Σ = I + spikes, well-conditioned step): ``WWᵀ`` and
+    ``WVᵀ`` give ``K`` and ``PPᵀ``, then the m×m Gram and eigensolve, then ``[(GGᵀ)^{-1/2}C] P``."""
+    return 2.0 * m * m * d + (2.0 * k + 9.0) * m * d + 30.0 * m**3 + 2.0 * m * m * d + 4.0 * m * d
+
+
 def step(mode: str, opt: str, d: int, m: int, n: int | None = None, batch: int = 1) -> float:
     """Flops of one step of ``opt`` in ``mode`` (population, finite with ``n`` samples, online)."""
+    if mode == "population" and opt == "specgd" and m <= d:
+        return population_specgd(d, m)
     if mode == "population":
         grad = population_grad(d, m)
     elif mode == "finite":

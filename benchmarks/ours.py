@@ -88,7 +88,8 @@ def prepare(case: Case, target_s: float = 0.3, max_steps: int = 200_000) -> Case
         while True:  # grow the probe until its steps clearly outweigh the per-call overhead
             # The faster of two calls: one stray slow call must not set the step count.
             spent = min(call(probe + 1), call(probe + 1)) - base
-            if spent > base or probe >= max_steps or spent > target_s:
+            # Steps must clearly outweigh the call overhead (and its noise) before they are trusted.
+            if spent > max(base, target_s) or probe >= max_steps:
                 break
             probe = min(probe * 8, max_steps)
         per_step = max(spent / probe, 1e-8)

@@ -190,3 +190,18 @@ def test_batched_problems_equal_separate_runs():
         assert np.allclose(part[["a", "b", "c", "loss"]], alone[["a", "b", "c", "loss"]], rtol=1e-12)
     with pytest.raises(sg.ConfigError, match="share d, m"):
         sg.run([probs[0], sg.Problem(d=21, m=4, cov=sg.Spiked(lam=1.0))], sg.gd(lr=0.01), **kw)
+
+
+def test_update_spectrum_needs_no_d_by_d_workspace():
+    import jax
+    import jax.numpy as jnp
+
+    from specgd.runner.metrics import update_spectrum
+
+    U = jnp.asarray(np.random.default_rng(0).standard_normal((4, 50_000)))
+    compiled = jax.jit(update_spectrum).lower(U).compile()
+    # A d×d workspace would be 20 GB here; the thin SVD needs a few copies of U (1.6 MB each).
+    assert compiled.memory_analysis().temp_size_in_bytes < 20 * U.size * 8
+    s_max, s_min = compiled(U)
+    s = np.linalg.svd(np.asarray(U), compute_uv=False)
+    np.testing.assert_allclose([s_max, s_min], [s[0], s[-1]], rtol=1e-12)

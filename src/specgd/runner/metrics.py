@@ -80,6 +80,9 @@ def summary(
 
 
 def update_spectrum(U: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Largest and smallest of the ``min(m, d)`` singular values of an applied update."""
-    s = jnp.linalg.svd(U, compute_uv=False)
+    """Largest and smallest of the ``min(m, d)`` singular values of an applied update.
+
+    ``full_matrices=False`` matters even without vectors: JAX's CPU SVD otherwise asks for a
+    ``d×d`` workspace (8 TB at d = 10⁶)."""
+    s = jnp.linalg.svd(U, full_matrices=False, compute_uv=False)
     return s[0], s[-1]
