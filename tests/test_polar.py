@@ -92,3 +92,21 @@ def test_specgd_method_option_and_validation():
         assert np.allclose(ups[0], other, atol=1e-13)
     with pytest.raises(sg.ConfigError, match="method"):
         sg.specgd(lr=0.1, method="newton")
+
+
+@pytest.mark.parametrize("kappa", [3.0, 30.0, 300.0, 3e3])
+def test_float32_routes_stay_as_accurate_as_the_float32_svd(kappa):
+    from specgd.optim.transforms import max_conditions
+
+    gram_kappa, cholqr_kappa = max_conditions(jnp.float32)
+    assert gram_kappa < GRAM_MAX_CONDITION and cholqr_kappa < CHOLQR_MAX_CONDITION
+    assert max_conditions(jnp.float64) == (GRAM_MAX_CONDITION, CHOLQR_MAX_CONDITION)
+    rng = np.random.default_rng(6)
+    U, _ = np.linalg.qr(rng.standard_normal((16, 16)))
+    V, _ = np.linalg.qr(rng.standard_normal((300, 16)))
+    G = jnp.asarray((U * np.logspace(0, -np.log10(kappa), 16)) @ V.T, dtype=jnp.float32)
+    exact = U @ V.T
+    err = {m: np.abs(np.asarray(sg.polar(G, method=m), dtype=np.float64) - exact).max()
+           for m in ("auto", "svd")}
+    # The float64 thresholds would take the Gram route here, off by eps·κ² (up to 1 at κ = 3e3).
+    assert err["auto"] < max(10 * err["svd"], 3e-5)

@@ -75,8 +75,21 @@ POLAR_METHODS = ("auto", "svd", "gram", "cholqr")
 # ≲ 1e-10 in float64. CholeskyQR2 (two Cholesky passes, then the SVD of an m×m triangle) is as
 # accurate as the SVD (error ~ eps·condition) while the Gram matrix is safely positive definite:
 # up to a condition number of 1e6. Beyond it, or below the rank threshold, the SVD is used.
+# Both bounds are stated for float64 and scale with the precision (see :func:`max_conditions`).
 GRAM_MAX_CONDITION = 1e3
 CHOLQR_MAX_CONDITION = 1e6
+
+
+def max_conditions(dtype: Any) -> tuple[float, float]:
+    """The largest condition numbers for the Gram route and for CholeskyQR2 in ``dtype``.
+
+    The Gram route errs by ``eps·κ²``: allowed up to ``min(1e6·eps, 1e-4)`` (κ ≤ 1e3 in float64,
+    ≈ 29 in float32). CholeskyQR2 needs ``eps·κ² ≲ 2e-4`` (κ ≤ 1e6 in float64, ≈ 43 in float32).
+    """
+    eps = float(jnp.finfo(dtype).eps)
+    eps64 = float(jnp.finfo(jnp.float64).eps)
+    gram = GRAM_MAX_CONDITION * math.sqrt(min(1.0, 1e-4 / (1e6 * eps)))
+    return gram, CHOLQR_MAX_CONDITION * math.sqrt(eps64 / eps)
 
 
 def polar(G: jax.Array, rank_rtol: float = 1e-10, method: str = "auto") -> jax.Array:
@@ -102,8 +115,9 @@ def polar(G: jax.Array, rank_rtol: float = 1e-10, method: str = "auto") -> jax.A
     vals, vecs = jnp.linalg.eigh(gram)
     if method == "gram":
         return _polar_from_gram(G, vals, vecs, rank_rtol)
-    route = jnp.where(vals[0] * GRAM_MAX_CONDITION**2 >= vals[-1], 0,
-                      jnp.where(vals[0] * CHOLQR_MAX_CONDITION**2 >= vals[-1], 1, 2))
+    gram_kappa, cholqr_kappa = max_conditions(G.dtype)
+    route = jnp.where(vals[0] * gram_kappa**2 >= vals[-1], 0,
+                      jnp.where(vals[0] * cholqr_kappa**2 >= vals[-1], 1, 2))
     return jax.lax.switch(jnp.where(vals[-1] > 0, route, 2), [
         lambda: _polar_from_gram(G, vals, vecs, rank_rtol),
         lambda: _polar_cholqr2(G, gram, rank_rtol),
@@ -148,7 +162,7 @@ def polar_from_factors(f: GradFactors, rank_rtol: float = 1e-10,
 
     ``(GGᵀ)^{-1/2} G = [(GGᵀ)^{-1/2} C] P − [(GGᵀ)^{-1/2} r] uᵀ`` with ``GGᵀ`` from ``PPᵀ``: one
     m×m×d product instead of forming ``G`` and ``GGᵀ``. The factored ``GGᵀ`` is only trusted when
-    its smallest eigenvalue is at least ``scale / GRAM_MAX_CONDITION²`` (``scale`` bounds the terms
+    its smallest eigenvalue is at least ``scale / κ_gram²`` (``scale`` bounds the terms
     that cancel in it, so the error is ≲ 1e-10 relative, as for :func:`polar`); otherwise ``G`` is
     formed and :func:`polar` decides (the SVD for ill-conditioned or rank-deficient gradients).
     """
@@ -156,7 +170,7 @@ def polar_from_factors(f: GradFactors, rank_rtol: float = 1e-10,
         return polar(f.dense(), rank_rtol, method)
     gram, scale = f.gram()
     vals, vecs = jnp.linalg.eigh(gram)
-    trusted = (vals[0] * GRAM_MAX_CONDITION**2 >= scale) & (vals[0] > 0)
+    trusted = (vals[0] * max_conditions(gram.dtype)[0] ** 2 >= scale) & (vals[0] > 0)
 
     def factored():
         inv_sqrt = (vecs * jax.lax.rsqrt(jnp.where(trusted, vals, 1.0))) @ vecs.T
