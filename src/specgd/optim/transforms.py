@@ -149,10 +149,9 @@ def _polar_cholqr2(G, gram, rank_rtol):
     L1 = jnp.linalg.cholesky(gram)
     Z = jax.scipy.linalg.solve_triangular(L1, eye, lower=True) @ G
     L2 = jnp.linalg.cholesky(Z @ Z.T)
-    U, s, Vt = jnp.linalg.svd(L1 @ L2)
-    keep = ((s > rank_rtol * s[0]) & (s > 0)).astype(G.dtype)
-    # polar(G) = (U·keep·Vᵀ) L₂⁻¹ Z, the small factor formed first (L₂ is well conditioned).
-    small = jax.scipy.linalg.solve_triangular(L2, ((U * keep) @ Vt).T, lower=True, trans=1).T
+    # polar(G) = polar(L₁L₂) L₂⁻¹ Z, the small factor formed first (L₂ is well conditioned).
+    small_polar = _polar_svd(L1 @ L2, rank_rtol)
+    small = jax.scipy.linalg.solve_triangular(L2, small_polar.T, lower=True, trans=1).T
     return small @ Z
 
 
