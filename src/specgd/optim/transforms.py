@@ -18,6 +18,7 @@ import optax
 
 from specgd.data.covariance import ConfigError
 from specgd.loss.population import GradFactors
+from specgd.optim import branching
 
 
 class Optimizer(optax.GradientTransformation):
@@ -111,18 +112,19 @@ def polar(G: jax.Array, rank_rtol: float = 1e-10, method: str = "auto") -> jax.A
     gram = G @ G.T
     if method == "cholqr":  # the SVD where Cholesky breaks down (rank-deficient or κ ≳ 1e8)
         Q = _polar_cholqr2(G, gram, rank_rtol)
-        return jax.lax.cond(jnp.all(jnp.isfinite(Q)), lambda: Q, lambda: _polar_svd(G, rank_rtol))
+        return branching.cond(jnp.all(jnp.isfinite(Q)), lambda Q, G: Q,
+                              lambda Q, G: _polar_svd(G, rank_rtol), Q, G)
     vals, vecs = jnp.linalg.eigh(gram)
     if method == "gram":
         return _polar_from_gram(G, vals, vecs, rank_rtol)
     gram_kappa, cholqr_kappa = max_conditions(G.dtype)
     route = jnp.where(vals[0] * gram_kappa**2 >= vals[-1], 0,
                       jnp.where(vals[0] * cholqr_kappa**2 >= vals[-1], 1, 2))
-    return jax.lax.switch(jnp.where(vals[-1] > 0, route, 2), [
-        lambda: _polar_from_gram(G, vals, vecs, rank_rtol),
-        lambda: _polar_cholqr2(G, gram, rank_rtol),
-        lambda: _polar_svd(G, rank_rtol),
-    ])
+    return branching.switch(jnp.where(vals[-1] > 0, route, 2), [
+        lambda G, gram, vals, vecs: _polar_from_gram(G, vals, vecs, rank_rtol),
+        lambda G, gram, vals, vecs: _polar_cholqr2(G, gram, rank_rtol),
+        lambda G, gram, vals, vecs: _polar_svd(G, rank_rtol),
+    ], G, gram, vals, vecs)
 
 
 def _polar_svd(G: jax.Array, rank_rtol: float) -> jax.Array:
@@ -171,11 +173,14 @@ def polar_from_factors(f: GradFactors, rank_rtol: float = 1e-10,
     vals, vecs = jnp.linalg.eigh(gram)
     trusted = (vals[0] * max_conditions(gram.dtype)[0] ** 2 >= scale) & (vals[0] > 0)
 
-    def factored():
+    def factored(f, vals, vecs, trusted):
         inv_sqrt = (vecs * jax.lax.rsqrt(jnp.where(trusted, vals, 1.0))) @ vecs.T
         return (inv_sqrt @ f.C) @ f.P - jnp.outer(inv_sqrt @ f.r, f.u)
 
-    return jax.lax.cond(trusted, factored, lambda: polar(f.dense(), rank_rtol, method))
+    def explicit(f, vals, vecs, trusted):
+        return polar(f.dense(), rank_rtol, method)
+
+    return branching.cond(trusted, factored, explicit, f, vals, vecs, trusted)
 
 
 def orthogonalize(rank_rtol: float = 1e-10, method: str = "auto") -> optax.GradientTransformation:
