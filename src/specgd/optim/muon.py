@@ -144,13 +144,13 @@ def _newton_schulz_gram(X: jax.Array, coeffs: tuple[tuple[float, float, float], 
     twice per step. Equal in exact arithmetic; in float32/float64 it differs by round-off only."""
     A = X @ X.T
     eye = jnp.eye(X.shape[-2], dtype=X.dtype)
-    total = eye
-    for a, b, c in coeffs:
-        A2 = A @ A
-        poly = a * eye + b * A + c * A2
-        total = poly @ total
-        A = poly @ A @ poly
-        A = (A + A.T) / 2
+    total = None
+    for k, (a, b, c) in enumerate(coeffs):
+        poly = a * eye + b * A + c * (A @ A)
+        total = poly if total is None else poly @ total
+        if k + 1 < len(coeffs):  # the last step's A is never used
+            A = poly @ A @ poly
+            A = (A + A.T) / 2
     return total @ X
 
 
