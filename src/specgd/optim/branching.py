@@ -11,6 +11,7 @@ input; under ``vmap`` each member still gets its own branch's result, but a bran
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import jax
@@ -26,16 +27,20 @@ def switch(index: jax.Array, branches: Sequence[Callable], *operands: Any) -> An
     def call(k: int, *flat: Any) -> Any:
         return branches[k](*jax.tree.unflatten(treedef, flat))
 
+    fns = [partial(call, k) for k in range(len(branches))]
+
+    def plain(index, *flat):
+        return jax.lax.switch(index, fns, *flat)
+
     @jax.custom_batching.custom_vmap
     def run(index, *flat):
-        return jax.lax.switch(index, [lambda *f, k=k: call(k, *f) for k in range(len(branches))],
-                              *flat)
+        return plain(index, *flat)
 
     @run.def_vmap
     def rule(axis_size, in_batched, index, *flat):
         flat = [x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
                 for x, b in zip(flat, in_batched[1:], strict=True)]
-        vmapped = [jax.vmap(lambda *f, k=k: call(k, *f)) for k in range(len(branches))]
+        vmapped = [jax.vmap(fn) for fn in fns]
         if not in_batched[0]:  # one index for the whole batch: an ordinary switch
             out = jax.lax.switch(index, vmapped, *flat)
             return out, jax.tree.map(lambda _: True, out)
@@ -57,7 +62,18 @@ def switch(index: jax.Array, branches: Sequence[Callable], *operands: Any) -> An
                 out_k, out)
         return out, jax.tree.map(lambda _: True, out)
 
-    return run(index, *leaves)
+    # custom_vmap alone has no reverse mode; differentiate as lax.switch does (under vmap the
+    # derivative then evaluates every branch, as lax.switch would).
+    @jax.custom_jvp
+    def dispatch(index, *flat):
+        return run(index, *flat)
+
+    @dispatch.defjvp
+    def dispatch_jvp(primals, tangents):
+        index, *flat = primals
+        return jax.jvp(lambda *f: plain(index, *f), tuple(flat), tuple(tangents[1:]))
+
+    return dispatch(index, *leaves)
 
 
 def cond(pred: jax.Array, true_fn: Callable, false_fn: Callable, *operands: Any) -> Any:
