@@ -1,4 +1,12 @@
-"""What an experiment hands to the report: figures with their data, and checked claims."""
+"""What an experiment hands to the report: figures with their data, and checked claims.
+
+A claim has one of four kinds (documented in ``docs/report.md#claim-kinds``):
+
+* ``paper``: a statement of arXiv 2601.22652 or arXiv 2511.18661, quoted; verdict PASS or FAIL.
+* ``derived``: a prediction derived on the theory page (``docs/theory.md``); PASS or FAIL.
+* ``scope``: does the picture hold under a variation of the setting; HOLDS or BREAKS.
+* ``observation``: a measured number with nothing to hold it to; INFO.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +16,22 @@ from typing import Any
 
 import pandas as pd
 
+KINDS = ("paper", "derived", "scope", "observation")
+VERDICTS = {"paper": ("PASS", "FAIL"), "derived": ("PASS", "FAIL"), "scope": ("HOLDS", "BREAKS"),
+            "observation": ("INFO",)}
+# Keys of one claim in ``claims.json``, in order; the schema is documented and kept stable.
+JSON_KEYS = ("id", "kind", "verdict", "text", "measured", "predicted", "tolerance", "passed",
+             "source", "note")
+
 
 @dataclass
 class Claim:
     """A statement checked by numbers.
 
-    ``passed`` is True/False for a verdict against ``tolerance``, None for a measured
-    observation with no prediction to hold it to (reported as INFO).
+    ``passed`` is True/False for a verdict against ``tolerance`` (PASS/FAIL for ``paper`` and
+    ``derived`` claims, HOLDS/BREAKS for ``scope`` claims) and None for an ``observation``
+    (INFO). ``source`` cites where the statement comes from: a docs page anchor such as
+    ``docs/theory.md#growth-rates`` or a paper with its place in it.
     """
 
     id: str
@@ -25,14 +42,29 @@ class Claim:
     passed: bool | None
     source: str = ""
     note: str = ""
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is None:  # a claim without a prediction is an observation
+            self.kind = "observation" if self.passed is None else "derived"
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id}: kind must be one of {KINDS}, got {self.kind!r}")
+        if (self.kind == "observation") != (self.passed is None):
+            raise ValueError(f"claim {self.id}: an observation has passed=None, every other kind "
+                             f"a bool (kind {self.kind!r}, passed {self.passed!r})")
 
     @property
     def verdict(self) -> str:
-        return {True: "PASS", False: "FAIL", None: "INFO"}[self.passed]
+        """PASS/FAIL (paper, derived), HOLDS/BREAKS (scope) or INFO (observation)."""
+        if self.passed is None:
+            return "INFO"
+        good, bad = VERDICTS[self.kind]
+        return good if self.passed else bad
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["verdict"] = self.verdict
+        out = {key: out[key] for key in JSON_KEYS}
         for key in ("measured", "predicted"):
             out[key] = _plain(out[key])
         out["passed"] = None if self.passed is None else bool(self.passed)
