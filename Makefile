@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT ?= reproduction
 
-.PHONY: install test lint reproduce reproduce-quick bench clean
+.PHONY: install test test-slow lint docs docs-serve reproduce reproduce-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,torch]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs,torch]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,8 +19,22 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 -q
+# The documentation site, built in strict mode: a broken link or anchor, a missing API reference
+# or a docstring warning fails the build.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve
+
+# The fast suite (at most a few minutes on 2 cores); long end-to-end checks are marked slow.
+test: $(STAMP) lint docs
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+
+# The long end-to-end checks: the quick reproduction opened in headless Chromium, the
+# benchmark harness. The browser test needs Chromium (Debian package `chromium`).
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m slow
 
 reproduce: $(STAMP)
 	$(BIN)/specgd reproduce --out $(OUT)
@@ -29,4 +43,4 @@ reproduce-quick: $(STAMP)
 	$(BIN)/specgd reproduce --quick --out $(OUT)-quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build

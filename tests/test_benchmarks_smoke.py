@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a whole benchmark session in a subprocess: make test-slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
