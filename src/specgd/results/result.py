@@ -108,9 +108,17 @@ class RunResult:
             **self.meta,
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``metrics.parquet`` and ``manifest.json`` atomically (the manifest last)."""
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write ``metrics.parquet`` and ``manifest.json`` atomically (the manifest last).
+
+        A folder that already holds a saved run is refused unless ``overwrite=True``."""
         out = Path(path)
+        if out.exists() and not out.is_dir():
+            raise FileExistsError(f"{out} exists and is not a folder")
+        held = [name for name in (METRICS_FILE, MANIFEST_FILE) if (out / name).exists()]
+        if held and not overwrite:
+            raise FileExistsError(f"{out} already holds a saved run ({', '.join(held)}); "
+                                  "pass overwrite=True to replace it")
         atomic_write(out / METRICS_FILE, lambda p: self.frame.to_parquet(p, index=False))
         write_json(out / MANIFEST_FILE, self.manifest())
         return out

@@ -4,18 +4,24 @@ Layout of a store folder::
 
     runs/<hash>.parquet    the run's statistics, with its swept parameters as columns
     errors/<hash>.json     a run that raised: its config and the error (retried on resume)
-    index.parquet          one row per finished run (rebuilt from runs/ when missing or stale)
+    corrupt/               run files that could not be read, moved aside (recomputed on resume)
+    index.parquet          one row per finished run (rebuilt from runs/ when missing, stale or
+                           unreadable)
     sweep.json             the sweep definition that filled the store
 
 Every file is written to a temporary name and renamed into place, so a reader (or a sweep
 resumed after SIGKILL) sees either a complete file or none. The run files are the source of
-truth: the index is a cache that can always be rebuilt from them.
+truth: the index is a cache that can always be rebuilt from them. A run file damaged from outside
+(truncated, overwritten) is found by its Parquet footer, reported by name and moved to
+``corrupt/``, so that queries still answer and the next sweep computes that run again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,13 @@ import pyarrow.parquet as pq
 
 from specgd.results.io import atomic_write, write_json
 
-RUNS, ERRORS, INDEX = "runs", "errors", "index.parquet"
+RUNS, ERRORS, CORRUPT, INDEX = "runs", "errors", "corrupt", "index.parquet"
+# Statements a results query may run: reads only (no COPY, ATTACH, CREATE, INSERT, SET, ...).
+_READ_ONLY = ("SELECT", "EXPLAIN")
+
+
+class CorruptRunWarning(UserWarning):
+    """A stored run file could not be read; it was moved aside and will be recomputed."""
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -49,10 +61,40 @@ class ResultsStore:
         return self.runs_dir / f"{key}.parquet"
 
     def done(self) -> set[str]:
-        """Hashes of the runs already stored (temporaries end in .tmp, so only complete files)."""
+        """Hashes of the runs stored and readable (temporaries end in .tmp, so only complete
+        files; a file whose Parquet footer cannot be read is moved aside, see :meth:`verify`)."""
         if not self.runs_dir.exists():
             return set()
-        return {p.stem for p in self.runs_dir.glob("*.parquet")}
+        bad = set(self.verify())
+        return {p.stem for p in self.runs_dir.glob("*.parquet")} - bad
+
+    def verify(self) -> list[str]:
+        """Check every run file's Parquet footer; move unreadable ones to ``corrupt/``.
+
+        Returns the hashes moved aside (each reported by a :class:`CorruptRunWarning`). Reading
+        the footer costs one small read per file, and files already checked (same size and
+        modification time) are not read again by this store object."""
+        bad = []
+        checked = self.__dict__.setdefault("_checked", {})
+        for path in sorted(self.runs_dir.glob("*.parquet")):
+            stat = path.stat()
+            stamp = (stat.st_size, stat.st_mtime_ns)
+            if checked.get(path.name) == stamp:
+                continue
+            try:
+                meta = pq.read_metadata(path)
+                if meta.schema.to_arrow_schema().metadata.get(b"specgd.config") is None:
+                    raise ValueError("no specgd.config metadata")
+            except Exception as err:  # noqa: BLE001 - any unreadable file is set aside
+                aside = self.root / CORRUPT / f"{path.stem}.{time.strftime('%Y%m%dT%H%M%S')}.parquet"
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                path.replace(aside)
+                warnings.warn(f"{path} is unreadable ({type(err).__name__}: {err}); moved to {aside}, "
+                              "the next sweep recomputes it", CorruptRunWarning, stacklevel=3)
+                bad.append(path.stem)
+                continue
+            checked[path.name] = stamp
+        return bad
 
     def failed(self) -> dict[str, dict[str, Any]]:
         errors = self.root / ERRORS
@@ -100,7 +142,10 @@ class ResultsStore:
         path = self.root / INDEX
         done = self.done()
         if path.exists():
-            index = pd.read_parquet(path)
+            try:
+                index = pd.read_parquet(path)
+            except Exception:  # noqa: BLE001 - an unreadable index is rebuilt from the run files
+                index = pd.DataFrame()
             if set(index.get("hash", [])) == done:
                 return index
         return self.write_index() if done else pd.DataFrame()
@@ -126,7 +171,11 @@ def load(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
 
 def query(path: str | Path, sql: str) -> pd.DataFrame:
     """Run SQL on a store in place with DuckDB: tables ``runs`` (every row of every run file)
-    and ``idx`` (the run index). Nothing is loaded into memory beyond the query's result."""
+    and ``idx`` (the run index). Nothing is loaded into memory beyond the query's result.
+
+    Queries are read-only: only SELECT (with WITH, FROM-first, DESCRIBE, SUMMARIZE, SHOW) and
+    EXPLAIN statements run, and DuckDB may open no file outside the store, so a query cannot
+    create, copy, attach or overwrite anything. Anything else raises ``ValueError``."""
     import duckdb
 
     store = ResultsStore(path)
@@ -134,8 +183,20 @@ def query(path: str | Path, sql: str) -> pd.DataFrame:
         raise FileNotFoundError(f"{path} holds no stored runs ({RUNS}/*.parquet)")
     store.index()  # make sure the index lists every run
     con = duckdb.connect()
-    pattern = str(store.runs_dir / "*.parquet")
+    try:
+        kinds = [st.type.name for st in con.extract_statements(sql)]
+    except duckdb.Error as err:
+        raise ValueError(str(err).strip()) from None
+    refused = sorted({k for k in kinds if k not in _READ_ONLY})
+    if refused or not kinds:
+        raise ValueError(f"only read-only queries run on a store (SELECT or EXPLAIN), got "
+                         f"{', '.join(refused) or 'no statement'}")
+    root = store.root.resolve()
+    con.execute("SET allowed_directories = ?", [[f"{root}/"]])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    pattern = str(root / RUNS / "*.parquet")
     con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet('{pattern}', union_by_name=true, "
                 "filename=true)")
-    con.execute(f"CREATE VIEW idx AS SELECT * FROM read_parquet('{store.root / INDEX}')")
+    con.execute(f"CREATE VIEW idx AS SELECT * FROM read_parquet('{root / INDEX}')")
     return con.execute(sql).df()
