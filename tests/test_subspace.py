@@ -70,7 +70,7 @@ def test_auto_reduces_only_where_exact():
 
 
 def test_bad_setting_is_rejected_before_any_work():
-    with pytest.raises(ConfigError, match="reduce must be one of"):
+    with pytest.raises(ConfigError, match="reduce: must be 'auto', 'never' or 'always', got 'yes'"):
         sg.run(sg.Problem(16, 2, sg.Spiked(lam=2.0)), sg.gd(), steps=3, log_every=3, reduce="yes")
 
 

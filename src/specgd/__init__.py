@@ -9,7 +9,6 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from specgd.data.covariance import (  # noqa: E402
-    ConfigError,
     Dense,
     Diagonal,
     Isotropic,
@@ -18,10 +17,12 @@ from specgd.data.covariance import (  # noqa: E402
     Spiked,
 )
 from specgd.data.problem import Problem  # noqa: E402
+from specgd.errors import ConfigError  # noqa: E402
 from specgd.loss.population import population_grad, population_loss  # noqa: E402
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch  # noqa: E402
 from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, OrthogonalInit  # noqa: E402
 from specgd.optim.muon import muon, newton_schulz  # noqa: E402
+from specgd.optim.registry import Capabilities, register_optimizer  # noqa: E402
 from specgd.optim.transforms import (  # noqa: E402
     Optimizer,
     adam,
@@ -40,6 +41,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArrayInit",
+    "Capabilities",
     "ConfigError",
     "Dense",
     "Diagonal",
@@ -70,6 +72,7 @@ __all__ = [
     "population_grad",
     "population_loss",
     "query",
+    "register_optimizer",
     "run",
     "sample_batch",
     "sign_gd",

@@ -31,6 +31,9 @@ A configuration file looks like this (every key is optional unless marked)::
     kind = "gaussian"            # gaussian | orthogonal | manifold | array
     scale = 0.01
 
+Every field is a run option of :mod:`specgd.runner.options`, with the check, default and help
+declared there (the same in Python, in TOML, on the command line and in sweep grids).
+
 Files named in a configuration (``problem.cov.matrix``, ``init.array``: ``.npy`` files) are found
 relative to the configuration file's folder; ``out`` is relative to the current directory.
 Unknown keys are errors, and so are parameters that the chosen covariance family, optimizer or
@@ -40,12 +43,10 @@ naming the file and the field, e.g. ``run.toml: optimizer.lr: must be > 0, got 0
 
 from __future__ import annotations
 
-import inspect
-import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import (
@@ -56,10 +57,20 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
 )
 
-from specgd.data.covariance import ConfigError
+from specgd.errors import ConfigError, check_integer, check_number
+from specgd.runner.options import (
+    OPTION,
+    OPTIONS,
+    SECTIONS,
+    Option,
+    by_path,
+    check_conflicts,
+    run_options,
+)
 
 if TYPE_CHECKING:
     from specgd.data.problem import Problem
@@ -69,124 +80,56 @@ if TYPE_CHECKING:
 Path_ = tuple[str, ...]
 
 # --- field types ------------------------------------------------------------------------------
+# Every field of a configuration is a run option of specgd.runner.options: its check validates it
+# (so a bad value reads as it does from Python), its default and help come from there too. These
+# annotated types remain for code that builds its own models.
 
-
-def _number(value: Any) -> Any:
-    """Numbers only: no booleans, no strings (``lam = "8"`` in a TOML file is an error)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"must be a number, got {value!r}")
-    return float(value)
-
-
-def _integer(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"must be an integer, got {value!r}")
-    return int(value)
-
-
-Real = Annotated[float, BeforeValidator(_number), Field(allow_inf_nan=False)]
-Positive = Annotated[Real, Field(gt=0)]
-NonNeg = Annotated[Real, Field(ge=0)]
-Fraction = Annotated[Real, Field(ge=0, lt=1)]
-Int = Annotated[int, BeforeValidator(_integer)]
-PosInt = Annotated[Int, Field(ge=1)]
-NonNegInt = Annotated[Int, Field(ge=0)]
+Real = Annotated[float, BeforeValidator(lambda v: check_number(v))]
+Positive = Annotated[float, BeforeValidator(lambda v: check_number(v, gt=0))]
+NonNeg = Annotated[float, BeforeValidator(lambda v: check_number(v, ge=0))]
+Fraction = Annotated[float, BeforeValidator(lambda v: check_number(v, ge=0, lt=1))]
+Int = Annotated[int, BeforeValidator(lambda v: check_integer(v))]
+PosInt = Annotated[int, BeforeValidator(lambda v: check_integer(v, ge=1))]
+NonNegInt = Annotated[int, BeforeValidator(lambda v: check_integer(v, ge=0))]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def _opt(description: str | None = None) -> Any:
-    """An optional parameter whose validators also run when it is left out (to require it)."""
-    return Field(None, description=description, validate_default=True)
+def _field(opt: Option) -> tuple[Any, Any]:
+    """The pydantic field of a run option: its check as the validator, its default, its help.
+    Optional fields are validated when left out too (so a family or kind can require them)."""
+    annotation = Annotated[Any, BeforeValidator(opt.validate)]
+    if opt.required:
+        return annotation, Field(..., description=opt.help)
+    if isinstance(opt.default, (list, tuple)):
+        return annotation, Field(default_factory=opt.default_value, description=opt.help)
+    return annotation, Field(opt.default, description=opt.help, validate_default=opt.default is None)
 
 
-def _number_list(value: Any, what: str) -> list[float]:
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"must be a list of numbers ({what}), got {value!r}")
-    return [_number(x) for x in value]
+def _fields(section: str, **subsections: type[BaseModel]) -> type[_Model]:
+    """A model holding the options of a configuration table (``section``: a key of
+    :data:`specgd.runner.options.SECTIONS`) in declaration order, with its sub-tables (models of
+    their own) where their first option comes; a sub-table with a required option is required."""
+    prefix = SECTIONS[section]
+    fields: dict[str, Any] = {}
+    for opt in OPTIONS:
+        rest = opt.path[len(prefix):]
+        if opt.path[: len(prefix)] != prefix or not rest or rest[0] in fields:
+            continue
+        if len(rest) == 1:
+            fields[rest[0]] = _field(opt)
+            continue
+        model = subsections[rest[0]]
+        required = any(o.required for o in OPTIONS if o.path[: len(prefix) + 1] == (*prefix, rest[0]))
+        fields[rest[0]] = (model, Field(...) if required else Field(default_factory=model))
+    return create_model(f"_{section.title()}Fields", __base__=_Model, **fields)
 
 
-def _array_or_path(value: Any) -> Any:
-    """A nested list of numbers (kept as is) or the path of a ``.npy`` file."""
-    if isinstance(value, (str, Path)):
-        return str(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        try:
-            arr = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError("must be a rectangular nested list of numbers or a .npy path") from None
-        return arr.tolist()
-    raise ValueError(f"must be a nested list of numbers or the path of a .npy file, got {value!r}")
-
-
-# --- covariance -------------------------------------------------------------------------------
-
-# Which parameters each family takes: True = required, False = optional.
-FAMILY_PARAMS: dict[str, dict[str, bool]] = {
-    "isotropic": {},
-    "spiked": {"lam": True, "angle": False},
-    "multispiked": {"lams": True},
-    "powerlaw": {"a": True, "normalization": False},
-    "diagonal": {"eigs": True},
-    "dense": {"matrix": True},
-}
-_COV_PARAMS = ("lam", "angle", "lams", "a", "normalization", "eigs", "matrix")
-
-
-class CovConfig(_Model):
-    """The input covariance ``Σ``: a family and that family's parameters (others are errors)."""
-
-    family: Literal["isotropic", "spiked", "multispiked", "powerlaw", "diagonal", "dense"] = "isotropic"
-    lam: NonNeg | None = _opt("spike strength λ >= 0 (spiked)")
-    angle: Annotated[Real, Field(ge=0, le=math.pi)] | None = _opt(
-        "angle between spike and teacher in radians, default π/2 (spiked)"
-    )
-    lams: list[NonNeg] | None = _opt("spike strengths (multispiked)")
-    a: Positive | None = _opt("power-law exponent (powerlaw)")
-    normalization: Literal["trace", "max"] | None = _opt("'trace' (default) or 'max' (powerlaw)")
-    eigs: list[NonNeg] | None = _opt("eigenvalues, d of them (diagonal)")
-    matrix: Any = _opt("d×d symmetric PSD matrix or a .npy path (dense)")
-
-    @field_validator("matrix", mode="before")
-    @classmethod
-    def _matrix(cls, value: Any) -> Any:
-        return None if value is None else _array_or_path(value)
-
-    @field_validator(*_COV_PARAMS, mode="after")
-    @classmethod
-    def _fits_family(cls, value: Any, info: ValidationInfo) -> Any:
-        family = info.data.get("family")
-        if family is None:  # an invalid family is reported on its own
-            return value
-        params = FAMILY_PARAMS[family]
-        if value is not None and info.field_name not in params:
-            takes = ", ".join(params) or "no parameters"
-            raise ValueError(f"not a parameter of family {family!r} (it takes: {takes})")
-        if value is None and params.get(info.field_name):
-            raise ValueError(f"required by family {family!r}")
-        return value
-
-    def build(self, base_dir: Path | None = None):
-        """The covariance family object (``specgd.Spiked(lam=8)``, ...)."""
-        from specgd.data import covariance as cv
-
-        f = self.family
-        if f == "isotropic":
-            return cv.Isotropic()
-        if f == "spiked":
-            return cv.Spiked(lam=self.lam, **({} if self.angle is None else {"angle": self.angle}))
-        if f == "multispiked":
-            return cv.MultiSpiked(lams=tuple(self.lams))
-        if f == "powerlaw":
-            extra = {} if self.normalization is None else {"normalization": self.normalization}
-            return cv.PowerLaw(a=self.a, **extra)
-        if f == "diagonal":
-            return cv.Diagonal(eigs=tuple(self.eigs))
-        return cv.Dense(matrix=_load_array(self.matrix, base_dir, "problem.cov.matrix"))
+def _parameters(section: str) -> tuple[str, ...]:
+    """The keys of a section's options, its selector (family, name, kind) left out."""
+    return tuple(o.config_key for o in OPTIONS if o.section == section and not o.selects)
 
 
 def _load_array(value: Any, base_dir: Path | None, where: str) -> np.ndarray:
@@ -205,52 +148,75 @@ def _load_array(value: Any, base_dir: Path | None, where: str) -> np.ndarray:
     return np.asarray(value, dtype=float)
 
 
+def _arguments(model: BaseModel, section: str, names: Iterable[str], base_dir: Path | None) -> dict:
+    """The keyword arguments ``names`` that are set, arrays read from their ``.npy`` files."""
+    out = {}
+    for name in names:
+        value = getattr(model, name, None)
+        if value is None:
+            continue
+        opt = by_path((*SECTIONS[section], name))
+        if opt is not None and opt.array:
+            value = np.asarray(_load_array(value, base_dir, opt.dotted), dtype=float)
+        out[name] = value
+    return out
+
+
+# --- covariance -------------------------------------------------------------------------------
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FAMILY_PARAMS":  # which parameters each family takes: True = required
+        from specgd.data.covariance import FAMILIES
+
+        return {f: {p: p in cls.required for p in cls.parameter_names()} for f, cls in FAMILIES.items()}
+    if name == "INIT_PARAMS":  # which parameters each init kind takes
+        from specgd.model.init import INIT_KINDS, init_parameters
+
+        return {kind: init_parameters(kind) for kind in INIT_KINDS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class CovConfig(_fields("cov")):
+    """The input covariance ``Σ``: a family of :data:`specgd.data.covariance.FAMILIES` and that
+    family's parameters (others are errors)."""
+
+    @field_validator(*_parameters("cov"), mode="after")
+    @classmethod
+    def _fits_family(cls, value: Any, info: ValidationInfo) -> Any:
+        from specgd.data.covariance import FAMILIES
+
+        family = info.data.get("family")
+        if family is None:  # an invalid family is reported on its own
+            return value
+        params = FAMILIES[family].parameter_names()
+        if value is not None and info.field_name not in params:
+            takes = ", ".join(params) or "no parameters"
+            raise ValueError(f"not a parameter of family {family!r} (it takes: {takes})")
+        if value is None and info.field_name in FAMILIES[family].required:
+            raise ValueError(f"required by family {family!r}")
+        return value
+
+    def build(self, base_dir: Path | None = None):
+        """The covariance family object (``specgd.Spiked(lam=8)``, ...)."""
+        from specgd.data.covariance import FAMILIES
+
+        cls = FAMILIES[self.family]
+        return cls(**_arguments(self, "cov", cls.parameter_names(), base_dir))
+
+
 # --- problem ----------------------------------------------------------------------------------
 
 
-class ProblemConfig(_Model):
+class ProblemConfig(_fields("problem", cov=CovConfig)):
     """Arguments of :class:`specgd.Problem`."""
-
-    d: Annotated[Int, Field(ge=2)] = Field(description="input dimension")
-    m: PosInt = Field(description="number of neurons")
-    cov: CovConfig = Field(default_factory=CovConfig)
-    noise: NonNeg = Field(0.0, description="label-noise standard deviation σ")
-    teacher_norm: Literal["unit", "sigma", "sqrt_d"] = "unit"
-    teacher: Any = Field("auto", description="'auto', 'random' or an eigenvector index")
-    second_layer: Any = Field("mean", description="'mean' (1/m) or a list of m fixed weights")
-    basis: Literal["random", "canonical"] = "random"
-    seed: NonNegInt = Field(0, description="seed of the teacher and the spike frame")
-
-    @field_validator("teacher", mode="before")
-    @classmethod
-    def _teacher(cls, value: Any) -> Any:
-        if value in ("auto", "random"):
-            return value
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
-            return int(value)
-        raise ValueError(f"must be 'auto', 'random' or an eigenvector index >= 0, got {value!r}")
-
-    @field_validator("second_layer", mode="before")
-    @classmethod
-    def _second_layer(cls, value: Any) -> Any:
-        if value == "mean":
-            return value
-        if isinstance(value, str):
-            raise ValueError(f"must be 'mean' or a list of m numbers, got {value!r}")
-        vals = _number_list(value, "one weight per neuron")
-        if not all(math.isfinite(x) for x in vals):
-            raise ValueError("must be finite")
-        return vals
 
     def build(self, base_dir: Path | None = None) -> Problem:
         from specgd.data.problem import Problem
 
         try:
-            return Problem(
-                d=self.d, m=self.m, cov=self.cov.build(base_dir), noise=self.noise,
-                teacher=self.teacher, teacher_norm=self.teacher_norm,
-                second_layer=self.second_layer, basis=self.basis, seed=self.seed,
-            )
+            args = _arguments(self, "problem", _parameters("problem"), base_dir)
+            return Problem(cov=self.cov.build(base_dir), **args)
         except ConfigError as e:
             msg = str(e)
             raise ConfigError(msg if msg.startswith("problem") else f"problem: {msg}") from None
@@ -260,69 +226,27 @@ class ProblemConfig(_Model):
 
 
 def optimizer_factories() -> dict[str, Callable[..., Optimizer]]:
-    """The built-in optimizer factories by name."""
-    from specgd.optim.muon import muon
-    from specgd.optim.transforms import adam, gd, normalized_gd, sign_gd, specgd
+    """The registered optimizer factories by name (:mod:`specgd.optim.registry`)."""
+    from specgd.optim.registry import optimizers
 
-    return {"gd": gd, "specgd": specgd, "muon": muon, "normalized_gd": normalized_gd,
-            "sign_gd": sign_gd, "adam": adam}
+    return {name: entry.factory for name, entry in optimizers().items()}
 
 
 def factory_parameters(name: str) -> list[str]:
     """The keyword arguments of the optimizer factory ``name``."""
-    return list(inspect.signature(optimizer_factories()[name]).parameters)
+    from specgd.optim.registry import get_optimizer
+
+    return list(get_optimizer(name).parameters)
 
 
-_OPT_KWARGS = ("preset", "beta", "nesterov", "ns_steps", "ns_coeffs", "weight_decay", "rank_rtol",
-               "method", "eps", "eps_mode", "shape_scaling", "ns_dtype", "b1", "b2")
-
-
-class OptimizerConfig(_Model):
-    """An optimizer factory of :mod:`specgd.optim` and its keyword arguments.
+class OptimizerConfig(_fields("optimizer")):
+    """A registered optimizer (:mod:`specgd.optim.registry`) and its keyword arguments.
 
     ``lr`` may be left out when the run gives ``lrs`` (or to take the factory's default). The other
     fields are passed to the factory as given; a field the named optimizer does not take is an error.
     """
 
-    name: Literal["gd", "specgd", "muon", "normalized_gd", "sign_gd", "adam"] = Field(
-        description="optimizer factory"
-    )
-    lr: Positive | None = Field(None, description="learning rate (> 0)")
-    preset: Literal["keller", "torch"] | None = Field(None, description="muon preset")
-    beta: Fraction | None = Field(None, description="muon momentum in [0, 1)")
-    nesterov: bool | None = Field(None, description="muon Nesterov direction")
-    ns_steps: PosInt | None = Field(None, description="muon Newton–Schulz steps")
-    ns_coeffs: Any = Field(None, description="'polar_express', one (a, b, c) triple or one per step")
-    weight_decay: NonNeg | None = Field(None, description="muon decoupled weight decay")
-    rank_rtol: Annotated[Real, Field(gt=0, lt=1)] | None = Field(None, description="specgd rank cutoff")
-    method: Literal["auto", "svd", "gram", "cholqr"] | None = Field(
-        None, description="specgd polar method")
-    eps: Positive | None = None
-    eps_mode: Literal["add", "clamp"] | None = None
-    shape_scaling: Literal["original", "none", "match_rms_adamw"] | None = None
-    ns_dtype: Literal["bfloat16", "float16", "float32", "float64"] | None = None
-    b1: Fraction | None = Field(None, description="adam β1")
-    b2: Fraction | None = Field(None, description="adam β2")
-
-    @field_validator("nesterov", mode="before")
-    @classmethod
-    def _bool(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, bool):
-            raise ValueError(f"must be true or false, got {value!r}")
-        return value
-
-    @field_validator("ns_coeffs", mode="before")
-    @classmethod
-    def _coeffs(cls, value: Any) -> Any:
-        if value is None or value == "polar_express":
-            return value
-        if isinstance(value, str):
-            raise ValueError(f"must be 'polar_express' or a list of (a, b, c) triples, got {value!r}")
-        if isinstance(value, (list, tuple)) and value and all(isinstance(t, (list, tuple)) for t in value):
-            return [_number_list(t, "a, b, c") for t in value]
-        return _number_list(value, "a, b, c")
-
-    @field_validator(*_OPT_KWARGS, mode="after")
+    @field_validator(*_parameters("optimizer"), mode="after")
     @classmethod
     def _fits_optimizer(cls, value: Any, info: ValidationInfo) -> Any:
         name = info.data.get("name")
@@ -337,69 +261,48 @@ class OptimizerConfig(_Model):
         return factory_parameters(self.name)
 
     def kwargs(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("lr", *_OPT_KWARGS) if getattr(self, k) is not None}
+        out = {k: getattr(self, k) for k in _parameters("optimizer") if getattr(self, k) is not None}
         if isinstance(out.get("ns_coeffs"), list) and not isinstance(out["ns_coeffs"][0], list):
             out["ns_coeffs"] = tuple(out["ns_coeffs"])
         return out
 
     def build(self) -> Optimizer:
+        from specgd.optim.registry import get_optimizer
+
         try:
-            return optimizer_factories()[self.name](**self.kwargs())
+            return get_optimizer(self.name).factory(**self.kwargs())
         except ConfigError as e:
             raise ConfigError(f"optimizer: {e}") from None
 
 
 # --- initialization ---------------------------------------------------------------------------
 
-INIT_PARAMS: dict[str, tuple[str, ...]] = {
-    "gaussian": ("scale",),
-    "orthogonal": ("scale",),
-    "manifold": ("a0", "b0", "c0"),
-    "array": ("array",),
-}
 
+class InitConfig(_fields("init")):
+    """Initialization of ``W`` (:data:`specgd.model.init.INIT_KINDS`): Gaussian (entries
+    ``N(0, scale²/d)``), orthogonal, a point of the invariant manifold ``(a0, b0, c0)``, or an
+    explicit array (``(m, d)`` or ``(runs, m, d)``)."""
 
-class InitConfig(_Model):
-    """Initialization of ``W``: Gaussian (entries ``N(0, scale²/d)``), orthogonal, a point of the
-    invariant manifold ``(a0, b0, c0)``, or an explicit array (``(m, d)`` or ``(runs, m, d)``)."""
-
-    kind: Literal["gaussian", "orthogonal", "manifold", "array"] = "gaussian"
-    scale: NonNeg | None = Field(None, description="gaussian/orthogonal scale, default 1e-2")
-    a0: Real | None = Field(None, description="manifold signal coefficient, default 0.05")
-    b0: Real | None = Field(None, description="manifold spike coefficient, default 0.05")
-    c0: Real | None = Field(None, description="manifold bulk coefficient, default 0.05")
-    array: Any = _opt("nested list or .npy path (kind='array')")
-
-    @field_validator("array", mode="before")
-    @classmethod
-    def _array(cls, value: Any) -> Any:
-        return None if value is None else _array_or_path(value)
-
-    @field_validator("scale", "a0", "b0", "c0", "array", mode="after")
+    @field_validator(*_parameters("init"), mode="after")
     @classmethod
     def _fits_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        from specgd.model.init import init_parameters, init_required
+
         kind = info.data.get("kind")
         if kind is None:
             return value
-        takes = INIT_PARAMS[kind]
+        takes = init_parameters(kind)
         if value is not None and info.field_name not in takes:
             raise ValueError(f"not a parameter of init kind {kind!r} (it takes: {', '.join(takes)})")
-        if value is None and kind == "array" and info.field_name == "array":
-            raise ValueError("required by init kind 'array' (a nested list or a .npy path)")
+        if value is None and info.field_name in init_required(kind):
+            raise ValueError(f"required by init kind {kind!r}")
         return value
 
     def build(self, base_dir: Path | None = None):
-        from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, OrthogonalInit
+        from specgd.model.init import INIT_KINDS, init_parameters
 
         try:
-            if self.kind in ("gaussian", "orthogonal"):
-                cls = GaussianInit if self.kind == "gaussian" else OrthogonalInit
-                return cls() if self.scale is None else cls(self.scale)
-            if self.kind == "manifold":
-                return ManifoldInit(**{k: getattr(self, k) for k in ("a0", "b0", "c0")
-                                       if getattr(self, k) is not None})
-            arr = _load_array(self.array, base_dir, "init.array")
-            return ArrayInit(np.asarray(arr, dtype=float))
+            return INIT_KINDS[self.kind](**_arguments(self, "init", init_parameters(self.kind), base_dir))
         except ConfigError as e:
             msg = str(e)
             raise ConfigError(msg if msg.startswith("init") else f"init: {msg}") from None
@@ -408,50 +311,13 @@ class InitConfig(_Model):
 # --- the run ----------------------------------------------------------------------------------
 
 
-class RunConfig(_Model):
-    """Everything :func:`specgd.run` needs, plus the output folder."""
-
-    problem: ProblemConfig
-    optimizer: OptimizerConfig
-    init: InitConfig = Field(default_factory=InitConfig)
-    steps: PosInt = Field(description="number of optimizer steps")
-    seeds: Any = Field(default_factory=lambda: [0], description="a count (3 = 0, 1, 2) or a list")
-    mode: Literal["population", "finite", "online"] = "population"
-    n: PosInt | None = Field(None, description="number of samples (mode='finite')")
-    batch_size: PosInt | None = Field(None, description="batch size (mode='online', default 1)")
-    log_every: PosInt = 10
-    log_per_decade: PosInt | None = Field(
-        None, description="log at log-spaced steps, this many per decade (instead of log_every)")
-    track_update: bool | None = Field(
-        None, description="record the update's singular-value range (default: spectral optimizers)")
-    dtype: Literal["float64", "float32"] = "float64"
-    lrs: list[Positive] | None = Field(None, description="learning rates run side by side")
-    moments: list[PosInt] = Field(default_factory=list, description="k of s^(k), u^(k) (m = 1)")
-    vectorize: Literal["auto", "vmap", "map"] = "auto"
-    reduce: Literal["auto", "never", "always"] = Field(
-        "auto", description="run population mode in the exact invariant subspace (auto: when exact)")
-    out: str | None = Field(None, description="output folder, relative to the current directory")
+class RunConfig(_fields("run", problem=ProblemConfig, optimizer=OptimizerConfig, init=InitConfig)):
+    """Everything :func:`specgd.run` needs, plus the output folder: one field per run option of
+    :mod:`specgd.runner.options`, in tables ``problem`` (with ``problem.cov``), ``optimizer`` and
+    ``init``."""
 
     _source: str | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)
-
-    @field_validator("seeds", mode="before")
-    @classmethod
-    def _seeds(cls, value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
-            return [_integer(s) for s in value]
-        return _integer(value)
-
-    @field_validator("out", mode="before")
-    @classmethod
-    def _out(cls, value: Any) -> Any:
-        if value is None or isinstance(value, str):
-            if value == "":
-                raise ValueError("must not be empty")
-            return value
-        if isinstance(value, Path):
-            return str(value)
-        raise ValueError(f"must be a folder path, got {value!r}")
 
     # -- construction --
 
@@ -486,15 +352,9 @@ class RunConfig(_Model):
         return f"{self._source}: {message}" if self._source else message
 
     def run_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`specgd.run` besides problem, optimizer and init."""
-        from specgd.runner.run import log_spaced
-
-        return dict(
-            steps=self.steps, seeds=self.seeds, mode=self.mode, log_every=self.log_every, n=self.n,
-            batch_size=self.batch_size, lrs=self.lrs, dtype=self.dtype, moments=tuple(self.moments),
-            vectorize=self.vectorize, track_update=self.track_update, reduce=self.reduce,
-            log_at=None if self.log_per_decade is None else log_spaced(self.steps, self.log_per_decade),
-        )
+        """The keyword arguments of :func:`specgd.run` besides problem, optimizer and init: every
+        run option of the ``run`` section."""
+        return {opt.config_key: getattr(self, opt.config_key) for opt in run_options()}
 
     def build(self) -> tuple[Problem, Optimizer, Any, dict[str, Any]]:
         """``(problem, optimizer, init, run_kwargs)``, every check of the library passed, so that
@@ -502,8 +362,7 @@ class RunConfig(_Model):
         from specgd.runner.run import validate
 
         try:
-            if self.lrs is not None and self.optimizer.lr is not None:
-                raise ConfigError("give optimizer.lr or lrs (several learning rates), not both")
+            check_conflicts({opt.name: self._value(opt.path) for opt in OPTIONS if opt.conflicts})
             problem = self.problem.build(self._base_dir)
             optimizer = self.optimizer.build()
             init = self.init.build(self._base_dir)
@@ -512,6 +371,12 @@ class RunConfig(_Model):
         except ConfigError as e:
             raise ConfigError(self._label(str(e))) from None
         return problem, optimizer, init, kwargs
+
+    def _value(self, path: Path_) -> Any:
+        node: Any = self
+        for key in path:
+            node = getattr(node, key, None)
+        return node
 
     def output_dir(self) -> Path:
         if self.out is None:
@@ -561,27 +426,31 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[Path_, Any]) -> 
 
     Replacing the covariance family, the optimizer name or the init kind by a different one drops
     the rest of that section (its parameters belong to the old choice); changing the mode drops
-    ``n`` and ``batch_size``; an explicit ``optimizer.lr`` drops ``lrs`` and vice versa.
+    the options used only with the old mode (``n``, ``batch_size``); an option drops those it
+    conflicts with (``optimizer.lr`` drops ``lrs`` and vice versa). All of this follows the
+    declarations of :mod:`specgd.runner.options`.
     """
     out = _deepcopy(data)
-    resets = {
-        ("problem", "cov", "family"): ("isotropic", ("problem", "cov")),
-        ("optimizer", "name"): (None, ("optimizer",)),
-        ("init", "kind"): ("gaussian", ("init",)),
-    }
-    for key, (default, section) in resets.items():
-        if key in overrides and _get(out, key, default) != overrides[key]:
-            _set(out, section, {})
-    if ("mode",) in overrides and out.get("mode", "population") != overrides[("mode",)]:
-        out.pop("n", None)
-        out.pop("batch_size", None)
-    if ("optimizer", "lr") in overrides:
-        out.pop("lrs", None)
-    if ("lrs",) in overrides and isinstance(out.get("optimizer"), dict):
-        out["optimizer"].pop("lr", None)
+    for opt in OPTIONS:
+        if opt.path not in overrides:
+            continue
+        changed = _get(out, opt.path, opt.default) != overrides[opt.path]
+        if opt.selects and changed:
+            _set(out, opt.path[:-1], {})
+        for other in OPTIONS:
+            if changed and opt.cli == "choice" and opt.name in other.needs:
+                _drop(out, other.path)
+        for name in opt.conflicts:
+            _drop(out, OPTION[name].path)
     for key, value in overrides.items():
         _set(out, key, value)
     return out
+
+
+def _drop(data: dict[str, Any], path: Path_) -> None:
+    node = _get(data, path[:-1], None)
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
 
 
 def _deepcopy(data: Any) -> Any:
@@ -661,7 +530,9 @@ def format_validation_error(
     """One line: where (flag, or file and field) and what is wrong, for the first error."""
     flags, explicit = flags or {}, explicit or set()
     errors = error.errors(include_url=False)
-    first = errors[0]
+    # A value that was given (a flag) is reported before one that is missing.
+    given = [e for e in errors if tuple(k for k in e["loc"] if isinstance(k, str)) in explicit]
+    first = (given or errors)[0]
     loc = tuple(first["loc"])
     fields = tuple(k for k in loc if isinstance(k, str))
     msg = _message(first)
@@ -703,7 +574,7 @@ def execute(cfg: RunConfig, progress: bool | None = None, overwrite: bool = Fals
         raise ConfigError(cfg._label(str(e))) from None
     result = run(problem, optimizer, init=init, progress=progress, **kwargs)
     result.meta["run_config"] = cfg.to_dict()
-    result.save(out)
+    result.save(out, overwrite=overwrite)
     return result
 
 

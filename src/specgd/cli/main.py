@@ -10,6 +10,7 @@ New subcommands are registered on ``app`` (see the end of this module).
 
 from __future__ import annotations
 
+import inspect
 import sys
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -19,7 +20,19 @@ import typer
 from typer.core import TyperGroup
 
 from specgd.config import apply_overrides, execute, read_toml
-from specgd.data.covariance import ConfigError
+from specgd.errors import ConfigError
+from specgd.runner.options import (
+    OPTION_PATHS,  # noqa: F401  (each run option's configuration path, by flag name)
+    OPTIONS,
+    SECTIONS,
+    Option,
+    help_text,
+    parse_floats,
+    parse_ints,
+    parse_ns_coeffs,
+    parse_seeds,
+    parse_teacher,
+)
 
 EXIT_OK = 0
 EXIT_ALL_DIVERGED = 1
@@ -79,202 +92,115 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-# --- choices ----------------------------------------------------------------------------------
+# --- the run options: declared once in specgd.runner.options --------------------------------------
+
+PANELS = {"problem": "Problem", "cov": "Problem", "optimizer": "Optimizer", "init": "Initialization",
+          "run": "Run", "output": "Output"}
+P_IN, P_PROB, P_OPT, P_INIT, P_RUN, P_OUT = (
+    "Configuration file", "Problem", "Optimizer", "Initialization", "Run", "Output"
+)
+# Names of the choice types of earlier versions (the others are the option's name in CamelCase).
+_ENUM_NAMES = {"cov": "Family", "optimizer": "OptName", "init": "InitKind", "dtype": "DType"}
 
 
-class Family(StrEnum):
-    isotropic = "isotropic"
-    spiked = "spiked"
-    multispiked = "multispiked"
-    powerlaw = "powerlaw"
-    diagonal = "diagonal"
-    dense = "dense"
+def _choice_type(opt: Option) -> type[StrEnum]:
+    """The choices of ``opt`` as an enumeration (the command line reads choices as text and checks
+    them with the option's check, so a bad value reads as it does from Python and TOML)."""
+    name = _ENUM_NAMES.get(opt.name) or "".join(w.title() for w in opt.name.split("_"))
+    return StrEnum(name, [(c, c) for c in opt.choice_list()])
 
 
-class OptName(StrEnum):
-    gd = "gd"
-    specgd = "specgd"
-    muon = "muon"
-    normalized_gd = "normalized_gd"
-    sign_gd = "sign_gd"
-    adam = "adam"
+#: The choices of the run options by option name, as enumerations.
+CHOICES: dict[str, type[StrEnum]] = {o.name: _choice_type(o) for o in OPTIONS if o.cli == "choice"}
+Family, OptName, InitKind = CHOICES["cov"], CHOICES["optimizer"], CHOICES["init"]
+Mode, DType, Normalization = CHOICES["mode"], CHOICES["dtype"], CHOICES["normalization"]
+TeacherNorm, Basis, Preset = CHOICES["teacher_norm"], CHOICES["basis"], CHOICES["preset"]
+Vectorize, Reduce = CHOICES["vectorize"], CHOICES["reduce"]
 
-
-class InitKind(StrEnum):
-    gaussian = "gaussian"
-    orthogonal = "orthogonal"
-    manifold = "manifold"
-    array = "array"
-
-
-class Mode(StrEnum):
-    population = "population"
-    finite = "finite"
-    online = "online"
-
-
-class DType(StrEnum):
-    float64 = "float64"
-    float32 = "float32"
-
-
-class Normalization(StrEnum):
-    trace = "trace"
-    max = "max"
-
-
-class TeacherNorm(StrEnum):
-    unit = "unit"
-    sigma = "sigma"
-    sqrt_d = "sqrt_d"
-
-
-class Basis(StrEnum):
-    random = "random"
-    canonical = "canonical"
-
-
-class Preset(StrEnum):
-    keller = "keller"
-    torch = "torch"
-
-
-class Vectorize(StrEnum):
-    auto = "auto"
-    vmap = "vmap"
-    map = "map"
-
-
-class Reduce(StrEnum):
-    auto = "auto"
-    never = "never"
-    always = "always"
-
-
-# --- parsing of list-valued flags -------------------------------------------------------------
-
-
-def _floats(flag: str, text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag}: must be comma-separated numbers (e.g. 8,4), got {text!r}") from None
-
-
-def _ints(flag: str, text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag}: must be comma-separated integers (e.g. 0,1,5), got {text!r}") from None
-
-
-def _seeds(flag: str, text: str) -> int | list[int]:
-    if "," in text or not text.strip():
-        return _ints(flag, text)
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(
-            f"{flag}: must be a count (e.g. 3 for seeds 0, 1, 2) or a comma-separated list (e.g. 0,4,7), "
-            f"got {text!r}"
-        ) from None
-
-
-def _teacher(flag: str, text: str) -> str | int:
-    return int(text) if text.strip().isdigit() else text
-
-
-def _ns_coeffs(flag: str, text: str) -> str | list[float]:
-    return text if text == "polar_express" else _floats(flag, text)
-
-
-# Each run option: the config field it sets and how its text becomes a value (default: as typed).
-OPTION_PATHS: dict[str, tuple[str, ...]] = {
-    "d": ("problem", "d"),
-    "m": ("problem", "m"),
-    "cov": ("problem", "cov", "family"),
-    "lam": ("problem", "cov", "lam"),
-    "angle": ("problem", "cov", "angle"),
-    "lams": ("problem", "cov", "lams"),
-    "a": ("problem", "cov", "a"),
-    "normalization": ("problem", "cov", "normalization"),
-    "eigs": ("problem", "cov", "eigs"),
-    "matrix": ("problem", "cov", "matrix"),
-    "noise": ("problem", "noise"),
-    "teacher": ("problem", "teacher"),
-    "teacher_norm": ("problem", "teacher_norm"),
-    "basis": ("problem", "basis"),
-    "problem_seed": ("problem", "seed"),
-    "optimizer": ("optimizer", "name"),
-    "lr": ("optimizer", "lr"),
-    "lrs": ("lrs",),
-    "preset": ("optimizer", "preset"),
-    "beta": ("optimizer", "beta"),
-    "nesterov": ("optimizer", "nesterov"),
-    "ns_steps": ("optimizer", "ns_steps"),
-    "ns_coeffs": ("optimizer", "ns_coeffs"),
-    "weight_decay": ("optimizer", "weight_decay"),
-    "rank_rtol": ("optimizer", "rank_rtol"),
-    "init": ("init", "kind"),
-    "init_scale": ("init", "scale"),
-    "a0": ("init", "a0"),
-    "b0": ("init", "b0"),
-    "c0": ("init", "c0"),
-    "init_array": ("init", "array"),
-    "steps": ("steps",),
-    "seeds": ("seeds",),
-    "mode": ("mode",),
-    "n": ("n",),
-    "batch_size": ("batch_size",),
-    "log_every": ("log_every",),
-    "dtype": ("dtype",),
-    "moments": ("moments",),
-    "vectorize": ("vectorize",),
-    "reduce": ("reduce",),
-    "out": ("out",),
-}
-PARSERS = {"lams": _floats, "eigs": _floats, "lrs": _floats, "moments": _ints, "seeds": _seeds,
-           "teacher": _teacher, "ns_coeffs": _ns_coeffs}
+# How flag text becomes a value, by option name (the others are read as typed).
+PARSERS = {o.name: o.parse for o in OPTIONS if o.parse is not None}
+_floats, _ints, _seeds = parse_floats, parse_ints, parse_seeds
+_teacher, _ns_coeffs = parse_teacher, parse_ns_coeffs
 
 
 def flag_name(param: str) -> str:
     return "--" + param.replace("_", "-")
 
 
-FLAGS = {path: flag_name(param) for param, path in OPTION_PATHS.items()}
-FLAGS[("problem",)] = "--d and --m"  # a missing section: name the flags that create it
-FLAGS[("optimizer",)] = "--optimizer"
+FLAGS = {opt.path: opt.flag for opt in OPTIONS}
+for _section in ("problem", "optimizer", "init"):  # a missing section: name the flags that create it
+    _needed = [o.flag for o in OPTIONS if o.section == _section and o.required]
+    if _needed:
+        FLAGS[SECTIONS[_section]] = " and ".join(_needed)
+
+
+def _read_number(text: str, integer: bool) -> Any:
+    """Flag text as a number when it is one (an ``int`` if it can be), else as given: the option's
+    check then says what is wrong (``must be an integer, got 20.5``)."""
+    for kind in (int, float) if integer else (float,):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def overrides_from_options(options: dict[str, Any]) -> dict[tuple[str, ...], Any]:
     """The config values set by the options given on the command line (``None`` = not given)."""
     out: dict[tuple[str, ...], Any] = {}
-    for param, path in OPTION_PATHS.items():
-        value = options.get(param)
+    for opt in OPTIONS:
+        value = options.get(opt.name)
         if value is None:
             continue
         if isinstance(value, Enum):
             value = value.value
         elif isinstance(value, Path):
             value = str(value)
-        if param in PARSERS:
-            value = PARSERS[param](flag_name(param), value)
-        out[path] = value
+        if opt.cli in ("int", "float") and isinstance(value, str):
+            value = _read_number(value, opt.cli == "int")
+        if opt.parse is not None:
+            value = opt.parse(opt.flag, value)
+        out[opt.path] = value
     return out
 
 
-# --- specgd run -------------------------------------------------------------------------------
+def _shown_default(opt: Option) -> str | bool:
+    if opt.show_default is not None:
+        return opt.show_default
+    if opt.default is None or isinstance(opt.default, (list, tuple)):
+        return False
+    return f"{opt.default:g}" if isinstance(opt.default, float) else str(opt.default)
 
-P_IN, P_PROB, P_OPT, P_INIT, P_RUN, P_OUT = (
-    "Configuration file", "Problem", "Optimizer", "Initialization", "Run", "Output"
-)
+
+def _parameter(opt: Option) -> inspect.Parameter:
+    """The ``specgd run`` flag of a run option, as a Typer parameter. Values are read as text and
+    checked by the option's own check (the messages of Python and TOML); only switches and file
+    paths are read by the command line itself."""
+    decls: tuple[str, ...] = ()
+    extra: dict[str, Any] = {}
+    kind: Any = str
+    metavar = opt.metavar or {"int": "<int>", "float": "<float>"}.get(opt.cli)
+    if opt.cli == "choice":
+        metavar = f"<{'|'.join(opt.choice_list())}>"
+    elif opt.cli == "flag":
+        kind, decls = bool, (f"{opt.flag}/--no-{opt.flag[2:]}",)
+    elif opt.cli in ("file", "folder"):
+        kind, extra = Path, ({"dir_okay": False} if opt.cli == "file" else {"file_okay": False})
+    info = typer.Option(*decls, help=help_text(opt), show_default=_shown_default(opt),
+                        metavar=metavar, rich_help_panel=PANELS[opt.panel or opt.section], **extra)
+    return inspect.Parameter(opt.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[kind | None, info])
+
+
+# --- specgd run -------------------------------------------------------------------------------
 
 RUN_HELP = (
     "Train a width-m quadratic network on phase retrieval and save its statistics.\n\n"
     "The run is described by a TOML file (--config), by flags, or by both: a flag given on the command "
     "line overrides the file's value (changing --cov, --optimizer or --init replaces that whole section "
     "of the file; --lr replaces the file's lrs and --lrs its lr). Without a file, --d, --m, --optimizer, "
-    "--steps and --out are required.\n\n"
+    "--steps and --out are required. Every flag is a field of the file (e.g. --lam is problem.cov.lam, "
+    "--init-scale is init.scale).\n\n"
     "Writes OUT/metrics.parquet (one row per run and logged step: seed, lr, step, a, b, c, cos, loss, "
     "...) and OUT/manifest.json (configuration, seeds, versions), then prints a summary row per run.\n\n"
     "Exit status: 0 when at least one run finished (diverged runs are marked in the table and in the "
@@ -283,145 +209,40 @@ RUN_HELP = (
 )
 
 
-@app.command("run", help=RUN_HELP, no_args_is_help=True)
-def run_command(
-    config: Annotated[Path | None, typer.Option(
-        "--config", help="TOML run configuration (see specgd.config). Flags override its values.",
-        rich_help_panel=P_IN, dir_okay=False)] = None,
-    # problem
-    d: Annotated[int | None, typer.Option(help="Input dimension d (>= 2).", rich_help_panel=P_PROB)] = None,
-    m: Annotated[int | None, typer.Option(help="Number of neurons m (>= 1).", rich_help_panel=P_PROB)] = None,
-    cov: Annotated[Family | None, typer.Option(
-        help="Covariance family of the inputs.", show_default="isotropic", rich_help_panel=P_PROB)] = None,
-    lam: Annotated[float | None, typer.Option(
-        help="Spike strength λ >= 0: Σ = I + λvvᵀ (spiked; required there).", rich_help_panel=P_PROB)] = None,
-    angle: Annotated[float | None, typer.Option(
-        help="Angle between spike and teacher in radians, in 0..π (spiked).", show_default="π/2",
-        rich_help_panel=P_PROB)] = None,
-    lams: Annotated[str | None, typer.Option(
-        help="Spike strengths, comma-separated, e.g. 8,4 (multispiked).", metavar="LAM1,LAM2,...",
-        rich_help_panel=P_PROB)] = None,
-    a: Annotated[float | None, typer.Option(
-        help="Power-law exponent a > 0: λ_i ∝ i^-a (powerlaw).", rich_help_panel=P_PROB)] = None,
-    normalization: Annotated[Normalization | None, typer.Option(
-        help="Power-law normalization: trace 1 or λ_1 = 1 (powerlaw).", show_default="trace",
-        rich_help_panel=P_PROB)] = None,
-    eigs: Annotated[str | None, typer.Option(
-        help="Eigenvalues, comma-separated, d of them (diagonal).", metavar="E1,E2,...",
-        rich_help_panel=P_PROB)] = None,
-    matrix: Annotated[Path | None, typer.Option(
-        help="A .npy file holding a symmetric PSD d×d matrix (dense).", rich_help_panel=P_PROB,
-        dir_okay=False)] = None,
-    noise: Annotated[float | None, typer.Option(
-        help="Label-noise standard deviation σ >= 0.", show_default="0", rich_help_panel=P_PROB)] = None,
-    teacher: Annotated[str | None, typer.Option(
-        help="Teacher direction: auto, random, or an eigenvector index (powerlaw, diagonal, dense).",
-        show_default="auto", metavar="auto|random|INDEX", rich_help_panel=P_PROB)] = None,
-    teacher_norm: Annotated[TeacherNorm | None, typer.Option(
-        help="Teacher normalization: ‖w*‖ = 1 (unit), ‖Σ^½w*‖ = 1 (sigma) or ‖w*‖² = d (sqrt_d).",
-        show_default="unit", rich_help_panel=P_PROB)] = None,
-    basis: Annotated[Basis | None, typer.Option(
-        help="Spike/teacher frame: random (from the problem seed) or canonical axes.",
-        show_default="random", rich_help_panel=P_PROB)] = None,
-    problem_seed: Annotated[int | None, typer.Option(
-        help="Seed of the teacher and spike directions (run seeds vary init and data only).",
-        show_default="0", rich_help_panel=P_PROB)] = None,
-    # optimizer
-    optimizer: Annotated[OptName | None, typer.Option(
-        help="Optimizer.", rich_help_panel=P_OPT)] = None,
-    lr: Annotated[float | None, typer.Option(
-        help="Learning rate > 0 (GD's η̃ and SpecGD's η are in different units).",
-        show_default="the optimizer's default", rich_help_panel=P_OPT)] = None,
-    lrs: Annotated[str | None, typer.Option(
-        help="Several learning rates run side by side, comma-separated (instead of --lr).",
-        metavar="LR1,LR2,...",
-        rich_help_panel=P_OPT)] = None,
-    preset: Annotated[Preset | None, typer.Option(
-        help="Muon preset: KellerJordan's muon.py or torch.optim.Muon.", show_default="keller",
-        rich_help_panel=P_OPT)] = None,
-    beta: Annotated[float | None, typer.Option(
-        help="Muon momentum β in [0, 1).", show_default="0.95", rich_help_panel=P_OPT)] = None,
-    nesterov: Annotated[bool | None, typer.Option(
-        "--nesterov/--no-nesterov", help="Muon: Nesterov direction or plain momentum.",
-        show_default="nesterov", rich_help_panel=P_OPT)] = None,
-    ns_steps: Annotated[int | None, typer.Option(
-        help="Muon: number of Newton–Schulz steps.", show_default="5", rich_help_panel=P_OPT)] = None,
-    ns_coeffs: Annotated[str | None, typer.Option(
-        help="Muon Newton–Schulz coefficients: polar_express or one triple a,b,c.",
-        show_default="3.4445,-4.775,2.0315", metavar="polar_express|A,B,C", rich_help_panel=P_OPT)] = None,
-    weight_decay: Annotated[float | None, typer.Option(
-        help="Muon decoupled weight decay >= 0.", show_default="from the preset",
-        rich_help_panel=P_OPT)] = None,
-    rank_rtol: Annotated[float | None, typer.Option(
-        help="SpecGD: singular values below rank_rtol·s_max count as zero.", show_default="1e-10",
-        rich_help_panel=P_OPT)] = None,
-    # init
-    init: Annotated[InitKind | None, typer.Option(
-        help="Initialization of W (array: give --init-array).", show_default="gaussian",
-        rich_help_panel=P_INIT)] = None,
-    init_scale: Annotated[float | None, typer.Option(
-        help="Scale of gaussian (entries N(0, scale²/d)) or orthogonal init.", show_default="0.01",
-        rich_help_panel=P_INIT)] = None,
-    a0: Annotated[float | None, typer.Option(
-        help="Manifold init: signal coefficient.", show_default="0.05", rich_help_panel=P_INIT)] = None,
-    b0: Annotated[float | None, typer.Option(
-        help="Manifold init: spike coefficient.", show_default="0.05", rich_help_panel=P_INIT)] = None,
-    c0: Annotated[float | None, typer.Option(
-        help="Manifold init: bulk coefficient.", show_default="0.05", rich_help_panel=P_INIT)] = None,
-    init_array: Annotated[Path | None, typer.Option(
-        help="A .npy file with W, shape (m, d) or (runs, m, d) (init array).", rich_help_panel=P_INIT,
-        dir_okay=False)] = None,
-    # run
-    steps: Annotated[int | None, typer.Option(
-        help="Number of optimizer steps (>= 1).", rich_help_panel=P_RUN)] = None,
-    seeds: Annotated[str | None, typer.Option(
-        help="A count (3 means seeds 0, 1, 2) or a comma-separated list (0,4,7; one seed s: s,).",
-        show_default="1", metavar="N|S1,S2,...", rich_help_panel=P_RUN)] = None,
-    mode: Annotated[Mode | None, typer.Option(
-        help="population (exact loss), finite (--n fixed samples) or online (fresh --batch-size each step).",
-        show_default="population", rich_help_panel=P_RUN)] = None,
-    n: Annotated[int | None, typer.Option(
-        help="Number of training samples (mode finite).", rich_help_panel=P_RUN)] = None,
-    batch_size: Annotated[int | None, typer.Option(
-        help="Batch size (mode online).", show_default="1", rich_help_panel=P_RUN)] = None,
-    log_every: Annotated[int | None, typer.Option(
-        help="Record statistics every this many steps (and at step 0 and the last step).",
-        show_default="10", rich_help_panel=P_RUN)] = None,
-    dtype: Annotated[DType | None, typer.Option(
-        help="Floating-point precision.", show_default="float64", rich_help_panel=P_RUN)] = None,
-    moments: Annotated[str | None, typer.Option(
-        help="For m = 1, also record s^(k), u^(k) for these k, comma-separated.", metavar="K1,K2,...",
-        rich_help_panel=P_RUN)] = None,
-    vectorize: Annotated[Vectorize | None, typer.Option(
-        help="How runs are batched (auto: vmap on accelerators, map on CPU).", show_default="auto",
-        rich_help_panel=P_RUN)] = None,
-    reduce: Annotated[Reduce | None, typer.Option(
-        help="Run population mode in the exact invariant subspace span(W0, w*, spikes) "
-        "(auto: when exact and smaller than d; never: all d coordinates).", show_default="auto",
-        rich_help_panel=P_RUN)] = None,
-    # output
-    out: Annotated[Path | None, typer.Option(
-        help="Output folder for metrics.parquet and manifest.json.", rich_help_panel=P_OUT,
-        file_okay=False)] = None,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace a run already saved in the output folder.",
-        rich_help_panel=P_OUT)] = False,
-    progress: Annotated[bool | None, typer.Option(
-        "--progress/--no-progress", help="Show a progress bar on stderr.",
-        show_default="when stderr is a terminal", rich_help_panel=P_OUT)] = None,
-) -> None:
-    options = dict(locals())  # every parameter above, by name
+def run_command(**options: Any) -> None:
+    """``specgd run``: its parameters are ``--config``, one flag per run option
+    (:data:`specgd.runner.options.OPTIONS`), ``--overwrite`` and ``--progress``."""
+    config, overwrite, progress = options.get("config"), options.get("overwrite"), options.get("progress")
     try:
         cfg = config_from_options(options)
         if cfg.out is None:
             where = f"{config}: out" if config is not None else "--out"
             raise ConfigError(f"{where}: required (the folder for metrics.parquet and manifest.json)")
-        result = execute(cfg, progress=progress, overwrite=overwrite)  # checks everything first
+        result = execute(cfg, progress=progress, overwrite=bool(overwrite))  # checks everything first
     except ConfigError as e:
         raise _fail(str(e)) from None
     _print_summary(result, cfg.output_dir())
     if result.runs["diverged_at_step"].notna().all():
         raise typer.Exit(EXIT_ALL_DIVERGED)
+
+
+_RUN_PARAMETERS = [
+    inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Path | None, typer.Option(
+            "--config", help="TOML run configuration (see specgd.config). Flags override its values.",
+            rich_help_panel=P_IN, dir_okay=False)]),
+    *(_parameter(opt) for opt in OPTIONS),
+    inspect.Parameter("overwrite", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+        bool, typer.Option("--overwrite", help="Replace a run already saved in the output folder.",
+                           rich_help_panel=P_OUT)]),
+    inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        bool | None, typer.Option(
+            "--progress/--no-progress", help="Show a progress bar on stderr.",
+            show_default="when stderr is a terminal", rich_help_panel=P_OUT)]),
+]
+run_command.__signature__ = inspect.Signature(_RUN_PARAMETERS, return_annotation=None)
+run_command.__annotations__ = {p.name: p.annotation for p in _RUN_PARAMETERS}
+app.command("run", help=RUN_HELP, no_args_is_help=True)(run_command)
 
 
 def config_from_options(options: dict[str, Any]):
@@ -606,26 +427,52 @@ def results_command(
         atomic_write(csv, lambda p: frame.to_csv(p, index=False))
 
 
-@app.command("phase-diagram", no_args_is_help=True)
+@app.command("phase-diagram", no_args_is_help=True, help=(
+    "Heatmaps of SpecGD's advantage over GD (escape-time ratio, worst alignment, final bulk).\n\n"
+    "In each cell each optimizer runs at its own learning rate: the one with the fewest median "
+    "escape steps among the rates where no seed diverged. Every other parameter swept in the store "
+    "must be fixed with --where or split with --facet: nothing is pooled silently."))
 def phase_diagram_command(
     store: Annotated[Path, typer.Argument(help="A sweep's results store with gd and specgd runs.",
                                           file_okay=False)],
     x: Annotated[str, typer.Option(help="Horizontal axis: a swept parameter (lam, d, lr, n_over_d, …).")]
     = "lam",
     y: Annotated[str, typer.Option(help="Vertical axis: a swept parameter.")] = "d",
+    where: Annotated[list[str] | None, typer.Option(
+        help="Fix a swept parameter, KEY=VALUE (repeatable): --where m=16 --where noise=0.1.",
+        metavar="KEY=VALUE", show_default=False)] = None,
+    facet: Annotated[list[str] | None, typer.Option(
+        help="Draw one row of panels per value of this swept parameter (repeatable).",
+        metavar="PARAM", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(
         help="Output path without suffix (.png and .parquet are written).",
-        show_default="STORE/phase_<x>_<y>", dir_okay=False)] = None,
+        show_default="STORE/phase_<x>_<y>[_<where>][_by_<facet>]", dir_okay=False)] = None,
 ) -> None:
-    """Heatmaps of SpecGD's advantage over GD (escape-time ratio, worst alignment, final bulk)."""
+    """Heatmaps of SpecGD's advantage over GD, one cell per point, nothing pooled silently."""
     from specgd.sweeps import phase_diagram
+    from specgd.sweeps.phase import METRICS
 
-    out = out if out is not None else store / f"phase_{x}_{y}"
+    fixed: dict[str, str] = {}
+    for item in where or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise _fail(f"--where takes KEY=VALUE (e.g. --where m=16), got {item!r}")
+        fixed[key.strip()] = value.strip()
+    if out is None:
+        tag = "".join(f"_{k}{v}" for k, v in fixed.items()) + "".join(f"_by_{f}" for f in facet or [])
+        out = store / f"phase_{x}_{y}{tag}".replace(".", "p").replace("/", "-")
     try:
-        cells, _ = phase_diagram(store, x=x, y=y, out=out)
+        cells, _ = phase_diagram(store, x=x, y=y, out=out, where=fixed or None, facet=facet)
     except (ConfigError, FileNotFoundError) as e:
         raise _fail(str(e)) from None
-    typer.echo(cells.to_string(index=False))
+    shown = [c for c in cells if c in (*(facet or []), x, y, *fixed, *METRICS)] + [
+        f"{c}_{o}" for c in ("lr", "seeds", "diverged") for o in ("gd", "specgd")] + ["status"]
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.precision", 3):
+        typer.echo(cells[shown].to_string(index=False))
+    typer.echo("lr_<opt>: the rate chosen per cell (fewest median escape steps among rates where no "
+               "seed diverged); diverged_<opt>: diverged runs over all rates")
     typer.echo(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.parquet')}")
 
 

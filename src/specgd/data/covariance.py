@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-class ConfigError(ValueError):
-    """An invalid configuration, reported before any work starts."""
+from specgd.errors import ConfigError  # re-exported: its home before specgd.errors
 
 
 def _check_finite(name: str, value: float) -> float:
@@ -118,6 +116,16 @@ class CovarianceFamily(ABC):
     """Base class of the covariance families; subclasses validate their parameters."""
 
     name: str = field(init=False, default="")
+    #: The parameters a configuration must give (the family's other parameters are optional).
+    required: ClassVar[tuple[str, ...]] = ()
+    #: Every instance is ``s·I + spikes``, so population runs of equivariant optimizers stay in a
+    #: small invariant subspace (see :mod:`specgd.runner.subspace`).
+    structured: ClassVar[bool] = False
+
+    @classmethod
+    def parameter_names(cls) -> tuple[str, ...]:
+        """The family's parameters (its constructor's keyword arguments)."""
+        return tuple(f.name for f in fields(cls) if f.init)
 
     @abstractmethod
     def bind(
@@ -163,6 +171,7 @@ class Isotropic(CovarianceFamily):
     """``Σ = I``."""
 
     name: str = field(init=False, default="isotropic")
+    structured: ClassVar[bool] = True
 
     def bind(self, d, teacher, rng, basis):
         if isinstance(teacher, (int, np.integer)) and not isinstance(teacher, bool):
@@ -181,6 +190,8 @@ class Spiked(CovarianceFamily):
     lam: float = 0.0
     angle: float = math.pi / 2
     name: str = field(init=False, default="spiked")
+    required: ClassVar[tuple[str, ...]] = ("lam",)
+    structured: ClassVar[bool] = True
 
     def __post_init__(self):
         object.__setattr__(self, "lam", _check_nonneg("lam (spike strength λ)", self.lam))
@@ -205,6 +216,8 @@ class MultiSpiked(CovarianceFamily):
 
     lams: tuple[float, ...] = ()
     name: str = field(init=False, default="multispiked")
+    required: ClassVar[tuple[str, ...]] = ("lams",)
+    structured: ClassVar[bool] = True
 
     def __post_init__(self):
         lams = tuple(self.lams) if np.ndim(self.lams) else (self.lams,)
@@ -226,6 +239,9 @@ class MultiSpiked(CovarianceFamily):
         return {"lams": list(self.lams)}
 
 
+NORMALIZATIONS = ("trace", "max")  # of PowerLaw: trace 1, or λ_1 = 1
+
+
 @dataclass(frozen=True)
 class PowerLaw(CovarianceFamily):
     """Diagonal ``λ_i ∝ i^{-a}``; ``normalization='trace'`` (default) scales to trace 1,
@@ -234,12 +250,13 @@ class PowerLaw(CovarianceFamily):
     a: float = 1.0
     normalization: str = "trace"
     name: str = field(init=False, default="powerlaw")
+    required: ClassVar[tuple[str, ...]] = ("a",)
 
     def __post_init__(self):
         a = _check_finite("a (power-law exponent)", self.a)
         if a <= 0:
             raise ConfigError(f"a (power-law exponent) must be > 0, got {a!r}")
-        if self.normalization not in ("trace", "max"):
+        if self.normalization not in NORMALIZATIONS:
             raise ConfigError(
                 f"normalization must be 'trace' or 'max', got {self.normalization!r}"
             )
@@ -260,6 +277,7 @@ class Diagonal(CovarianceFamily):
 
     eigs: tuple[float, ...] = ()
     name: str = field(init=False, default="diagonal")
+    required: ClassVar[tuple[str, ...]] = ("eigs",)
 
     def __post_init__(self):
         eigs = np.asarray(self.eigs, dtype=float).ravel()
@@ -288,6 +306,7 @@ class Dense(CovarianceFamily):
 
     matrix: Any = None
     name: str = field(init=False, default="dense")
+    required: ClassVar[tuple[str, ...]] = ("matrix",)
 
     def __post_init__(self):
         S = np.asarray(self.matrix, dtype=float)
@@ -320,11 +339,27 @@ class Dense(CovarianceFamily):
         return {"matrix": self.matrix.tolist() if self.matrix.shape[0] <= 64 else "<dense>"}
 
 
-FAMILIES: dict[str, type[CovarianceFamily]] = {
-    "isotropic": Isotropic,
-    "spiked": Spiked,
-    "multispiked": MultiSpiked,
-    "powerlaw": PowerLaw,
-    "diagonal": Diagonal,
-    "dense": Dense,
-}
+def register_family(cls: type[CovarianceFamily]) -> type[CovarianceFamily]:
+    """Make a covariance family known by its ``name`` to configurations (``[problem.cov]
+    family = ...``), the command line (``--cov``) and sweeps; usable as a class decorator.
+
+    The family declares what it allows on the class: :attr:`CovarianceFamily.required` (the
+    parameters a configuration must give) and :attr:`CovarianceFamily.structured` (every instance
+    is ``s·I + spikes``). A configuration can set the parameters that are run options
+    (:mod:`specgd.runner.options`: ``lam``, ``angle``, ``lams``, ``a``, ``normalization``, ``eigs``,
+    ``matrix``); Python code can pass any family object to :class:`specgd.Problem`.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, CovarianceFamily)):
+        raise ConfigError(f"a covariance family must subclass CovarianceFamily, got {cls!r}")
+    name = cls.__dataclass_fields__["name"].default
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{cls.__name__} needs a name: name: str = field(init=False, default='...')")
+    FAMILIES[name] = cls
+    return cls
+
+
+#: The covariance families by name, in the order the command line lists them.
+FAMILIES: dict[str, type[CovarianceFamily]] = {}
+for _cls in (Isotropic, Spiked, MultiSpiked, PowerLaw, Diagonal, Dense):
+    register_family(_cls)
+del _cls

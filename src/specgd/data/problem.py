@@ -11,11 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from specgd.data.covariance import (
-    ConfigError,
     CovarianceFamily,
     CovarianceOperator,
     Isotropic,
 )
+from specgd.errors import ConfigError, check_choice, check_integer, check_number
 
 TEACHER_NORMS = ("unit", "sigma", "sqrt_d")
 BASES = ("random", "canonical")
@@ -53,7 +53,8 @@ class Problem:
     cov: a covariance family (``Isotropic()``, ``Spiked(lam=8)``, ...).
     noise: label-noise standard deviation ``σ`` (>= 0).
     teacher: ``'auto'`` (the family's default), ``'random'``, an eigenvector index, or a (d,) array.
-    teacher_norm: ``'unit'`` (‖w*‖ = 1), ``'sigma'`` (‖Σ^{1/2}w*‖ = 1) or ``'sqrt_d'`` (‖w*‖² = d).
+    teacher_norm: ``'unit'`` (``‖w*‖ = 1``), ``'sigma'`` (``‖Σ^{1/2}w*‖ = 1``) or ``'sqrt_d'``
+        (``‖w*‖² = d``).
     second_layer: ``'mean'`` (a_j = 1/m, the default) or an (m,) vector of fixed weights.
     basis: ``'random'`` (spike/teacher frame drawn from ``seed``) or ``'canonical'`` (e_1, e_2, ...).
     seed: seed for the teacher and the spike frame (run seeds vary only init and data).
@@ -71,21 +72,17 @@ class Problem:
         basis: str = "random",
         seed: int = 0,
     ):
-        self.d = _check_int("d (input dimension)", d, 2)
-        self.m = _check_int("m (number of neurons)", m, 1)
+        self.d = check_integer(d, "d (input dimension)", ge=2, integral_float=True)
+        self.m = check_integer(m, "m (number of neurons)", ge=1, integral_float=True)
         cov = Isotropic() if cov is None else cov
         if not isinstance(cov, CovarianceFamily):
             raise ConfigError(
                 f"cov must be a covariance family such as specgd.Spiked(lam=8.0), got {cov!r}"
             )
-        noise = float(noise)
-        if not math.isfinite(noise) or noise < 0:
-            raise ConfigError(f"noise (label-noise std σ) must be a finite number >= 0, got {noise}")
-        if teacher_norm not in TEACHER_NORMS:
-            raise ConfigError(f"teacher_norm must be one of {TEACHER_NORMS}, got {teacher_norm!r}")
-        if basis not in BASES:
-            raise ConfigError(f"basis must be one of {BASES}, got {basis!r}")
-        self.seed = _check_int("seed", seed, 0)
+        noise = check_number(float(noise), "noise (label-noise std σ)", ge=0)
+        teacher_norm = check_choice(teacher_norm, TEACHER_NORMS, "teacher_norm")
+        basis = check_choice(basis, BASES, "basis")
+        self.seed = check_integer(seed, "seed", ge=0, integral_float=True)
         self.cov_family, self.noise, self.teacher_norm, self.basis = cov, noise, teacher_norm, basis
 
         rng = np.random.default_rng(self.seed)
@@ -168,13 +165,3 @@ class Problem:
         cov_s = ", ".join(f"{k}={v}" for k, v in cov.items() if k != "family" and k != "matrix")
         return f"Problem(d={self.d}, m={self.m}, cov={cov['family']}({cov_s}), noise={self.noise})"
 
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specgd.data.covariance import ConfigError
 from specgd.data.problem import Problem
+from specgd.errors import ConfigError, check_number
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    value = float(value)
-    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ConfigError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value}")
-    return value
+    return check_number(float(value), name, **({"ge": 0} if allow_zero else {"gt": 0}))
 
 
 @dataclass(frozen=True)
@@ -121,6 +117,26 @@ class ArrayInit:
 
 
 Init = GaussianInit | OrthogonalInit | ManifoldInit | ArrayInit
+
+#: The initializations by the ``kind`` a configuration names (``[init] kind = ...``); each takes
+#: its dataclass fields as parameters.
+INIT_KINDS: dict[str, type[Init]] = {
+    "gaussian": GaussianInit,
+    "orthogonal": OrthogonalInit,
+    "manifold": ManifoldInit,
+    "array": ArrayInit,
+}
+
+
+def init_parameters(kind: str) -> tuple[str, ...]:
+    """The parameters of the initialization ``kind`` (``('scale',)`` for ``'gaussian'``)."""
+    return tuple(f.name for f in fields(INIT_KINDS[kind]) if f.init)
+
+
+def init_required(kind: str) -> tuple[str, ...]:
+    """The parameters the initialization ``kind`` has no default for (``('array',)``)."""
+    return tuple(f.name for f in fields(INIT_KINDS[kind])
+                 if f.init and f.default is MISSING and f.default_factory is MISSING)
 
 
 def as_init(init: Any) -> Init:

@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from specgd.data.covariance import ConfigError
+from specgd.errors import ConfigError
+from specgd.optim.registry import Capabilities, register_optimizer
 from specgd.optim.transforms import Optimizer, check_lr, named
 
 KELLER_COEFFS = (3.4445, -4.7750, 2.0315)
@@ -42,6 +43,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "torch": {"eps_mode": "clamp", "weight_decay": 0.1},
 }
 SHAPE_SCALINGS = ("original", "none", "match_rms_adamw")
+EPS_MODES = ("add", "clamp")  # the norm guard: ‖X‖ + eps (keller) or max(‖X‖, eps) (torch)
+NS_DTYPES = ("bfloat16", "float16", "float32", "float64")  # Newton–Schulz arithmetic precisions
 
 
 def coefficient_schedule(ns_coeffs: Any, ns_steps: int) -> tuple[tuple[float, float, float], ...]:
@@ -177,6 +180,19 @@ class MuonState(NamedTuple):
     momentum: Any
 
 
+def _capabilities(hparams: dict[str, Any]) -> Capabilities:
+    """Muon commutes with rotations of the input space unless its step depends on ``d``
+    (``shape_scaling='match_rms_adamw'``) or rounds coordinates (``ns_dtype``)."""
+    if hparams.get("shape_scaling") not in ("original", "none"):
+        note = f"muon's shape_scaling={hparams.get('shape_scaling')!r} depends on d"
+    elif hparams.get("ns_dtype") is not None:
+        note = "muon with ns_dtype rounds coordinates, which depends on the basis"
+    else:
+        return Capabilities(equivariant=True, spectral=True)
+    return Capabilities(equivariant=False, spectral=True, note=note)
+
+
+@register_optimizer("muon", equivariant=True, spectral=True, refine=_capabilities)
 def muon(
     lr: float = 0.02,
     beta: float = 0.95,
@@ -201,7 +217,7 @@ def muon(
         raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     eps_mode = PRESETS[preset]["eps_mode"] if eps_mode is None else eps_mode
     weight_decay = PRESETS[preset]["weight_decay"] if weight_decay is None else float(weight_decay)
-    if eps_mode not in ("add", "clamp"):
+    if eps_mode not in EPS_MODES:
         raise ConfigError(f"eps_mode must be 'add' or 'clamp', got {eps_mode!r}")
     if shape_scaling not in SHAPE_SCALINGS:
         raise ConfigError(f"shape_scaling must be one of {SHAPE_SCALINGS}, got {shape_scaling!r}")

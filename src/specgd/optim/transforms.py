@@ -16,18 +16,21 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from specgd.data.covariance import ConfigError
+from specgd.errors import ConfigError
 from specgd.loss.population import GradFactors
 from specgd.optim import branching
+from specgd.optim.registry import NO_CAPABILITIES, Capabilities, register_optimizer
 
 
 class Optimizer(optax.GradientTransformation):
-    """An optax ``GradientTransformation`` that also carries ``name``, ``hparams`` and the
-    ``factory`` that built it (``factory(**hparams)`` rebuilds it)."""
+    """An optax ``GradientTransformation`` that also carries ``name``, ``hparams``, the
+    ``factory`` that built it (``factory(**hparams)`` rebuilds it) and its ``capabilities``
+    (:class:`specgd.optim.registry.Capabilities`: what the runner may assume about the update)."""
 
     name: str
     hparams: dict[str, Any]
     factory: Callable[..., Optimizer]
+    capabilities: Capabilities = NO_CAPABILITIES
 
     def with_hparams(self, **changes: Any) -> Optimizer:
         return self.factory(**{**self.hparams, **changes})
@@ -47,10 +50,13 @@ def _jsonable(v: Any) -> Any:
         return repr(v)
 
 
-def named(tx: optax.GradientTransformation, name: str, factory: Callable, **hparams) -> Optimizer:
-    """Wrap ``tx`` as an :class:`Optimizer` remembering how it was made."""
+def named(tx: optax.GradientTransformation, name: str, factory: Callable,
+          capabilities: Capabilities = NO_CAPABILITIES, **hparams) -> Optimizer:
+    """Wrap ``tx`` as an :class:`Optimizer` remembering how it was made (and, optionally, its
+    capabilities; a factory registered with :func:`specgd.optim.registry.register_optimizer`
+    stamps its own)."""
     out = Optimizer(tx.init, tx.update)
-    out.name, out.hparams, out.factory = name, hparams, factory
+    out.name, out.hparams, out.factory, out.capabilities = name, hparams, factory, capabilities
     return out
 
 
@@ -196,11 +202,13 @@ def orthogonalize(rank_rtol: float = 1e-10, method: str = "auto") -> optax.Gradi
 # --- the optimizers -------------------------------------------------------------------------
 
 
+@register_optimizer("gd", equivariant=True)
 def gd(lr: float = 0.02) -> Optimizer:
     """Gradient descent ``W ← W − η̃ ∇L``."""
     return named(optax.scale(-check_lr(lr)), "gd", gd, lr=lr)
 
 
+@register_optimizer("specgd", equivariant=True, fused_polar=True, spectral=True)
 def specgd(lr: float = 0.01, rank_rtol: float = 1e-10, method: str = "auto") -> Optimizer:
     """Spectral GD ``W ← W − η polar(∇L)``: every step has spectral norm exactly ``η``.
 
@@ -216,6 +224,7 @@ def specgd(lr: float = 0.01, rank_rtol: float = 1e-10, method: str = "auto") -> 
     return named(tx, "specgd", specgd, lr=lr, rank_rtol=rank_rtol, method=method)
 
 
+@register_optimizer("normalized_gd", equivariant=True)
 def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
     """Normalized GD ``W ← W − η G/‖G‖_F`` (a step of Frobenius norm ``η``)."""
 
@@ -230,6 +239,7 @@ def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
     return named(tx, "normalized_gd", normalized_gd, lr=lr, eps=eps)
 
 
+@register_optimizer("sign_gd")
 def sign_gd(lr: float = 1e-3) -> Optimizer:
     """Sign GD ``W ← W − η sign(G)`` (coordinate-wise; depends on the basis)."""
 
@@ -244,6 +254,7 @@ def sign_gd(lr: float = 1e-3) -> Optimizer:
     return named(tx, "sign_gd", sign_gd, lr=lr)
 
 
+@register_optimizer("adam")
 def adam(lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
     """optax's Adam, named so that runs record it."""
     return named(optax.adam(check_lr(lr), b1, b2, eps), "adam", adam, lr=lr, b1=b1, b2=b2, eps=eps)
@@ -258,9 +269,18 @@ def from_rule(
     lr: float,
     init_state: Callable[[jax.Array], Any] | Any = None,
     name: str | None = None,
+    *,
+    equivariant: bool = False,
+    fused_polar: bool = False,
+    spectral: bool = False,
 ) -> Optimizer:
     """Turn a user update rule ``(G, state) -> (direction, state)`` into an optimizer that steps
-    ``W ← W − lr · direction``. ``init_state`` is the initial state or a function of ``W``."""
+    ``W ← W − lr · direction``. ``init_state`` is the initial state or a function of ``W``.
+
+    ``equivariant``, ``fused_polar`` and ``spectral`` declare the rule's capabilities (see
+    :mod:`specgd.optim.registry`); e.g. a rule that commutes with rotations of the input space
+    declares ``equivariant=True`` and its population runs are reduced to the invariant subspace.
+    """
     if not callable(rule):
         raise ConfigError("rule must be a function (G, state) -> (direction, state)")
 
@@ -273,8 +293,12 @@ def from_rule(
 
     check_lr(lr)
     rule_name = name or getattr(rule, "__name__", "rule")
-    factory = lambda **kw: from_rule(rule, kw["lr"], init_state, name)  # noqa: E731
-    return named(optax.GradientTransformation(init_fn, update_fn), rule_name, factory, lr=lr)
+    caps = Capabilities(equivariant=bool(equivariant), fused_polar=bool(fused_polar),
+                        spectral=bool(spectral))
+    factory = lambda **kw: from_rule(rule, kw["lr"], init_state, name, equivariant=equivariant,  # noqa: E731
+                                     fused_polar=fused_polar, spectral=spectral)
+    return named(optax.GradientTransformation(init_fn, update_fn), rule_name, factory,
+                 capabilities=caps, lr=lr)
 
 
 def describe_optimizer(tx: optax.GradientTransformation) -> dict[str, Any]:

@@ -21,22 +21,28 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from specgd.data.covariance import ConfigError
 from specgd.data.problem import Problem, ProblemArrays
+from specgd.errors import ConfigError
 from specgd.loss.population import population_grad, population_grad_factors
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, as_init
+from specgd.optim.registry import capabilities_of, names_with
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
-from specgd.runner import subspace
+from specgd.runner import options, subspace
 from specgd.runner.metrics import summary, update_spectrum
 
 if TYPE_CHECKING:
     from specgd.results.result import RunResult
 
-MODES = ("population", "finite", "online")
-DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
-VECTORIZE = ("auto", "vmap", "map")
-SPECTRAL = ("specgd", "muon")
+MODES = options.MODES
+DTYPES = {name: getattr(jnp, name) for name in options.DTYPES}
+VECTORIZE = options.VECTORIZE
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SPECTRAL":  # formerly a list of names; now the registry's spectral optimizers
+        return names_with("spectral")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -59,35 +65,36 @@ class RunSpec:
     reduced: bool  # what it decided: train in the invariant subspace
     fused_polar: bool  # SpecGD's polar factor from the factored population gradient
     identity_plus_spikes: bool  # Σ = s I + spikes for every problem (cheaper exact formulas)
+    log_at: tuple[int, ...] | None = None  # the steps asked for (log_at or log_per_decade)
+    log_per_decade: int | None = None
+
+    def settings(self, vectorize: str | None = None) -> dict[str, Any]:
+        """The run options as resolved, JSON-ready, in declaration order (for manifests);
+        ``vectorize``: the batching actually used."""
+        values = {
+            "seeds": list(self.seeds), "lrs": list(self.lrs) if self.lrs else None,
+            "batch_size": self.batch_size if self.mode == "online" else None,
+            "moments": list(self.moments), "log_at": None if self.log_at is None else list(self.log_at),
+            "vectorize": vectorize or self.vectorize,
+        }
+        return {o.config_key: values.get(o.config_key, getattr(self, o.config_key))
+                for o in options.run_options()}
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
+def validate(problem: Any, optimizer: Any, init: Any = None, **settings: Any) -> RunSpec:
+    """Check every argument before any work starts; raise :class:`ConfigError` naming the culprit.
 
-
-def validate(
-    problem: Any,
-    optimizer: Any,
-    steps: Any,
-    seeds: Any,
-    mode: str,
-    init: Any,
-    log_every: Any,
-    log_at: Any,
-    n: Any,
-    batch_size: Any,
-    lrs: Any,
-    dtype: str,
-    moments: Sequence[int],
-    track_update: bool | None,
-    vectorize: str,
-    reduce: str = "auto",
-) -> RunSpec:
-    """Check every argument before any work starts; raise :class:`ConfigError` naming the culprit."""
+    ``settings`` are the run options of :func:`run` (:func:`specgd.runner.options.run_options`);
+    each is checked by its declaration, then the checks that involve several of them.
+    """
+    unknown = sorted(set(settings) - {o.config_key for o in options.run_options()})
+    if unknown:
+        raise TypeError(f"validate() got unexpected keyword argument(s) {', '.join(unknown)}")
+    given = {o.config_key: settings.get(o.config_key, o.default_value()) for o in options.run_options()}
+    if given["steps"] is None:
+        raise ConfigError("steps: required (the number of optimizer steps)")
+    s = {key: options.OPTION[key].checked(value) for key, value in given.items()}
+    steps, mode, n, lrs = s["steps"], s["mode"], s["n"], s["lrs"]
     problems = _problem_list(problem)
     problem = problems[0]
     if lrs is None and not isinstance(optimizer, optax.GradientTransformation):
@@ -95,30 +102,23 @@ def validate(
             "optimizer must be an optax GradientTransformation (e.g. specgd.gd(lr=0.02)); "
             f"got {type(optimizer).__name__}"
         )
-    steps = _int("steps", steps, 1)
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = list(range(_int("seeds (a count)", seeds, 1)))
-    try:
-        seeds = tuple(_int("each seed", s, 0) for s in seeds)
-    except TypeError:
-        raise ConfigError(f"seeds must be a list of integers >= 0 or a count, got {seeds!r}") from None
+    seeds = tuple(range(s["seeds"])) if isinstance(s["seeds"], int) else tuple(s["seeds"] or ())
     if not seeds:
         raise ConfigError("seeds must not be empty")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct, got {list(seeds)}")
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    if s["log_at"] is not None and s["log_per_decade"] is not None:
+        raise ConfigError("give log_at or log_per_decade, not both")
+    log_at = s["log_at"] if s["log_per_decade"] is None else log_spaced(steps, s["log_per_decade"])
     if log_at is not None:
-        try:
-            log_steps = sorted({_int("each log_at step", int(k) if float(k).is_integer() else k, 1)
-                                for k in log_at})
-        except (TypeError, ValueError):
-            raise ConfigError(f"log_at must be a list of integer steps, got {log_at!r}") from None
+        log_steps = sorted(set(log_at))
         if log_steps and log_steps[-1] > steps:
             raise ConfigError(f"log_at steps must be <= steps ({steps}), got {log_steps[-1]}")
-        log_every = None
+        log_at, log_every = tuple(log_steps), None
     else:
-        log_every = _int("log_every", log_every, 1)
+        log_every = s["log_every"]
+        if log_every is None:
+            raise ConfigError("log_every: required without log_at or log_per_decade")
         if log_every > steps:
             raise ConfigError(f"log_every ({log_every}) must be <= steps ({steps})")
         log_steps = list(range(log_every, steps + 1, log_every))
@@ -127,30 +127,23 @@ def validate(
     if mode == "finite":
         if n is None:
             raise ConfigError("mode='finite' needs n, the number of training samples (n >= 1)")
-        n = _int("n (number of samples)", n, 1)
     elif n is not None:
         raise ConfigError(f"n (number of samples) is only used with mode='finite', not {mode!r}")
-    batch_size = _int("batch_size", 1 if batch_size is None else batch_size, 1)
+    batch_size = 1 if s["batch_size"] is None else s["batch_size"]
     if batch_size != 1 and mode != "online":
         raise ConfigError("batch_size is only used with mode='online'")
     if lrs is not None:
-        lrs = tuple(float(x) for x in np.atleast_1d(np.asarray(lrs, dtype=float)))
-        if not lrs or not all(math.isfinite(x) and x > 0 for x in lrs):
-            raise ConfigError(f"lrs must be a non-empty list of finite learning rates > 0, got {lrs}")
+        lrs = tuple(lrs)
         if not (isinstance(optimizer, Optimizer) or callable(optimizer)):
             raise ConfigError(
                 "lrs needs a specgd optimizer (e.g. specgd.gd()) or a function lr -> optimizer"
             )
         if isinstance(optimizer, Optimizer) and "lr" not in optimizer.hparams:
             raise ConfigError(f"optimizer {optimizer.name!r} has no lr to vary")
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
-    moments = tuple(_int("each moment power", k, 1) for k in moments)
+    moments = tuple(s["moments"] or ())
     if moments and problem.m != 1:
         raise ConfigError("moments (s^(k), u^(k)) are defined for single-neuron problems (m = 1)")
-    if vectorize not in VECTORIZE:
-        raise ConfigError(f"vectorize must be one of {VECTORIZE}, got {vectorize!r}")
-    init = as_init(init)
+    init = as_init(GaussianInit(1e-2) if init is None else init)
     if isinstance(init, ManifoldInit):
         for prob in problems:
             init.check(prob)
@@ -164,26 +157,31 @@ def validate(
             )
         if not np.all(np.isfinite(init.array)):
             raise ConfigError("init array must be finite (found NaN or inf)")
-    if track_update is None:
-        track_update = getattr(optimizer, "name", None) in SPECTRAL
-    reduced = subspace.decide(reduce, problems, optimizer, mode, lrs is not None)
+    track_update = s["track_update"]
+    if track_update is None:  # by default for optimizers declaring the 'spectral' capability
+        track_update = capabilities_of(optimizer).spectral
+    reduced = subspace.decide(s["reduce"], problems, optimizer, mode, lrs is not None)
     return RunSpec(
-        steps, seeds, mode, log_every, tuple(log_steps), n, batch_size, lrs, dtype, moments,
-        bool(track_update), vectorize, reduce, reduced,
+        steps, seeds, mode, log_every, tuple(log_steps), n, batch_size, lrs, s["dtype"], moments,
+        bool(track_update), s["vectorize"], s["reduce"], reduced,
         fused_polar=_fuses_polar(optimizer, mode, problem, lrs is not None),
         identity_plus_spikes=all(p.arrays.cov.is_identity_plus_spikes() for p in problems),
+        log_at=log_at, log_per_decade=s["log_per_decade"],
     )
 
 
 def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool:
-    """SpecGD (``method='auto'``) in population mode takes its polar factor from the factored
-    gradient (:func:`specgd.optim.transforms.polar_from_factors`): the same update, one m×m×d
-    product cheaper, with the explicit route as its fallback."""
-    if mode != "population" or not isinstance(optimizer, Optimizer) or optimizer.name != "specgd":
+    """An optimizer declaring the ``fused_polar`` capability (SpecGD, with ``method='auto'``) in
+    population mode takes its polar factor from the factored gradient
+    (:func:`specgd.optim.transforms.polar_from_factors`): the same update, one m×m×d product
+    cheaper, with the explicit route as its fallback."""
+    if mode != "population" or not isinstance(optimizer, Optimizer) \
+            or not capabilities_of(optimizer).fused_polar:
         return False
     lr = optimizer.hparams.get("lr")
     fixed_lr = isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
-    return optimizer.hparams.get("method") == "auto" and (lrs or fixed_lr) and problem.m <= problem.d
+    return optimizer.hparams.get("method", "auto") == "auto" and (lrs or fixed_lr) \
+        and problem.m <= problem.d
 
 
 def _problem_list(problem: Any) -> list[Problem]:
@@ -284,7 +282,7 @@ def _fused_specgd_update(W, pa: ProblemArrays, optimizer: Optimizer, lr, spec: R
     """SpecGD's update ``−η polar(∇L)`` in population mode, from :class:`GradFactors`."""
     hp = optimizer.hparams
     factors = population_grad_factors(W, pa, spec.identity_plus_spikes)
-    Q = polar_from_factors(factors, hp["rank_rtol"], hp["method"])
+    Q = polar_from_factors(factors, hp.get("rank_rtol", 1e-10), hp.get("method", "auto"))
     return -(hp["lr"] if lr is None else lr) * Q
 
 
@@ -309,6 +307,7 @@ def run(
     log_every: int = 10,
     *,
     log_at: Sequence[int] | None = None,
+    log_per_decade: int | None = None,
     n: int | None = None,
     batch_size: int | None = None,
     lrs: Sequence[float] | None = None,
@@ -335,6 +334,8 @@ def run(
     log_every: statistics are recorded at step 0, every ``log_every`` steps and at the last step.
     log_at: explicit steps at which to record instead (e.g. ``specgd.log_spaced(10**7)`` for
         log–log plots); step 0 and the last step are always included.
+    log_per_decade: record at log-spaced steps instead, this many per decade (the same as
+        ``log_at=specgd.log_spaced(steps, log_per_decade)``).
     lrs: learning rates to run side by side (vectorized with the seeds).
     dtype: ``'float64'`` (default) or ``'float32'``.
     moments: for m = 1, also record ``s^(k) = wᵀΣ^k w`` and ``u^(k) = wᵀΣ^k w*``.
@@ -352,12 +353,12 @@ def run(
     """
     from specgd.results.result import RunResult
 
-    init = GaussianInit(1e-2) if init is None else init
+    init = as_init(GaussianInit(1e-2) if init is None else init)
     spec = validate(
-        problem, optimizer, steps, seeds, mode, init, log_every, log_at, n, batch_size, lrs, dtype,
-        moments, track_update, vectorize, reduce,
+        problem, optimizer, init, steps=steps, seeds=seeds, mode=mode, log_every=log_every,
+        log_at=log_at, log_per_decade=log_per_decade, n=n, batch_size=batch_size, lrs=lrs,
+        dtype=dtype, moments=moments, track_update=track_update, vectorize=vectorize, reduce=reduce,
     )
-    init = as_init(init)
     problems = _problem_list(problem)
     vectorize = spec.vectorize
     if vectorize == "auto":
@@ -537,18 +538,8 @@ def _config(problems, optimizer, init, spec: RunSpec, vectorize: str,
         "problem": problem.describe() if len(problems) == 1 else [p.describe() for p in problems],
         "optimizer": opt,
         "init": init.describe(),
-        "steps": spec.steps,
-        "seeds": list(spec.seeds),
-        "lrs": list(spec.lrs) if spec.lrs else None,
-        "mode": spec.mode,
-        "n": spec.n,
-        "batch_size": spec.batch_size if spec.mode == "online" else None,
-        "log_every": spec.log_every,
+        **spec.settings(vectorize),  # every run option (specgd.runner.options), as resolved
         "log_steps": "every log_every" if spec.log_every else list(spec.log_steps),
-        "dtype": spec.dtype,
-        "moments": list(spec.moments),
-        "vectorize": vectorize,
-        "reduce": spec.reduce,
         "subspace_dim": subspace_dim,
         "polar_route": "factored population gradient (explicit fallback)" if spec.fused_polar else None,
         "backend": jax.default_backend(),

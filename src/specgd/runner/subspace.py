@@ -21,34 +21,39 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.linalg import get_lapack_funcs
 
-from specgd.data.covariance import ConfigError, CovarianceOperator
+from specgd.data.covariance import CovarianceOperator
 from specgd.data.problem import Problem, ProblemArrays
+from specgd.errors import ConfigError, check_choice
+from specgd.optim.registry import capabilities_of, names_with
 from specgd.optim.transforms import Optimizer
+from specgd.runner.options import REDUCE
 
-REDUCE = ("auto", "never", "always")
-# Optimizers whose update commutes with rotations of the input space (a rotation-equivariant
-# function of the gradient and of linear state): the reduced run follows the same iterates.
-EQUIVARIANT = ("gd", "specgd", "normalized_gd", "muon")
+
+def __getattr__(name: str) -> Any:
+    if name == "EQUIVARIANT":  # formerly a list of names; now the registry's equivariant optimizers
+        return names_with("equivariant")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def obstacle(problem: Problem, optimizer: Any, mode: str, lrs: bool) -> str | None:
-    """Why ``problem`` trained by ``optimizer`` cannot be reduced exactly (``None`` if it can)."""
+    """Why ``problem`` trained by ``optimizer`` cannot be reduced exactly (``None`` if it can).
+
+    The optimizer must declare the ``equivariant`` capability (its update commutes with rotations
+    of the input space: a rotation-equivariant function of the gradient and of linear state, so
+    the reduced run follows the same iterates); see :mod:`specgd.optim.registry`.
+    """
     if mode != "population":
         return f"mode {mode!r} draws samples in all d directions (only 'population' reduces)"
     if not problem.arrays.cov.is_identity_plus_spikes():
         return (f"covariance {problem.cov_family.name!r} is not a multiple of the identity plus spikes, "
                 "so the iterates do not stay in a small subspace")
+    caps = capabilities_of(optimizer)
     if not isinstance(optimizer, Optimizer):
         return ("the optimizer is not a specgd optimizer known to commute with rotations "
-                f"({', '.join(EQUIVARIANT)})" + (" (lrs with a function of lr)" if lrs else ""))
-    if optimizer.name not in EQUIVARIANT:
-        return f"optimizer {optimizer.name!r} does not commute with rotations of the input space"
-    if optimizer.name == "muon":
-        hp = optimizer.hparams
-        if hp.get("shape_scaling") not in ("original", "none"):
-            return f"muon's shape_scaling={hp.get('shape_scaling')!r} depends on d"
-        if hp.get("ns_dtype") is not None:
-            return "muon with ns_dtype rounds coordinates, which depends on the basis"
+                f"({', '.join(names_with('equivariant'))})" + (" (lrs with a function of lr)" if lrs else ""))
+    if not caps.equivariant:
+        return caps.note or (f"optimizer {optimizer.name!r} does not commute with rotations of the "
+                             "input space (it does not declare the 'equivariant' capability)")
     return None
 
 
@@ -60,8 +65,7 @@ def subspace_dim(problem: Problem) -> int:
 def decide(setting: str, problems: Sequence[Problem], optimizer: Any, mode: str,
            lrs: bool) -> bool:
     """Whether to reduce: ``'auto'`` when exact and smaller than ``d``; ``'always'`` or an error."""
-    if setting not in REDUCE:
-        raise ConfigError(f"reduce must be one of {REDUCE}, got {setting!r}")
+    check_choice(setting, REDUCE, "reduce")
     if setting == "never":
         return False
     reason = next((r for p in problems if (r := obstacle(p, optimizer, mode, lrs))), None)

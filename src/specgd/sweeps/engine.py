@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from specgd.data.covariance import ConfigError
+from specgd.errors import ConfigError
 from specgd.results.io import write_json
 from specgd.results.store import ResultsStore, config_hash
 from specgd.sweeps.grid import Grid, apply_overrides, short_names
@@ -64,10 +64,10 @@ def plan(grid: Grid) -> list[RunTask]:
             seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
             if not seeds:
                 raise ConfigError("seeds must not be empty")
-            resolved = _resolve({**config, "seeds": seeds})
+            configs = [_resolve({**one, "seeds": seeds}) for one in _per_learning_rate(config)]
         except (ConfigError, ValueError, TypeError) as err:
             raise ConfigError(f"{where}: {err}") from None
-        for seed in resolved["seeds"]:
+        for resolved, seed in ((c, s) for c in configs for s in c["seeds"]):
             one = {**resolved, "seeds": [seed]}
             key = config_hash(one)
             params = _standard_params(one)
@@ -77,6 +77,22 @@ def plan(grid: Grid) -> list[RunTask]:
             params.update(seed=seed, optimizer=one["optimizer"]["name"], lr=one["optimizer"].get("lr"))
             tasks.setdefault(key, RunTask(key, one, params))
     return list(tasks.values())
+
+
+def _per_learning_rate(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """A config giving ``lrs`` as one config per learning rate (``optimizer.lr``): a sweep stores
+    one run per seed and rate, so ``lrs`` and an ``optimizer.lr`` axis make the same runs."""
+    from specgd.runner.options import OPTION, check_conflicts
+
+    lrs = config.get("lrs")
+    if lrs is None:
+        return [config]
+    optimizer = config.get("optimizer")
+    lr = optimizer.get("lr") if isinstance(optimizer, dict) else None
+    check_conflicts({"lr": lr, "lrs": lrs})
+    rest = {k: v for k, v in config.items() if k != "lrs"}
+    return [{**rest, "optimizer": {**(optimizer or {}), "lr": rate}}
+            for rate in OPTION["lrs"].checked(lrs)]
 
 
 def _scalar(value: Any) -> Any:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from specgd.data.covariance import ConfigError
+from specgd.errors import ConfigError
 
 GRID_KEYS = {"base", "grid", "include", "name"}
 

@@ -1,0 +1,166 @@
+"""The error raised for invalid input, and the checks every layer of specgd shares.
+
+Every check takes the value first and an optional ``name``; it returns the value in its canonical
+form (``int``, ``float``, a list) or raises :class:`ConfigError` with a one-line message that names
+the parameter and the values it may take::
+
+    >>> check_integer(0, "steps", ge=1)
+    Traceback (most recent call last):
+    ...
+    specgd.errors.ConfigError: steps: must be >= 1, got 0
+
+Without a name the message is only the requirement (``must be >= 1, got 0``): the configuration
+and the command line put the field (``run.toml: steps``) or the flag (``--steps``) in front of it,
+so a bad value reads the same from Python, from a TOML file and from the command line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+
+class ConfigError(ValueError):
+    """An invalid configuration, reported before any work starts."""
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, shortened to ``limit`` characters (long lists, arrays)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def invalid(requirement: str, value: Any, name: str | None = None) -> ConfigError:
+    """The error for ``value`` not meeting ``requirement`` (e.g. ``'>= 1'``), naming ``name``."""
+    text = f"must be {requirement}, got {_show(value)}"
+    return ConfigError(f"{name}: {text}" if name else text)
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if isinstance(x, float) and x.is_integer() and abs(x) < 1e15 else str(x)
+
+
+def bounds_text(gt: float | None = None, ge: float | None = None, lt: float | None = None,
+                le: float | None = None) -> str | None:
+    """``'>= 0'``, ``'< 1'``, ``'in [0, 1)'``... (``None`` without bounds)."""
+    low = (ge, "[") if ge is not None else (gt, "(") if gt is not None else None
+    high = (le, "]") if le is not None else (lt, ")") if lt is not None else None
+    if low and high:
+        return f"in {low[1]}{_fmt(low[0])}, {_fmt(high[0])}{high[1]}"
+    if low:
+        return f"{'>=' if low[1] == '[' else '>'} {_fmt(low[0])}"
+    if high:
+        return f"{'<=' if high[1] == ']' else '<'} {_fmt(high[0])}"
+    return None
+
+
+def _in_bounds(x: float, gt, ge, lt, le) -> bool:
+    return ((gt is None or x > gt) and (ge is None or x >= ge)
+            and (lt is None or x < lt) and (le is None or x <= le))
+
+
+def check_integer(value: Any, name: str | None = None, *, ge: int | None = None,
+                  le: int | None = None, integral_float: bool = False) -> int:
+    """An integer (not a bool) within ``[ge, le]``; ``integral_float`` also accepts ``3.0``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        if integral_float and isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise invalid("an integer", value, name)
+    value = int(value)
+    if not _in_bounds(value, None, ge, None, le):
+        raise invalid(bounds_text(ge=ge, le=le), value, name)
+    return value
+
+
+def check_number(value: Any, name: str | None = None, *, gt: float | None = None,
+                 ge: float | None = None, lt: float | None = None, le: float | None = None,
+                 finite: bool = True, requirement: str | None = None) -> float:
+    """A real number (not a bool or a string) within the bounds, as a ``float``.
+
+    ``requirement`` replaces the bounds in the message (``'in [0, π]'``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise invalid("a number", value, name)
+    x = float(value)
+    if finite and not math.isfinite(x):
+        raise invalid("a finite number", x, name)
+    if not _in_bounds(x, gt, ge, lt, le):
+        raise invalid(requirement or bounds_text(gt, ge, lt, le), x, name)
+    return x
+
+
+def choices_text(choices: Sequence[Any]) -> str:
+    """``'a', 'b' or 'c'``."""
+    shown = [repr(c) for c in choices]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
+def check_choice(value: Any, choices: Sequence[Any], name: str | None = None) -> Any:
+    """One of ``choices`` (an :class:`~enum.Enum` member counts as its value)."""
+    if isinstance(value, Enum):
+        value = value.value
+    try:
+        ok = any(value == c and type(value) is type(c) for c in choices)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise invalid(choices_text(choices), value, name)
+    return value
+
+
+def check_bool(value: Any, name: str | None = None) -> bool:
+    """``True`` or ``False`` (not ``1``, not ``'yes'``)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise invalid("true or false", value, name)
+    return bool(value)
+
+
+def check_list(value: Any, item: Callable[[Any], Any], what: str, name: str | None = None,
+               *, nonempty: bool = False) -> list[Any]:
+    """A list (tuple, range, 1-d array) whose items all pass ``item``; ``what`` describes the items
+    in messages (``'numbers >= 0'``)."""
+    requirement = f"a {'non-empty ' if nonempty else ''}list of {what}"
+    if isinstance(value, range):
+        value = list(value)
+    elif not isinstance(value, (list, tuple, str)) and hasattr(value, "__array__"):
+        arr = np.asarray(value)  # NumPy and JAX arrays
+        value = arr.tolist() if arr.ndim == 1 else value
+    if not isinstance(value, (list, tuple)) or (nonempty and not value):
+        raise invalid(requirement, value, name)
+    try:
+        return [item(x) for x in value]
+    except ConfigError:
+        raise invalid(requirement, value, name) from None
+
+
+def named(check: Callable[[Any], Any], name: str) -> Callable[[Any], Any]:
+    """``check`` (a one-argument check whose messages name nothing) with ``name`` in front of its
+    messages."""
+
+    def checked(value: Any) -> Any:
+        try:
+            return check(value)
+        except ConfigError as e:
+            raise ConfigError(f"{name}: {e}") from None
+
+    return checked
+
+
+__all__ = [
+    "ConfigError",
+    "bounds_text",
+    "check_bool",
+    "check_choice",
+    "check_integer",
+    "check_list",
+    "check_number",
+    "choices_text",
+    "invalid",
+    "named",
+]
