@@ -22,7 +22,7 @@ lint: $(STAMP)
 # The documentation site, built in strict mode: a broken link or anchor, a missing API reference
 # or a docstring warning fails the build.
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 docs-serve: $(STAMP)
 	$(BIN)/mkdocs serve

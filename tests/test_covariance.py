@@ -1,6 +1,7 @@
 """Covariance families, problem construction and sampling against independent NumPy references.
 
-Every reference ``Σ`` below is built in NumPy from the family's *definition* (MODEL.md §1):
+Every reference ``Σ`` below is built in NumPy from the family's *definition*
+(docs/model.md#covariance-families):
 ``I + λvvᵀ`` with the problem's spike direction ``v``, ``i^{-a}/Σ_j j^{-a}``, the user's eigenvalues
 or matrix, never from the operator's own ``to_dense``. Unless stated otherwise, deterministic
 comparisons use ``1e-12`` (absolute, on O(1) entries): both sides evaluate the same exact formula

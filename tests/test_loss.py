@@ -1,5 +1,5 @@
 """Population and empirical losses/gradients against Monte Carlo, autodiff, finite differences and
-a dense NumPy evaluation of MODEL.md §2.
+a dense NumPy evaluation of docs/theory.md#population-loss.
 
 Monte-Carlo checks use tolerances of 5 standard errors, with the standard error computed from the
 sample variance of the same draws (never hard-coded): a correct implementation fails such a check
@@ -106,7 +106,7 @@ def _psd_sqrt(S):
     return (q * np.sqrt(np.clip(mu, 0, None))) @ q.T
 
 
-# --- closed form against a dense NumPy evaluation of MODEL.md §2 ------------------------------
+# --- closed form against a dense NumPy evaluation (docs/theory.md#population-loss) -------------
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -324,7 +324,8 @@ def test_dxd_detector_flags_a_dense_implementation(big_spiked):
 
 
 def test_population_grad_at_large_d_matches_spiked_closed_form(big_spiked):
-    # Σ = I + λvvᵀ: P = WΣ = W + λ(Wv)vᵀ, and the §2 formula written with these explicit pieces.
+    # Σ = I + λvvᵀ: P = WΣ = W + λ(Wv)vᵀ, and the formula of docs/theory.md#gradient written
+    # with these explicit pieces.
     problem, W = big_spiked
     W = np.asarray(W)
     v, w, lam, m = np.asarray(problem.cov.directions)[0], np.asarray(problem.teacher), 8.0, M_BIG

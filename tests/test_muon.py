@@ -405,7 +405,7 @@ def test_polar_express_orthogonalizes_far_better_than_keller():
     # σ ∈ ~[0.1, 0.4], well inside the [1e-3, 1] interval PE is designed for; 8 PE steps converge to
     # the polar factor to machine precision (measured max |σ−1| = 7e-16). Bound 1e-10.
     assert worst_pe < 1e-10
-    # Keller's 5 steps stop in a band around 1 (MODEL.md: roughly [0.68, 1.13]); measured over
+    # Keller's 5 steps stop in a band around 1 (docs/optimizers.md#muon: roughly [0.68, 1.13]); measured over
     # these seeds [0.682, 1.134]. Bounds [0.65, 1.15], and the band must be wide (not converged).
     assert 0.65 <= keller_lo <= 0.75 and 1.05 <= keller_hi <= 1.15
 

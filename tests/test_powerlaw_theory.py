@@ -1,4 +1,4 @@
-"""The power-law closed forms (MODEL.md §7) against independent computations.
+"""The power-law closed forms (docs/theory.md#power-law) against independent computations.
 
 Time convention checked here: rates are continuous-time (gradient flow dw/dt = −∇L, t = η·step);
 GD with step η multiplies the linearized state by (I + ηA) per step, so a rate ρ is the per-step

@@ -1,4 +1,4 @@
-"""The full m×d simulation against the exact manifold reduction and the §6 predictions."""
+"""The full m×d simulation against the exact manifold reduction and the predictions of docs/theory.md."""
 
 import numpy as np
 import pytest
@@ -23,7 +23,8 @@ def _simulate(problem, optimizer, steps):
 @pytest.mark.parametrize(
     ("name", "lr", "steps"),
     [
-        # GD contracts, so two exact implementations agree to round-off throughout (MODEL.md §5).
+        # GD contracts, so two exact implementations agree to round-off throughout
+        # (docs/theory.md#invariant-manifold).
         ("gd", 0.02, 500),
         # SpecGD's sign-like steps amplify round-off once a coefficient reaches its O(η) band
         # (near step 400 here); before that the paths agree to ~1e-13, so compare 300 steps.
@@ -77,7 +78,7 @@ def _growth_rates(lam: float, lr: float = 0.05, m: int = 8, d: int = 60, steps: 
 
 @pytest.mark.parametrize("lam", [0.0, 1.0, 3.0, 8.0])
 def test_early_growth_rates_match_linearization(lam):
-    """MODEL.md §6.1: signal 1+12η̃/m, spike 1+4η̃(1+λ)/m, bulk 1+4η̃/m (rates within 1%)."""
+    """docs/theory.md#growth-rates: signal 1+12η̃/m, spike 1+4η̃(1+λ)/m, bulk 1+4η̃/m (rates within 1%)."""
     a_rate, b_rate, c_rate, pred = _growth_rates(lam)
     # Init scale 1e-9 and 40 steps keep W in the linear regime (the fastest factor, 1.225^40 ≈
     # 3e3, leaves ‖W‖ ≲ 1e-5, so the O(‖W‖²) corrections are ≲ 1e-10 relative); the statistic of
@@ -109,7 +110,7 @@ def test_spike_overtakes_signal_iff_lambda_above_two(lam, overtakes):
 
 
 def test_gd_plateau_and_alignment_collapse_vs_specgd():
-    """MODEL.md §6 example (d=200, m=50, λ=8, Gaussian init 1e-2), seeds 0-1."""
+    """The worked example of docs/theory.md#plateau (d=200, m=50, λ=8, Gaussian init 1e-2), seeds 0-1."""
     prob = sg.Problem(d=200, m=50, cov=sg.Spiked(lam=8.0))
     init = sg.GaussianInit(1e-2)
     gd = sg.run(prob, sg.gd(lr=0.02), steps=500, seeds=[0, 1], init=init, log_every=100,
@@ -135,7 +136,8 @@ def test_gd_plateau_and_alignment_collapse_vs_specgd():
 
 def test_manifold_theory_gd_converges_slowly_in_the_bulk():
     """The recursion itself: GD's loss decreases monotonically, the signal converges, and the bulk
-    contracts slowly (MODEL.md §6.4: like k^{-1/2} asymptotically, far slower than SpecGD)."""
+    contracts slowly (docs/theory.md#noise-contraction: like k^{-1/2} asymptotically, far slower
+    than SpecGD)."""
     traj = ManifoldModel(d=40, m=48, lam=8.0).trajectory(0.05, 0.05, 0.05, "gd", 0.02, 20000,
                                                          log_every=1000)
     assert np.all(np.diff(traj["loss"]) <= 0)

@@ -1,4 +1,4 @@
-"""Summary statistics of MODEL.md §4, computed from ``W`` in ``O(m²d)`` without ``d×d`` arrays."""
+"""Summary statistics (docs/model.md#statistics), computed from ``W`` in ``O(m²d)`` without ``d×d`` arrays."""
 
 from __future__ import annotations
 

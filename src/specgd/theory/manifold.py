@@ -1,4 +1,4 @@
-"""The exact three-dimensional reduction of MODEL.md §5 (spiked Σ, invariant manifold).
+"""The exact three-dimensional reduction on the invariant manifold (docs/theory.md#invariant-manifold).
 
 ``W = O (a ŵᵀ + b vᵀ + c P⊥)`` stays of this form under GD and SpecGD, and the manifold
 coefficients ``(a, b, c)`` follow the scalar recursions below. The statistics of
@@ -33,7 +33,8 @@ class ManifoldModel:
         return min(self.m, self.d) - 2
 
     def gradients(self, a: float, b: float, c: float) -> tuple[float, float, float]:
-        """``(g_a, g_b, g_c)`` of MODEL.md §5 (the diagonal of ``∇_M L`` in the frame, times m/2)."""
+        """``(g_a, g_b, g_c)`` of docs/theory.md#invariant-manifold (the diagonal of ``∇_M L`` in
+        the frame, times m/2)."""
         m = self.m
         alpha, beta, gamma = a * a / m, b * b / m, c * c / m
         T = self.s_a * (alpha - 1) + self.s_b * beta + self.bulk_dim * self.s_c * gamma
@@ -69,8 +70,8 @@ class ManifoldModel:
         self, a0: float, b0: float, c0: float, optimizer: str, lr: float, steps: int,
         log_every: int = 1,
     ) -> pd.DataFrame:
-        """Iterate the recursion; return the §4 statistics (``a, b, c`` as in ``specgd.run``),
-        the manifold coefficients and the loss, every ``log_every`` steps."""
+        """Iterate the recursion; return the statistics of docs/model.md#statistics (``a, b, c``
+        as in ``specgd.run``), the manifold coefficients and the loss, every ``log_every`` steps."""
         a, b, c = float(a0), float(b0), float(c0)
         rows = []
         sm = np.sqrt(self.m)

@@ -1,4 +1,4 @@
-"""Closed forms of the single-neuron power-law study (MODEL.md §7).
+"""Closed forms of the single-neuron power-law study (arXiv 2511.18661; docs/theory.md#power-law).
 
 Conventions: ``m = 1``, ``f_w(x) = (wᵀx)²``, ``x ~ N(0, Σ)`` with ``Σ = diag(λ)``, loss
 ``L = E[(f_w(x) − y)²]`` (no prefactor). Rates are **continuous-time**: gradient flow
@@ -38,7 +38,7 @@ def loss_su(s: float, u: float, s_star: float, noise_var: float = 0.0) -> float:
 
 
 def loss(w: np.ndarray, w_star: np.ndarray, lam: np.ndarray, noise_var: float = 0.0) -> float:
-    """The population loss of a single neuron with diagonal ``Σ`` (MODEL.md §7)."""
+    """The population loss of a single neuron with diagonal ``Σ`` (docs/theory.md#power-law)."""
     s, u, s_star = moments(w, w_star, lam)
     return loss_su(s, u, s_star, noise_var)
 
@@ -68,7 +68,7 @@ def secular(rho: float, w_star: np.ndarray, lam: np.ndarray) -> float:
 def escape_rate(w_star: np.ndarray, lam: np.ndarray) -> float:
     """The escape rate ``ρ``: the top eigenvalue of :func:`linearized_operator`, i.e. the root
     ``ρ > 4 s* λ_max`` of ``1 = 8 Σ_i (w*_i)² λ_i² / (ρ − 4 s* λ_i)`` (``s* = 1`` under
-    ``teacher_norm='sigma'``, where this is MODEL.md's equation). Continuous time.
+    ``teacher_norm='sigma'``, the equation of docs/theory.md#power-law). Continuous time.
 
     Bracket: on ``(4s*λ_top, ∞)``, with ``λ_top`` the largest ``λ_i`` where ``w*_i ≠ 0``, the sum
     decreases from ``+∞`` to 0. At ``lo = 4s*λ_top + 4 c_top`` (``c_i = (w*_i)² λ_i²``) the top term
@@ -164,7 +164,8 @@ def tail_drop(tau: np.ndarray, d: int, a: float) -> np.ndarray:
 
 
 def slow_convergence_exponent(a: float) -> float:
-    """``2a/(a−1)``: reaching accuracy ε takes ``O(ε^{-2a/(a−1)} log(1/ε))`` (MODEL.md §7, a > 1).
+    """``2a/(a−1)``: reaching accuracy ε takes ``O(ε^{-2a/(a−1)} log(1/ε))`` (a > 1;
+    docs/theory.md#power-law).
 
     The tail argument gives ``1 − u ≈ Σ_i λ_i (w*_i)² e^{−8λ_i t} ∝ t^{−(a−1)/a}``, so this is the
     exponent for ``ε = √(1 − u)`` (a distance, ``‖w − w*‖_Σ ≈ √(2(1 − u))``); see

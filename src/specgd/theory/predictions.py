@@ -1,4 +1,5 @@
-"""Closed-form predictions of MODEL.md §6 (early growth, the λ = 2 threshold, the plateau)."""
+"""Closed-form predictions of docs/theory.md (early growth, the λ = 2 threshold, the plateau, SpecGD's
+escape)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 
 def gd_growth_factors(lr: float, m: int, lam: float) -> dict[str, float]:
     """Per-step growth factors near ``W = 0`` under GD: signal ``1 + 12η̃/m``, spike
-    ``1 + 4η̃(1+λ)/m``, bulk ``1 + 4η̃/m`` (MODEL.md §6.1)."""
+    ``1 + 4η̃(1+λ)/m``, bulk ``1 + 4η̃/m`` (docs/theory.md#growth-rates)."""
     return {
         "signal": 1 + 12 * lr / m,
         "spike": 1 + 4 * lr * (1 + lam) / m,
