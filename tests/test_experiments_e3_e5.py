@@ -25,6 +25,9 @@ def _check(out: ExperimentOutput, key: str, columns: list[str]) -> None:
     assert ids and len(ids) == len(set(ids))
     for c in out.claims:
         assert c.verdict in ("PASS", "FAIL", "INFO") and c.tolerance and c.source
+        # every claim states its kind and cites a docs anchor or a paper
+        assert c.kind in ("derived", "observation"), c.id
+        assert c.source.startswith(("docs/", "arXiv ")), (c.id, c.source)
         values = c.measured if isinstance(c.measured, list) else [c.measured]
         assert all(math.isfinite(float(v)) for v in values), c.id
         c.to_json()
@@ -70,3 +73,9 @@ def test_e5_tiny():
     # GD's largest stable rate falls with λ, by at least half the factor (1+32)/(1+8)
     assert gd.loc[8.0, "lr_max"] > gd.loc[32.0, "lr_max"] * (33 / 9) ** 0.5
     assert gd.loc[0.0, "lr_max"] >= gd.loc[8.0, "lr_max"]
+    claims = {c.id: c for c in out.claims}
+    # SpecGD cannot diverge: every update has spectral norm η (a theorem, checked on the grid)
+    assert claims["E5.specgd-no-divergence"].passed
+    specgd = edges[(edges.source == "simulation") & (edges.optimizer == "specgd")]
+    assert not specgd["diverged"].any() and (specgd["norm_ratio"] <= 1 + 1e-9).all()
+    assert {"E5.specgd-usable-theory", "E5.specgd-usable-lambda", "E5.specgd-band-loss"} <= set(claims)
