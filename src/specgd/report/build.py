@@ -1,25 +1,45 @@
 """Run the experiment suite and write the reproduction report.
 
-Outputs in the report folder: one PNG and one Parquet per figure, ``claims.json``, ``report.md``
+Outputs in the report folder: one PNG and one Parquet per figure, one record per experiment
+(``experiments/<key>.json``: its claims, figure names and captions, summary, seconds, build time
+and mode; ``experiments/headline.json`` for the headline figure), ``claims.json``, ``report.md``
 and a self-contained ``report.html`` (figures embedded, opens from disk). Every file is written
 atomically, so an interrupted build never leaves a half-written file.
+
+A build of some experiments into a folder that already holds a report updates it: the report is
+rendered from every record present, so experiments not rebuilt keep their claims and figures.
+Records built in the other mode (quick or full) are left out of the report, with a message, and
+kept on disk. The layout is documented in ``docs/report.md#layout``.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
-import html
 import inspect
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from specgd.report.claims import Claim, ExperimentOutput
+from specgd.report.claims import ExperimentOutput, Figure, count_verdicts, format_counts
 from specgd.report.experiments import EXPERIMENTS
+from specgd.report.papers import assess
+from specgd.report.render import (
+    Record,
+    Report,
+    claims_json,
+    claims_table_md,
+    render_html,
+    render_markdown,
+)
 from specgd.results.io import atomic_write, write_json
 from specgd.results.result import versions
+
+__all__ = ["build", "claims_table_md", "load_records", "resolve", "save_output", "write_outputs",
+           "write_report"]
+
+RECORDS = "experiments"
+HEADLINE = "headline"
 
 
 def resolve(keys: Sequence[str] | None) -> list[str]:
@@ -33,6 +53,10 @@ def resolve(keys: Sequence[str] | None) -> list[str]:
     return [k for k in EXPERIMENTS if k in wanted]
 
 
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
 def build(
     out: str | Path,
     keys: Sequence[str] | None = None,
@@ -41,13 +65,30 @@ def build(
 ) -> list[ExperimentOutput]:
     """Run the chosen experiments (all by default) and write the report into ``out``.
 
-    Grid experiments keep their runs in a results store under ``out/stores/``: a rebuilt report
-    reuses every run already stored there instead of computing it again."""
+    The headline figure is rebuilt with every build that includes E1 (the whole suite by
+    default); other builds keep the stored one. Grid experiments keep their runs in a results
+    store under ``out/stores/``: a rebuilt report reuses every run already stored there instead
+    of computing it again. Returns the outputs of the experiments run by this call."""
     chosen = resolve(keys)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    rebuilt: list[str] = []
     results: list[ExperimentOutput] = []
+
+    if "E1" in chosen or set(chosen) == set(EXPERIMENTS):
+        from specgd.report import headline
+
+        log("[headline] GD vs SpecGD on one problem ...")
+        t0 = time.perf_counter()
+        fig = headline.run(quick=quick)
+        seconds = time.perf_counter() - t0
+        head = ExperimentOutput(HEADLINE, "GD vs SpecGD on one problem", "", [fig], [],
+                                getattr(fig, "params", {}), seconds)
+        save_output(out, head, quick)
+        rebuilt.append(HEADLINE)
+        log(f"[headline] done in {seconds:.1f} s")
+
     for key in chosen:
         module = EXPERIMENTS[key]
         log(f"[{key}] {module.TITLE} ...")
@@ -57,138 +98,99 @@ def build(
             kwargs["store"] = out / "stores" / (f"{key}-quick" if quick else key)
         result = module.run(quick=quick, **kwargs)
         result.seconds = time.perf_counter() - t0
-        _write_figures(out, result)
+        save_output(out, result, quick)
         results.append(result)
+        rebuilt.append(key)
         verdicts = ", ".join(f"{c.verdict}" for c in result.claims)
         log(f"[{key}] done in {result.seconds:.1f} s; claims: {verdicts or 'none'}")
-    total = time.perf_counter() - started
-    meta = {
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "quick": quick,
-        "experiments": chosen,
-        "seconds": total,
-        "versions": versions(),
-    }
-    claims = [c for r in results for c in r.claims]
-    write_json(out / "claims.json", {**meta, "claims": [c.to_json() for c in claims]})
-    md = render_markdown(results, meta)
-    atomic_write(out / "report.md", lambda p: p.write_text(md))
-    page = render_html(results, meta, out)
-    atomic_write(out / "report.html", lambda p: p.write_text(page))
-    log(f"report: {out / 'report.html'} ({total:.1f} s)")
+        # The report is rewritten after every experiment: an interrupted build leaves a report
+        # of everything finished so far.
+        report = write_report(out, quick, rebuilt, time.perf_counter() - started,
+                              log=lambda _msg: None)
+    report = write_report(out, quick, rebuilt, time.perf_counter() - started, log=log)
+    log(f"report: {out / 'report.html'} ({report.seconds:.1f} s); "
+        f"{len(report.claims)} claims: {format_counts(count_verdicts(report.claims))}")
     return results
 
 
-def _write_figures(out: Path, result: ExperimentOutput) -> None:
+def save_output(out: Path, result: ExperimentOutput, quick: bool) -> Record:
+    """Write an experiment's figures (PNG + Parquet) and its record into the report folder."""
     import matplotlib.pyplot as plt
 
+    out = Path(out)
     for fig in result.figures:
-        atomic_write(out / f"{fig.name}.png", lambda p, f=fig: f.figure.savefig(p, dpi=110, format="png"))
-        atomic_write(out / f"{fig.name}.parquet", lambda p, f=fig: f.data.to_parquet(p, index=False))
+        _write_figure(out, fig)
         plt.close(fig.figure)
+    record = Record.from_output(result, quick, _now(), versions())
+    write_json(out / RECORDS / f"{result.key}.json", record.to_json())
+    return record
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
+def _write_figure(out: Path, fig: Figure) -> None:
+    atomic_write(out / f"{fig.name}.png", lambda p: fig.figure.savefig(p, dpi=110, format="png"))
+    atomic_write(out / f"{fig.name}.parquet", lambda p: fig.data.to_parquet(p, index=False))
 
 
-def claims_table_md(claims: Sequence[Claim]) -> str:
-    rows = ["| claim | measured | predicted | tolerance | verdict |", "|---|---|---|---|---|"]
-    for c in claims:
-        text = f"**{c.id}** {c.text}" + (f" ({c.source})" if c.source else "")
-        rows.append(
-            f"| {text} | {_fmt(c.measured)} | {_fmt(c.predicted)} | {c.tolerance} | {c.verdict} |"
-        )
-    return "\n".join(rows)
+def load_records(out: str | Path, log: Callable[[str], None] = print) -> dict[str, Record]:
+    """Every record in the report folder, by key (an unreadable record is skipped, with a message)."""
+    records = {}
+    for path in sorted((Path(out) / RECORDS).glob("*.json")):
+        try:
+            record = Record.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            log(f"report: skipping unreadable record {path} ({err})")
+            continue
+        records[record.key] = record
+    return records
 
 
-def render_markdown(results: Sequence[ExperimentOutput], meta: dict[str, Any]) -> str:
-    claims = [c for r in results for c in r.claims]
-    counts = {v: sum(c.verdict == v for c in claims) for v in ("PASS", "FAIL", "INFO")}
-    lines = [
-        "# specgd reproduction report",
-        "",
-        f"Built {meta['created']} in {meta['seconds']:.0f} s"
-        + (" (quick mode: reduced sizes)" if meta["quick"] else "")
-        + f"; specgd {meta['versions'].get('specgd')}, jax {meta['versions'].get('jax')}.",
-        "",
-        f"**Claims: {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['INFO']} INFO.**",
-        "",
-        claims_table_md(claims),
-        "",
-    ]
-    for r in results:
-        lines += [f"## {r.key}: {r.title}", "", r.summary, "", f"_Wall time: {r.seconds:.1f} s._", ""]
-        for f in r.figures:
-            lines += [f"![{f.name}]({f.name}.png)", "", f"*{f.caption}* Data: `{f.name}.parquet`.", ""]
-        if r.claims:
-            lines += [claims_table_md(r.claims), ""]
-        for c in r.claims:
-            if c.note:
-                lines += [f"- **{c.id}**: {c.note}"]
-        lines.append("")
-    return "\n".join(lines)
+def _order(key: str) -> tuple[int, str]:
+    suite = list(EXPERIMENTS)
+    return (suite.index(key) if key in suite else len(suite), key)
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em;width:100%}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f3f3f3} .PASS{color:#116611;font-weight:bold} .FAIL{color:#b00000;font-weight:bold}
-.INFO{color:#555;font-weight:bold} figure{margin:1.5em 0} img{max-width:100%;border:1px solid #eee}
-figcaption{font-size:0.9em;color:#444} code{background:#f5f5f5;padding:0 3px}
-"""
+def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seconds: float = 0.0,
+                 log: Callable[[str], None] = print) -> Report:
+    """Render ``report.md``, ``report.html`` and ``claims.json`` from the records in ``out``.
+
+    Records built in the other mode are left out with a message (their files stay); ``rebuilt``
+    names the keys this invocation built, ``seconds`` its wall time so far."""
+    out = Path(out)
+    records = load_records(out, log)
+    shown = {k: r for k, r in records.items() if r.quick == quick}
+    left_out = sorted((r for r in records.values() if r.quick != quick), key=lambda r: _order(r.key))
+    if left_out:
+        other = "full" if quick else "quick"
+        log(f"report: leaving out {', '.join(r.key for r in left_out)} (built in {other} mode; "
+            f"this report is {'quick' if quick else 'full'}); their records are kept in {out / RECORDS}")
+    headline = shown.pop(HEADLINE, None)
+    experiments = sorted(shown.values(), key=lambda r: _order(r.key))
+    claims = [c for r in experiments for c in r.claims]
+    report = Report(
+        records=experiments, headline=headline, papers=assess(claims), quick=quick, created=_now(),
+        rebuilt=list(rebuilt), seconds=float(seconds), versions=versions(),
+        missing=[k for k in EXPERIMENTS if k not in shown],
+        left_out=[r for r in left_out if r.key != HEADLINE])
+    write_json(out / "claims.json", claims_json(report))
+    md = render_markdown(report)
+    atomic_write(out / "report.md", lambda p: p.write_text(md, encoding="utf-8"))
+    page = render_html(report, out)
+    atomic_write(out / "report.html", lambda p: p.write_text(page, encoding="utf-8"))
+    return report
 
 
-def _claims_table_html(claims: Sequence[Claim]) -> str:
-    rows = ["<table><tr><th>claim</th><th>measured</th><th>predicted</th><th>tolerance</th>"
-            "<th>verdict</th></tr>"]
-    for c in claims:
-        src = f" <small>({html.escape(c.source)})</small>" if c.source else ""
-        note = f"<br><small>{html.escape(c.note)}</small>" if c.note else ""
-        rows.append(
-            f"<tr><td><b>{html.escape(c.id)}</b> {html.escape(c.text)}{src}{note}</td>"
-            f"<td>{html.escape(_fmt(c.measured))}</td><td>{html.escape(_fmt(c.predicted))}</td>"
-            f"<td>{html.escape(c.tolerance)}</td><td class='{c.verdict}'>{c.verdict}</td></tr>"
-        )
-    rows.append("</table>")
-    return "\n".join(rows)
-
-
-def render_html(results: Sequence[ExperimentOutput], meta: dict[str, Any], out: Path) -> str:
-    claims = [c for r in results for c in r.claims]
-    counts = {v: sum(c.verdict == v for c in claims) for v in ("PASS", "FAIL", "INFO")}
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>specgd reproduction report</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>specgd reproduction report</h1>",
-        f"<p>Built {html.escape(meta['created'])} in {meta['seconds']:.0f} s"
-        + (" (quick mode: reduced sizes)" if meta["quick"] else "")
-        + f"; specgd {meta['versions'].get('specgd')}, jax {meta['versions'].get('jax')}, "
-        f"numpy {meta['versions'].get('numpy')}.</p>",
-        f"<p><b>Claims: <span class='PASS'>{counts['PASS']} PASS</span>, "
-        f"<span class='FAIL'>{counts['FAIL']} FAIL</span>, "
-        f"<span class='INFO'>{counts['INFO']} INFO</span>.</b></p>",
-        _claims_table_html(claims),
-    ]
-    for r in results:
-        parts += [f"<h2>{html.escape(r.key)}: {html.escape(r.title)}</h2>",
-                  f"<p>{html.escape(r.summary)}</p>", f"<p><i>Wall time: {r.seconds:.1f} s.</i></p>"]
-        for f in r.figures:
-            png = (out / f"{f.name}.png").read_bytes()
-            data = base64.b64encode(png).decode()
-            parts.append(
-                f"<figure><img alt='{html.escape(f.name)}' src='data:image/png;base64,{data}'>"
-                f"<figcaption>{html.escape(f.caption)} Data: <code>{html.escape(f.name)}.parquet"
-                "</code>.</figcaption></figure>"
-            )
-        if r.claims:
-            parts.append(_claims_table_html(r.claims))
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
+def write_outputs(out: str | Path, results: Sequence[ExperimentOutput], quick: bool = False,
+                  headline: Figure | None = None, log: Callable[[str], None] = print) -> Report:
+    """Write already computed experiment outputs (and optionally a headline figure) into ``out``
+    and render the report from every record there: the report without running the suite."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rebuilt = []
+    if headline is not None:
+        save_output(out, ExperimentOutput(HEADLINE, "GD vs SpecGD on one problem", "", [headline],
+                                          [], getattr(headline, "params", {}), float("nan")), quick)
+        rebuilt.append(HEADLINE)
+    for result in results:
+        save_output(out, result, quick)
+        rebuilt.append(result.key)
+    return write_report(out, quick, rebuilt, 0.0, log)

@@ -107,3 +107,34 @@ class ExperimentOutput:
     claims: list[Claim] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     seconds: float = float("nan")
+
+
+# --- helpers for the report -----------------------------------------------------------------------
+# Every verdict a claim can carry, in the order the report lists them.
+ALL_VERDICTS = ("PASS", "FAIL", "HOLDS", "BREAKS", "INFO")
+
+
+def claim_from_json(obj: dict[str, Any]) -> Claim:
+    """The claim written by ``Claim.to_json`` (``verdict`` is recomputed, not read)."""
+    return Claim(id=obj["id"], text=obj.get("text", ""), measured=obj.get("measured"),
+                 predicted=obj.get("predicted"), tolerance=obj.get("tolerance", ""),
+                 passed=obj.get("passed"), source=obj.get("source", "") or "",
+                 note=obj.get("note", "") or "", kind=obj.get("kind"))
+
+
+def count_verdicts(claims: list[Claim]) -> dict[str, dict[str, int]]:
+    """Claims per kind and verdict, ``{kind: {verdict: count}}``, every possible verdict of a
+    kind present (with 0) for the kinds that occur, kinds in the order of ``KINDS``."""
+    out: dict[str, dict[str, int]] = {}
+    for kind in KINDS:
+        of_kind = [c for c in claims if c.kind == kind]
+        if of_kind:
+            out[kind] = {v: sum(c.verdict == v for c in of_kind) for v in VERDICTS[kind]}
+    return out
+
+
+def format_counts(counts: dict[str, dict[str, int]]) -> str:
+    """``derived: 40 PASS, 1 FAIL; scope: 12 HOLDS, 8 BREAKS; ...`` (or ``no claims``)."""
+    parts = [f"{kind}: " + ", ".join(f"{n} {v}" for v, n in per.items())
+             for kind, per in counts.items()]
+    return "; ".join(parts) if parts else "no claims"

@@ -13,6 +13,13 @@ import pandas as pd  # noqa: E402
 COLORS = {"gd": "tab:red", "specgd": "tab:blue", "muon": "tab:green", "adam": "tab:purple",
           "normalized_gd": "tab:orange", "sign_gd": "tab:brown", "theory": "black"}
 THEORY = {"linestyle": "--", "linewidth": 1.2}
+# Within one optimizer's panel (its color) the statistics differ by line style.
+STAT_STYLES = {"a": {"linestyle": "-", "linewidth": 2.0}, "b": {"linestyle": "--", "linewidth": 1.8},
+               "c": {"linestyle": ":", "linewidth": 2.2}}
+STAT_LABELS = {"a": "a (signal)", "b": "b (spike)", "c": "c (bulk)"}
+# Font sizes legible at 100% zoom in the report (no text under 9 pt).
+LEGIBLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9,
+           "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 10}
 
 
 def subplots(nrows: int = 1, ncols: int = 1, width: float = 4.2, height: float = 3.2):

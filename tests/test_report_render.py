@@ -1,0 +1,313 @@
+"""The report's rendering, from fabricated experiment outputs (no simulation): section order,
+counts per kind and verdict, the scope map, links for docs sources, subset updates, the papers
+summary, and the headline figure at a tiny size."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from specgd.report import headline, papers
+from specgd.report.build import write_outputs, write_report
+from specgd.report.claims import JSON_KEYS, Claim, ExperimentOutput, Figure
+from specgd.report.plotting import subplots
+from specgd.report.render import first_sentence, fmt, md_cell, source_html, source_md
+
+THEORY = "docs/theory.md#growth-rates"
+
+
+def _figure(name: str) -> Figure:
+    fig, axes = subplots(width=2.0, height=1.5)
+    axes[0, 0].plot([0, 1], [0, 1])
+    return Figure(name, f"caption of {name}", fig, pd.DataFrame({"x": [0, 1], "y": [0, 1]}))
+
+
+def _e1() -> ExperimentOutput:
+    claims = [
+        Claim("E1.plateau-λ8", "GD's spike plateau at λ = 8", 0.1923, 0.1925, "rel 5%", True, THEORY,
+              kind="derived"),
+        Claim("E1.alignment-λ8", "Alignment collapses under GD, not under SpecGD", [0.001, 0.04],
+              [0.0, 0.04], "GD < 0.05", True, THEORY, kind="derived"),
+        Claim("E1.horizon", "agreement horizon", [10, 20], "until the band", "observation", None,
+              "arXiv 2601.22652, abstract", kind="observation"),
+    ]
+    return ExperimentOutput("E1", "Dynamics", "E1 summary.", [_figure("e1_fig")], claims, {"d": 20})
+
+
+def _e2() -> ExperimentOutput:
+    claims = [
+        Claim("E2.gd-rates", "growth rates with |Δ| and a*b*c", 2e-3, 0.0, "≤ 1e-6", False, THEORY,
+              note="They disagree. Because of something.", kind="derived"),
+        Claim("E2.specgd-step-bound", "SpecGD step bound", 1.0, 1.0, "≤ 1", True, THEORY, kind="derived"),
+        Claim("E2.scope-online", "online data", 1.0, 1.0, "—", True, THEORY,
+              note="Fresh batches keep the ±η steps, e.g. at small batch. More detail here.",
+              kind="scope"),
+        Claim("E2.scope-muon", "Muon instead of SpecGD", 3.0, 1.0, "—", False, THEORY,
+              note="Newton–Schulz is not the polar factor at 0.5 s. Second sentence.", kind="scope"),
+    ]
+    return ExperimentOutput("E2", "Threshold", "E2 summary.", [_figure("e2_fig_a"), _figure("e2_fig_b")],
+                            claims, {})
+
+
+def _e6() -> ExperimentOutput:
+    claims = [
+        Claim("E6.two-spikes", "two spikes", 1, 1, "—", True, THEORY, note="Both spikes stay small.",
+              kind="scope"),
+        Claim("E6.powerlaw=2", "power law a = 2", 1, 1, "—", False, THEORY,
+              note="No spike to amplify.", kind="scope"),
+    ]
+    return ExperimentOutput("E6", "Robustness", "E6 summary.", [_figure("e6_fig")], claims, {})
+
+
+def _positions(text: str, needles: list[str]) -> list[int]:
+    found = [text.find(n) for n in needles]
+    assert all(i >= 0 for i in found), [n for n, i in zip(needles, found, strict=True) if i < 0]
+    return found
+
+
+@pytest.fixture
+def report_dir(tmp_path):
+    out = tmp_path / "report"
+    write_outputs(out, [_e1(), _e2(), _e6()], quick=True, headline=_figure("headline"), log=lambda m: None)
+    return out
+
+
+def test_sections_in_order(report_dir):
+    html = (report_dir / "report.html").read_text()
+    ids = ["id='papers'", "id='headline'", "id='scope-map'", "id='e1'", "id='e2'", "id='e6'",
+           "id='all-claims'", "id='versions'"]
+    pos = _positions(html, ids)
+    assert pos == sorted(pos)
+    md = (report_dir / "report.md").read_text()
+    heads = ["## What the papers claim", "## Headline", "## Scope map", "## E1: Dynamics",
+             "## E2: Threshold", "## E6: Robustness", "## All claims", "## Versions and timings"]
+    pos = _positions(md, heads)
+    assert pos == sorted(pos)
+    # every figure once in each format, self-contained HTML
+    figures = re.findall(r"!\[([^\]]+)\]\(\1\.png\)", md)
+    assert figures == ["headline", "e1_fig", "e2_fig_a", "e2_fig_b", "e6_fig"]
+    assert html.count("data:image/png;base64,") == len(figures)
+    assert "<script" not in html
+    for name in figures:
+        assert (report_dir / f"{name}.png").is_file() and (report_dir / f"{name}.parquet").is_file()
+    assert not list(report_dir.rglob("*.tmp"))
+
+
+def test_counts_per_kind_and_verdict(report_dir):
+    data = json.loads((report_dir / "claims.json").read_text())
+    counts = data["counts"]
+    assert counts["derived"] == {"PASS": 3, "FAIL": 1}
+    assert counts["scope"] == {"HOLDS": 2, "BREAKS": 2}
+    assert counts["observation"] == {"INFO": 1}
+    # P1 (E2.gd-rates FAIL), P2 (E1 alignment PASS), P3 (step bound, alignment PASS), P5 (BREAKS)
+    assert counts["paper"] == {"PASS": 2, "FAIL": 2}
+    assert data["papers_not_run"] == ["P4", "P6", "P7"]
+    line = "derived: 3 PASS, 1 FAIL; scope: 2 HOLDS, 2 BREAKS; observation: 1 INFO"
+    assert "paper: 2 PASS, 2 FAIL; " + line in (report_dir / "report.md").read_text()
+    for claim in data["claims"]:
+        assert tuple(claim) == JSON_KEYS
+        allowed = {"paper": ("PASS", "FAIL"), "derived": ("PASS", "FAIL"), "scope": ("HOLDS", "BREAKS"),
+                   "observation": ("INFO",)}[claim["kind"]]
+        assert claim["verdict"] in allowed
+        assert claim["passed"] is {"PASS": True, "HOLDS": True, "FAIL": False, "BREAKS": False,
+                                   "INFO": None}[claim["verdict"]]
+    ids = [c["id"] for c in data["claims"]]
+    assert ids[:4] == ["P1", "P2", "P3", "P5"] and "E6.powerlaw=2" in ids
+
+
+def test_scope_map_rows(report_dir):
+    html = (report_dir / "report.html").read_text()
+    scope = html[html.index("id='scope-map'"):html.index("id='section-e1'")]
+    rows = re.findall(r"<tr class='row-(HOLDS|BREAKS)'>(.*?)</tr>", scope)
+    assert [v for v, _ in rows] == ["HOLDS", "BREAKS", "HOLDS", "BREAKS"]
+    online = rows[0][1]
+    assert "Fresh batches keep the ±η steps, e.g. at small batch." in online
+    assert "More detail here" not in online
+    assert "href='#e2'" in online and "href='#claim-E2.scope-online'" in online
+    assert "Newton–Schulz is not the polar factor at 0.5 s." in rows[1][1]
+    md = (report_dir / "report.md").read_text()
+    scope_md = md[md.index("## Scope map"):md.index("## E1")]
+    assert scope_md.count("✅ HOLDS") == 2 and scope_md.count("❌ BREAKS") == 2
+    assert "[E6](#e6)" in scope_md
+
+
+def test_docs_sources_are_links_and_papers_plain_text(report_dir):
+    html = (report_dir / "report.html").read_text()
+    assert f"href='../{THEORY}'" in html
+    assert "href='../arXiv" not in html and "(arXiv 2601.22652, abstract)" in html
+    md = (report_dir / "report.md").read_text()
+    assert f"[{md_cell(THEORY)}](../{THEORY})" in md
+    assert source_md("see docs/theory.md#band and arXiv 2511.18661, abstract") == (
+        r"see [docs/theory.md#band](../docs/theory.md#band) and arXiv 2511.18661, abstract")
+    assert source_html("docs/model.md#data") == "<a href='../docs/model.md#data'>docs/model.md#data</a>"
+
+
+def test_markdown_table_cells_are_escaped(report_dir):
+    md = (report_dir / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| **E2.gd-rates**"))
+    assert r"\|Δ\|" in row and r"a\*b\*c" in row
+    assert len(re.findall(r"(?<!\\)\|", row)) == 8  # 7 columns
+
+
+def test_subset_update_keeps_other_experiments(tmp_path):
+    out = tmp_path / "r"
+    write_outputs(out, [_e1()], quick=False, log=lambda m: None)
+    write_outputs(out, [_e2()], quick=False, log=lambda m: None)
+    data = json.loads((out / "claims.json").read_text())
+    assert data["experiments"] == ["E1", "E2"] and data["rebuilt"] == ["E2"]
+    assert set(data["built"]) == {"E1", "E2"} and data["quick"] is False
+    assert sorted(p.name for p in (out / "experiments").glob("*.json")) == ["E1.json", "E2.json"]
+    md = (out / "report.md").read_text()
+    assert "## E1: Dynamics" in md and "## E2: Threshold" in md
+    assert "This invocation rebuilt E2." in md and "Kept from earlier builds: E1" in md
+    assert "kept from an earlier build" in md and "rebuilt by this invocation" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3
+    assert "Not built yet: E3, E4, E5, E6, E7" in md
+
+
+def test_other_mode_records_are_left_out_with_a_message(tmp_path):
+    out = tmp_path / "r"
+    write_outputs(out, [_e1()], quick=False, log=lambda m: None)
+    messages = []
+    write_outputs(out, [_e2()], quick=True, log=messages.append)
+    assert any("leaving out E1" in m and "full mode" in m for m in messages)
+    data = json.loads((out / "claims.json").read_text())
+    assert data["experiments"] == ["E2"] and data["left_out"] == {"E1": "full"}
+    assert (out / "experiments" / "E1.json").is_file()  # kept on disk
+    assert "Left out, built in the other mode: E1 (full" in (out / "report.md").read_text()
+    # back in full mode, E1 returns and the quick E2 is left out in turn
+    write_report(out, quick=False, log=lambda m: None)
+    data = json.loads((out / "claims.json").read_text())
+    assert data["experiments"] == ["E1"] and data["left_out"] == {"E2": "quick"}
+
+
+def test_papers_not_run_without_their_evidence(tmp_path):
+    out = tmp_path / "r"
+    write_outputs(out, [_e1()], quick=True, log=lambda m: None)
+    data = json.loads((out / "claims.json").read_text())
+    assert [c["id"] for c in data["claims"] if c["kind"] == "paper"] == ["P1", "P2", "P3"]
+    assert data["papers_not_run"] == ["P4", "P5", "P6", "P7"]
+    html = (out / "report.html").read_text()
+    papers_html = html[html.index("id='papers'"):html.index("id='headline'")]
+    assert len(re.findall(r"<tr id='paper-P\d'", papers_html)) == len(papers.STATEMENTS)
+    assert papers_html.count("class='verdict v-NOTRUN'>NOT RUN<") == 4
+    assert "href='#e7'" in papers_html  # section links even when that section is absent
+    md = (out / "report.md").read_text()
+    assert md.count("⚪ NOT RUN") == 4
+    # no headline record yet: the report says so instead of failing
+    assert "Not built yet: the headline figure" in md
+
+
+def test_paper_verdicts():
+    def claim(cid, passed, kind="derived"):
+        return Claim(cid, "t", 1.0, 1.0, "", passed, kind=kind)
+
+    st = papers.Statement("P9", "quote", "arXiv 2601.22652, abstract", ("X.a", "X.b-*"), "E1")
+    judge = lambda claims: papers.assess(claims, [st])[0]  # noqa: E731
+    assert judge([claim("X.a", True), claim("X.b-1", True, "scope")]).verdict == "PASS"
+    assert judge([claim("X.a", True), claim("X.b-2", False, "scope")]).verdict == "FAIL"
+    assert judge([claim("X.a", False), claim("Y.z", True)]).verdict == "FAIL"
+    only_info = judge([claim("X.a", None, "observation")])
+    assert only_info.verdict == "NOT RUN" and only_info.to_claim() is None
+    assert judge([claim("Y.z", True)]).verdict == "NOT RUN"  # a missing id is simply not evidence
+    passed = judge([claim("X.a", True), claim("X.b-1", True), claim("X.c", False)])
+    c = passed.to_claim()
+    assert (c.kind, c.verdict, c.measured, c.predicted) == ("paper", "PASS", 2, 2)
+    assert papers.missing_evidence(["X.a"], [st]) == {"P9": ["X.b-*"]}
+
+
+def test_evidence_sentences_fill_in_numbers_and_survive_odd_values():
+    claims = [
+        Claim("E2.gd-rates", "t", 3.2e-13, 0.0, "", True, kind="derived"),
+        Claim("E2.gd-crossing", "t", 2.0000001, 2.0, "", True, kind="derived"),
+        Claim("E1.plateau-λ8", "t", 0.1923, 0.1925, "", True, kind="derived"),
+        Claim("E2.gd-amplification", "t", ["not", "a number"], 0.0, "", True, kind="derived"),
+    ]
+    p1 = papers.assess(claims)[0]
+    assert p1.statement.id == "P1" and p1.verdict == "PASS"
+    assert "3.2e-13" in p1.sentence and "λ = 2" in p1.sentence and "b = 0.192" in p1.sentence
+    assert "product" not in p1.sentence  # the clause whose number is unreadable is left out
+    assert p1.sentence[0].isupper() and p1.sentence.endswith(".")
+    odd = papers.assess([Claim("E7.escape-logd", "t", "n/a", "n/a", "", True, kind="derived")])[5]
+    assert odd.statement.id == "P6" and "E7.escape-logd: measured n/a" in odd.sentence
+
+
+def test_first_sentence_and_fmt():
+    assert first_sentence("Mechanism here, e.g. at λ = 2.5 or so. Then more.") == (
+        "Mechanism here, e.g. at λ = 2.5 or so.")
+    assert first_sentence("No full stop") == "No full stop"
+    assert first_sentence("") == ""
+    assert fmt(0.123456) == "0.1235" and fmt([1.0, None]) == "[1, —]" and fmt(None) == "—"
+
+
+def test_missing_figure_file_does_not_break_the_report(report_dir):
+    (report_dir / "e6_fig.png").unlink()
+    write_report(report_dir, quick=True, log=lambda m: None)
+    html = (report_dir / "report.html").read_text()
+    assert "Figure file e6_fig.png is missing" in html
+    assert html.count("data:image/png;base64,") == 4
+
+
+def test_headline_tiny_run():
+    p = headline.Params(d=20, m=6, steps=400, seeds=(0,), log_every=10, lr_gd=0.05, lr_specgd=0.02)
+    fig = headline.run(params=p)
+    assert fig.name == "headline" and "d = 20, m = 6" in fig.caption
+    assert set(fig.data["optimizer"]) == {"gd", "specgd"}
+    assert {"a", "b", "c", "step", "seed"} <= set(fig.data.columns)
+    axes = fig.figure.get_axes()
+    assert len(axes) == 2 and axes[0].get_title(loc="left").startswith("SpecGD")
+    for ax in axes:  # legible: every text at 9 pt or more
+        texts = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts, *ax.get_xticklabels(),
+                 *ax.get_yticklabels(), *ax.get_legend().get_texts()]
+        assert min(t.get_fontsize() for t in texts) >= 9
+
+
+def test_headline_phases_on_known_curves():
+    steps = list(range(0, 101, 10))
+    gd = pd.DataFrame({"optimizer": "gd", "seed": 0, "step": steps,
+                       "a": [0.01 * 1.6**(k / 10) for k in steps],
+                       "b": [min(0.001 * 3**(k / 10), 0.2) for k in steps], "c": 0.05})
+    sp = pd.DataFrame({"optimizer": "specgd", "seed": 0, "step": steps,
+                       "a": [min(0.01 * k, 1.0) for k in steps],
+                       "b": [0.05 if k < 90 else 1e-4 for k in steps],
+                       "c": [0.5 if k < 90 else 1e-3 for k in steps]})
+    p = headline.Params(m=4, steps=100, lr_specgd=0.01)
+    ph = headline.phases(pd.concat([gd, sp]), p)
+    assert ph["gd"]["amplification"] == (0, 50)  # b first ≥ 0.9·0.2 at step 50
+    assert ph["gd"]["plateau"] == (50, 70)  # a = 0.01·1.6^7 ≈ 0.27 first ≥ b = 0.2 at step 70
+    assert ph["gd"]["escape"] == 100  # a = 0.01·1.6^9 ≈ 0.69 < √½ at step 90
+    assert ph["specgd"]["escape"] == 80  # a = 0.8: a² ≥ ½ first at step 80 (0.7² < ½)
+    assert ph["specgd"]["band_entry"] == 90
+
+
+def test_build_updates_the_report_and_rebuilds_the_headline_with_e1(tmp_path, monkeypatch):
+    """build() with a stand-in suite: a subset build keeps the other records; the headline figure
+    is made by builds that include E1."""
+    from specgd.report import build as build_module
+
+    class Stub:
+        def __init__(self, make):
+            self.TITLE, self.make = "stub", make
+
+        def run(self, quick=False):
+            return self.make()
+
+    monkeypatch.setattr(build_module, "EXPERIMENTS", {"E1": Stub(_e1), "E2": Stub(_e2)})
+    calls = []
+    monkeypatch.setattr(headline, "run", lambda quick=False: calls.append(quick) or _figure("headline"))
+    out = tmp_path / "r"
+    messages = []
+    build_module.build(out, ["E2"], quick=True, log=messages.append)
+    assert calls == [] and json.loads((out / "claims.json").read_text())["experiments"] == ["E2"]
+    build_module.build(out, ["e1"], quick=True, log=messages.append)
+    assert calls == [True]
+    data = json.loads((out / "claims.json").read_text())
+    assert data["experiments"] == ["E1", "E2"] and data["rebuilt"] == ["headline", "E1"]
+    assert any(m.startswith("report: ") and "derived: 3 PASS, 1 FAIL" in m for m in messages)
+    assert any("[E1] done in" in m and "claims:" in m for m in messages)
+    md = (out / "report.md").read_text()
+    assert "![headline](headline.png)" in md and "This invocation rebuilt E1 and the headline figure." in md
