@@ -28,12 +28,31 @@ def test_e6_tiny_structure():
     assert {"loss_final_gd", "train_final_gd"} <= set(figs["e6_finite"].data.columns)
     ids = [c.id for c in out.claims]
     assert {"E6.gaussian", "E6.n/d=4", "E6.lr-amplification", "E6.lr-escape", "E6.count"} <= set(ids)
+    spec = "MODEL" + ".md"  # the internal specification, never cited (built: not in this file either)
+    kinds = {"scope": ("HOLDS", "BREAKS"), "derived": ("PASS", "FAIL"), "observation": ("INFO",)}
     for c in out.claims:
-        assert c.verdict in ("PASS", "FAIL", "INFO")
+        assert c.verdict in kinds[c.kind]
         assert c.to_json()["verdict"] == c.verdict
+        assert c.source.startswith("docs/") and spec not in c.source + c.note + c.text
+    for f in out.figures:
+        assert spec not in f.caption
     by_id = {c.id: c for c in out.claims}
-    assert by_id["E6.count"].passed is None
-    assert isinstance(by_id["E6.gaussian"].passed, bool)
+    assert by_id["E6.count"].kind == "observation" and by_id["E6.count"].passed is None
+    assert by_id["E6.lr-amplification"].kind == "derived"
+    for key in ("E6.gaussian", "E6.n/d=4"):  # variations are scope claims led by their mechanism
+        c = by_id[key]
+        assert c.kind == "scope" and isinstance(c.passed, bool)
+        first = c.note.split(". ")[0]
+        assert len(first) > 40 and not first.startswith("Measured")
+
+
+def test_e6_every_variation_has_a_mechanism():
+    """The scope map shows each variation's mechanism: one per variation, for its full-run outcome."""
+    assert set(e6._MECHANISM) == set(e6.ALL_VARIATIONS)
+    for key, texts in e6._MECHANISM.items():
+        assert texts and all(len(t.split(". ")[0]) > 80 for t in texts.values()), key
+    assert "g/‖g‖" in e6._mechanism("m=1", False, ["(i)"])
+    assert e6._mechanism("gaussian", False, ["(ii)"]).startswith("The picture breaks at (ii)")
 
 
 def _frame(cos, a, b=None, diverged=None):

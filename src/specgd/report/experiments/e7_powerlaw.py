@@ -1,5 +1,6 @@
-"""E7: the single-neuron power-law study of MODEL.md §7 — escape rate, O(log d) escape, slow
-convergence, tail learning, online SGD — and the SpecGD counterpart on a width-m network."""
+"""E7: the single-neuron power-law study of arXiv 2511.18661 (docs/theory.md#power-law) — escape
+rate, O(log d) escape, slow convergence, tail learning, online SGD — and the SpecGD counterpart on a
+width-m network (docs/optimizers.md#specgd)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ TITLE = "Power-law covariance, single neuron: escape rate, escape time, slow con
 
 DOTTED = {"linestyle": ":", "linewidth": 1.4}
 
+THEORY_PAGE = "docs/theory.md#power-law"
+# Places in arXiv 2511.18661 (Braun, Loureiro, Minh, Imaizumi) of the statements the claims check;
+# the closed forms behind the numbers are derived on the theory page.
+PAPER = "arXiv 2511.18661"
+RATE_SOURCE = f"{PAPER}, abstract (phase (i)); {THEORY_PAGE}"
+RATE_KIND = "paper"
+ESCAPE_SOURCE = f"{PAPER}, abstract (phase (i)); {THEORY_PAGE}"
+SLOW_SOURCE = f"{THEORY_PAGE}; {PAPER}, abstract (phase (ii))"
+TAIL_SOURCE = f"{PAPER}, abstract (phase (iii)); {THEORY_PAGE}"
+ONLINE_SOURCE = f"{PAPER}, abstract"
+
 
 @dataclass
 class Params:
@@ -33,13 +45,20 @@ class Params:
     main_steps: int = 10**7
     n_logs: int = 121  # logged steps per run (one count for all: compiled programs are shared)
     slow_window: tuple[float, float] = (1e2, 1e4)  # continuous time t = η·step
+    slow_tol: float = 0.10
+    slow_ref_d: int = 10**6  # d of the d → ∞ reference for the slow-phase closed form
     # (ii) escape rate for several a
     rate_as: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
     rate_d: int = 1000
     rate_lr: float = 1e-3
-    rate_init: float = 1e-6
-    rate_window: tuple[float, float] = (1e-5, 1e-3)  # |u| range of the exponential fit
+    # A tiny start keeps u linear long after the second mode has faded (see _rate_window); float64
+    # carries it without loss (the cubic term is ~1e-40 at the start).
+    rate_init: float = 1e-12
     rate_tol: float = 0.02
+    # Largest rate bias allowed from each of the two systematic errors of the fit (a tenth of the
+    # tolerance): the second mode's weight e^{−(ρ−ρ₂)t} at the window's start, and the cubic term's
+    # relative rate change 3s at its end.
+    rate_bias: float = 0.002
     # (iii) tail learning
     tail_a: float = 2.0
     tail_d: int = 300
@@ -78,8 +97,10 @@ class Params:
 
     @classmethod
     def quick(cls) -> Params:
+        # tail_d stays 300: the tail law leaves out the top coordinates' nonlinear approach after T₂,
+        # whose share of the MSE grows as d falls (at d = 100 the law is off by ~10%).
         return cls(main_d=200, main_steps=2 * 10**5, slow_window=(1e2, 1e3), rate_as=(1.0, 2.0),
-                   rate_d=200, tail_d=100, tail_steps=2 * 10**4, tail_teachers=(0, 1),
+                   rate_d=200, tail_d=300, tail_steps=2 * 10**4, tail_teachers=(0, 1),
                    tail_taus=(3.0, 10.0), online_d=100, online_steps=10**4, dims=(100, 400),
                    dims_steps=3 * 10**4, escape_seeds=8, spec_d=200, spec_steps=3000)
 
@@ -94,10 +115,17 @@ def _spectrum(prob: sg.Problem) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(prob.arrays.cov.diag), np.asarray(prob.teacher)
 
 
+def _init_rng(seed: int) -> np.random.Generator:
+    """The numpy stream of initialization seed ``seed``. It must not be ``default_rng(seed)``: the
+    random teacher of problem seed ``s`` is ``default_rng(s).standard_normal(d)`` normalized, so an
+    init drawn from the same stream would start exactly on the teacher's direction. A spawn key
+    gives a stream independent of every problem seed."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+
+
 def _gauss(d: int, scale: float, seeds: Any) -> np.ndarray:
     """Initial weights ``N(0, scale²/d)`` per entry, one (1, d) row per seed (numpy, so known)."""
-    return np.stack([scale / math.sqrt(d) * np.random.default_rng(s).standard_normal((1, d))
-                     for s in seeds])
+    return np.stack([scale / math.sqrt(d) * _init_rng(s).standard_normal((1, d)) for s in seeds])
 
 
 def _crossing(t: np.ndarray, y: np.ndarray, level: float) -> float:
@@ -110,6 +138,15 @@ def _crossing(t: np.ndarray, y: np.ndarray, level: float) -> float:
         return float(t[0])
     y0, y1 = np.log(max(y[i - 1], 1e-300)), np.log(y[i])
     return float(t[i - 1] + (t[i] - t[i - 1]) * (math.log(level) - y0) / (y1 - y0))
+
+
+def _eps2_tail(t: np.ndarray, w_star: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """``Σᵢ λᵢ (w*ᵢ)² e^{−16λᵢt}``: ε² = ‖w − w*‖²_Σ in the slow phase when each coordinate's error
+    decays on its own from w ≈ 0 (Hessian 8Σ + 16Σw*w*ᵀΣ at w*; docs/theory.md#power-law). Its
+    log-log slope tends to −(a−1)/a as d → ∞."""
+    c = np.asarray(lam, float) * np.asarray(w_star, float) ** 2
+    lam = np.asarray(lam, float)
+    return np.array([float(np.sum(c * np.exp(-16 * lam * x))) for x in np.atleast_1d(t)])
 
 
 def _loglog_slope(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
@@ -181,46 +218,86 @@ def _main(p: Params) -> tuple[Figure, list[Claim], dict[str, float]]:
     ax.plot(x, positive(f["one_minus_u"]), color="tab:red", label="1 − u (simulation)")
     ax.plot(x, positive(f["dist_sigma2"]), color="tab:purple", label="ε² = ‖w − w*‖²_Σ (simulation)")
     lo, hi = p.slow_window
+    eps2_law = _eps2_tail(t, ws, lam)
+    ax.plot(x, positive(eps2_law), color=COLORS["theory"], label="ε²: Σλᵢ(w*ᵢ)²e^(−16λᵢt) (this d)",
+            **DOTTED)
     slope_e2 = _loglog_slope(t, f["dist_sigma2"].to_numpy(), lo, hi)
+    slope_law = _loglog_slope(t, eps2_law, lo, hi)
+    # The same closed form as d → ∞ (expected teacher, E[λᵢ(w*ᵢ)²] = λᵢ under trace 1): its slope
+    # over the window is the paper's asymptotic exponent plus what is left of finite-window effects.
+    t_win = np.geomspace(lo, hi, 25)
+    lam_ref = pl.power_law_eigenvalues(p.slow_ref_d, p.main_a)
+    slope_ref = _loglog_slope(t_win, _eps2_tail(t_win, np.ones_like(lam_ref), lam_ref), lo, hi)
     kappa = -2.0 / slope_e2 if slope_e2 < 0 else math.nan  # t ∝ ε^{-κ}, ε = ‖w − w*‖_Σ
+    kappa_law = -2.0 / slope_law if slope_law < 0 else math.nan
+    kappa_paper = pl.slow_convergence_exponent(p.main_a)
     pred_slope = -pl.one_minus_u_exponent(p.main_a)
     sel = (t >= lo) & (t <= hi)
     if sel.any():
         t_ref = t[sel]
         anchor = float(f["dist_sigma2"].to_numpy()[sel][0])
         ax.plot(t_ref / p.main_lr, anchor * (t_ref / t_ref[0]) ** pred_slope, color=COLORS["theory"],
-                label=f"∝ t^(−(a−1)/a) = t^({pred_slope:.2f})", **THEORY)
+                label=f"∝ t^(−(a−1)/a) = t^({pred_slope:.2f}) (d → ∞)", **THEORY)
+        ax.axvspan(lo / p.main_lr, hi / p.main_lr, color="tab:gray", alpha=0.12, label="fit window")
     label(ax, "step", "distance to the teacher", title="slow convergence", log="xy")
 
     caption = (
         f"(i) GD on one neuron (m = 1), population loss, Σ = diag power law λᵢ ∝ i^(−{p.main_a:g}) "
         f"(trace 1), d = {p.main_d}, teacher a random Gaussian direction with ‖Σ^(1/2)w*‖ = 1 "
-        f"(problem seed {p.problem_seed}), init N(0, ({p.init_scale:g})²/d) per entry (numpy seed 0), "
+        f"(problem seed {p.problem_seed}), init N(0, ({p.init_scale:g})²/d) per entry (init seed 0, "
+        "independent of the teacher), "
         f"η = {p.main_lr:g}, {p.main_steps:.0e} steps ({p.n_logs} log-spaced logs); one "
         f"compiled run took {wall:.1f} s wall on this machine. Left: u, s and MSE/MSE(0) "
         f"(MSE = min‖w ∓ w*‖²/d); dashed black: the top mode of the linearized flow from the same "
         f"w₀, (vᵀΣw*)(vᵀw₀)(1 + ηρ)^step with ρ the secular root; short-dashed black: the tail law "
-        f"MSE(0)·(1/d)Σe^(−16λᵢt). Right: 1 − u and ε² = s − 2u + 1 with a dashed reference slope "
-        f"−(a−1)/a, fitted window t ∈ [{lo:g}, {hi:g}]."
+        f"MSE(0)·(1/d)Σe^(−16λᵢt). Right: 1 − u and ε² = s − 2u + 1; dotted: the closed form "
+        f"Σλᵢ(w*ᵢ)²e^(−16λᵢt) for ε² (this teacher, this d, no fitted constant); dashed: the d → ∞ "
+        f"slope −(a−1)/a; grey: the fit window t ∈ [{lo:g}, {hi:g}]."
     )
     data = f[["step", "t", "u", "s", "mse", "mse_ratio", "one_minus_u", "dist_sigma2",
-              "loss"]].assign(u_top_mode=u_lin, mse_tail_law=tail * float(f["mse"].iloc[0]))
+              "loss"]].assign(u_top_mode=u_lin, mse_tail_law=tail * float(f["mse"].iloc[0]),
+                              eps2_closed_form=eps2_law)
     claims = [
         Claim("E7.main-cost", f"Wall time of the {p.main_steps:.0e}-step compiled GD run (d = {p.main_d})",
-              round(wall, 1), "≲ 60 s budget", "observation", None, "MODEL.md §7",
-              note=f"{1e6 * wall / p.main_steps:.2f} µs per step incl. compilation"),
+              round(wall, 1), "—", "—", None, "docs/experiments/e7.md#setup", kind="observation",
+              note=f"{1e6 * wall / p.main_steps:.2f} µs per step including compilation, on the machine "
+                   "that ran the report (shared cores inflate it)."),
         Claim("E7.slow-exponent",
-              f"Slow convergence: t(ε) ∝ ε^(−κ) with ε = ‖w − w*‖_Σ, fitted over t ∈ [{lo:g}, {hi:g}]",
-              round(kappa, 3), round(pl.slow_convergence_exponent(p.main_a), 3),
-              "INFO (an O(·) law with a log(1/ε) factor)", None, "MODEL.md §7",
-              note=f"d log ε²/d log t = {slope_e2:.3f}; the tail argument predicts −(a−1)/a = "
-                   f"{pred_slope:.3f}, i.e. κ = 2a/(a−1) for ε ∝ √(1−u). Read with 1 − u ≤ ε "
-                   "literally the law would predict slope −(a−1)/(2a), which the data exclude."),
+              f"Slow convergence (phase (ii)): t(ε) ∝ ε^(−κ) with ε = ‖w − w*‖_Σ over t ∈ [{lo:g}, {hi:g}]; "
+              "measured κ vs the closed form Σλᵢ(w*ᵢ)²e^(−16λᵢt) for ε² at this d",
+              round(kappa, 3), round(kappa_law, 3), f"rel {p.slow_tol:.0%}",
+              within(kappa, kappa_law, p.slow_tol), SLOW_SOURCE, kind="derived",
+              note=f"Relative error {kappa / kappa_law - 1:+.1%}. κ = −2/(d log ε²/d log t): log-log slope "
+                   f"of ε² over the window {slope_e2:.3f} (simulation) vs {slope_law:.3f} (closed form: each "
+                   "coordinate's error decays like e^(−8λᵢt) from w ≈ 0, same teacher and d). As d → ∞ the "
+                   f"closed form gives arXiv 2511.18661's exponent κ = 2a/(a−1) = {kappa_paper:.3g} (slope "
+                   f"−(a−1)/a = {pred_slope:.3g}); over the same window at d = {p.slow_ref_d:.0e} (expected "
+                   f"teacher) its slope is {slope_ref:.3f}. At d = {p.main_d} the sum over coordinates stops "
+                   "at i = d and lacks the slowest coordinates the d → ∞ law counts on, so the decay is "
+                   f"steeper: the gap between κ = {kappa:.3g} and {kappa_paper:.3g} is this finite-d "
+                   "correction, which the closed form carries, not a disagreement. The paper's O(·) law "
+                   "also allows a log(1/ε) factor; the closed form has none and needs none here."),
     ]
     return Figure("e7_main", caption, fig, data), claims, {"main_wall_s": wall, "kappa": kappa}
 
 
 # ---------------------------------------------------------------------------------------------
+def _rate_window(t: np.ndarray, s: np.ndarray, rho: float, rho2: float, bias: float) -> np.ndarray:
+    """The logged points on which the exponential fit of ``log|u|`` measures ``ρ``.
+
+    A random start excites every mode of the linearized flow, so ``u(t) = Σ_j c_j e^{ρ_j t}`` and a
+    log-linear fit sees ``ρ`` plus the next mode's share ``(c₂/c₁) e^{−(ρ−ρ₂)t}`` (times ``ρ−ρ₂``).
+    The window starts when ``e^{−(ρ−ρ₂)t} ≤ bias``, i.e. at ``t_s = log(1/bias)/(ρ − ρ₂)`` (a ratio
+    c₂/c₁ of up to ``tol/(bias·(1−ρ₂/ρ))`` then still biases the rate by less than the tolerance;
+    lower modes decay faster). It ends before the only nonlinear term of the gradient, ``12sΣw``,
+    changes the rate along the top mode by ``12s·vᵀΣv/ρ ≤ 3s/s*`` more than ``bias``: ``3s ≤ bias``
+    (``s* = 1``). ``ρ₂`` NaN (no second root) starts the window at 0."""
+    t_s = math.log(1 / bias) / (rho - rho2) if math.isfinite(rho2) and rho2 < rho else 0.0
+    nonlinear = np.flatnonzero(3 * s >= bias)
+    t_e = t[nonlinear[0]] if len(nonlinear) else np.inf
+    return (t >= t_s) & (t < t_e)
+
+
 def _rates(p: Params) -> tuple[Figure, list[Claim]]:
     """(ii) u(t) from near 0 for several a: measured exponential rate vs the secular root ρ."""
     d, eta = p.rate_d, p.rate_lr
@@ -235,55 +312,74 @@ def _rates(p: Params) -> tuple[Figure, list[Claim]]:
         z = abs(float(v @ w0[0])) * math.sqrt(d) / p.rate_init
         t_esc = pl.escape_time(ws, lam, p.rate_init, 0.5, z=max(z, 1e-3))
         steps = int(math.ceil(1.3 * t_esc / eta))
-        res = _gd(prob, eta, steps, w0, p.n_logs, log=False)
-        f = res.frame
+        f = _gd(prob, eta, steps, w0, p.n_logs, log=False).frame
         k = f["step"].to_numpy()
         u = f["u"].abs().to_numpy()
-        lo, hi = p.rate_window
-        first_hi = np.flatnonzero(u >= hi)
-        end = first_hi[0] if len(first_hi) else len(u)
-        sel = np.zeros(len(u), bool)
-        sel[:end] = u[:end] >= lo
-        if sel.sum() >= 3:
+        sel = _rate_window(k * eta, f["s"].to_numpy(), rho, rho2, p.rate_bias) & (u > 0)
+        if sel.sum() >= 5:
             per_step = float(np.polyfit(k[sel], np.log(u[sel]), 1)[0])
             measured = (math.exp(per_step) - 1) / eta  # invert the discrete factor 1 + ηρ exactly
+            t_lo, t_hi = float(k[sel][0] * eta), float(k[sel][-1] * eta)
+            u_lo, u_hi = float(u[sel][0]), float(u[sel][-1])
         else:
-            measured = math.nan
+            measured = t_lo = t_hi = u_lo = u_hi = math.nan
         with np.errstate(over="ignore"):
             theory = np.abs(pl.linear_u(k * eta, w0[0], ws, lam, lr=eta))
-        rows.append(pd.DataFrame({"a": a, "step": k, "u": f["u"].to_numpy(), "u_top_mode": theory,
-                                  "fit": sel}))
-        meta.append((a, rho, measured, steps))
+        rows.append(pd.DataFrame({"a": a, "step": k, "u": f["u"].to_numpy(), "s": f["s"].to_numpy(),
+                                  "u_top_mode": theory, "fit": sel}))
+        meta.append((a, rho, measured, t_lo, t_hi))
+        t_s = math.log(1 / p.rate_bias) / (rho - rho2) if math.isfinite(rho2) else 0.0
+        window = (f"fit of log|u| over the {int(sel.sum())} logged steps with t ∈ [{t_lo:.4g}, {t_hi:.4g}] "
+                  f"(|u| from {u_lo:.2g} to {u_hi:.2g}), per-step factor f ↦ (f − 1)/η"
+                  if sel.sum() >= 5 else f"no window of ≥ 5 logged steps (only {int(sel.sum())}): "
+                  "the start is too large for u to stay linear until the second mode has faded")
         claims.append(Claim(
             f"E7.rho-a{a:g}",
-            f"Escape rate at a = {a:g}, d = {d}: growth of u from near 0 vs the root of "
+            f"Escape rate at a = {a:g}, d = {d}: growth of u from near 0 vs the root ρ of "
             "1 = 8Σ(w*ᵢ)²λᵢ²/(ρ − 4λᵢ)",
             round(measured, 5), round(rho, 5), f"rel {p.rate_tol:.0%}", within(measured, rho, p.rate_tol),
-            "MODEL.md §7",
-            note=f"continuous-time rate (t = η·step); fit of log|u| over |u| ∈ [{lo:g}, {hi:g}], "
-                 f"per-step factor f ↦ (f − 1)/η; 4λ₁ = {4 * lam[0]:.4f}; next mode ρ₂ = {rho2:.4g} "
-                 f"(gap (ρ − ρ₂)/ρ = {(rho - rho2) / rho:.2f}: the smaller, the longer the transient)"))
+            RATE_SOURCE, kind=RATE_KIND,
+            note=f"Relative error {measured / rho - 1:+.3%} (continuous-time rate, t = η·step); "
+                 f"{window}. Window: it starts at t_s = log(1/{p.rate_bias:g})/(ρ − ρ₂) = {t_s:.4g}, where "
+                 f"the next mode of the linearized flow (ρ₂ = {rho2:.5g}, gap (ρ − ρ₂)/ρ = "
+                 f"{(rho - rho2) / rho:.2f}) has lost all but {p.rate_bias:g} of its initial weight "
+                 f"e^(−(ρ−ρ₂)t) relative to the top mode, and ends before the cubic term changes the "
+                 f"rate by {p.rate_bias:g} (3s < {p.rate_bias:g}); start N(0, ({p.rate_init:g})²/d) so "
+                 f"that u is still linear at t_s. ρ exceeds 4λ₁ = {4 * lam[0]:.5g} by "
+                 f"{rho / (4 * lam[0]) - 1:.2%}" + (
+                     f", inside the {p.rate_tol:.0%} tolerance: the verdict alone does not tell ρ from "
+                     f"4λ₁ at this a; the measured error does (vs 4λ₁: {measured / (4 * lam[0]) - 1:+.3%})."
+                     if rho / (4 * lam[0]) - 1 < p.rate_tol else
+                     ", beyond the tolerance: the check resolves the secular correction.")))
     data = pd.concat(rows, ignore_index=True)
 
     fig, axes = subplots(1, len(p.rate_as), width=3.4, height=3.0)
-    for j, (a, rho, measured, _steps) in enumerate(meta):
+    for j, (a, rho, measured, t_lo, t_hi) in enumerate(meta):
         ax = axes[0, j]
         g = data[data.a == a]
-        ax.plot(g["step"], positive(np.abs(g["u"])), color=COLORS["gd"], label="|u| (GD simulation)")
+        t = g["step"].to_numpy() * eta
+        ax.plot(t, positive(np.abs(g["u"])), color=COLORS["gd"], label="|u| (GD simulation)")
         keep = g["u_top_mode"].to_numpy() < 2
-        ax.plot(g["step"][keep], g["u_top_mode"][keep], color=COLORS["theory"],
-                label=f"(vᵀΣw*)(vᵀw₀)(1+ηρ)^k, ρ = {rho:.4g}", **THEORY)
-        ax.axhspan(*p.rate_window, color="tab:gray", alpha=0.12, label="fit window")
-        label(ax, "step k", "|u| = |wᵀΣw*|", title=f"a = {a:g}: measured ρ = {measured:.4g}", log="y")
-        ax.set_ylim(1e-9, 3)
+        ax.plot(t[keep], g["u_top_mode"][keep], color=COLORS["theory"],
+                label="top mode (vᵀΣw*)(vᵀw₀)(1+ηρ)^(t/η)", **THEORY)
+        if math.isfinite(t_lo):
+            ax.axvspan(t_lo, t_hi, color="tab:gray", alpha=0.15, label="fit window")
+        label(ax, "t = η·step", "|u| = |wᵀΣw*|", title=f"a = {a:g}: ρ fit {measured:.4g}, secular {rho:.4g}",
+              log="y", legend=False)
+        if j == 0:
+            ax.legend(fontsize=7, loc="upper left")
+        ax.set_ylim(max(float(np.nanmin(positive(np.abs(g["u"])))) / 3, 1e-300), 3)
     caption = (
         f"(ii) Escape from near 0 under GD, m = 1, d = {d}, η = {eta:g}, power law a ∈ "
         f"{list(p.rate_as)} (trace 1), teacher random with ‖Σ^(1/2)w*‖ = 1 (problem seed "
-        f"{p.problem_seed}), init N(0, ({p.rate_init:g})²/d) per entry (numpy seed 0). Semi-log axes "
-        "(an exponential rate is a straight line). Solid: simulation; dashed: the linearized top mode "
-        "from the same w₀ — no fitted constant — (vᵀΣw*)(vᵀw₀)(1 + ηρ)^k, with ρ the secular-equation "
-        "root (a continuous-time rate; GD's per-step factor is 1 + ηρ). Grey band: the |u| window "
-        "of the measured rate."
+        f"{p.problem_seed}), init N(0, ({p.rate_init:g})²/d) per entry (init seed 0, independent of the "
+        "teacher), against continuous time t = η·step. Semi-log axes (an exponential rate is a straight "
+        "line). Solid: simulation; dashed: the linearized top mode from the same w₀ — no fitted "
+        "constant — (vᵀΣw*)(vᵀw₀)(1 + ηρ)^(t/η), "
+        "with ρ the secular-equation root (a continuous-time rate; GD's per-step factor is 1 + ηρ); "
+        "the gap between the two early on is the start's other modes. Grey: the fit window, from "
+        f"where the next mode's relative weight e^(−(ρ−ρ₂)t) is below {p.rate_bias:g} to where the cubic "
+        f"term would change the rate by {p.rate_bias:g}."
     )
     return Figure("e7_rates", caption, fig, data), claims
 
@@ -328,7 +424,7 @@ def _tail(p: Params) -> tuple[Figure, list[Claim]]:
         ax.plot(np.maximum(g["tau"], eta), g["ratio"], color=COLORS["gd"], alpha=0.35, linewidth=0.8,
                 label="GD, one teacher each" if j == 0 else None)
     ax.plot(x, mean_ratio, color=COLORS["gd"], linewidth=2, label="GD, mean over teachers")
-    ax.plot(x, law, color=COLORS["theory"], label="(1/d)Σ e^(−16λᵢτ) (MODEL.md §7)", **THEORY)
+    ax.plot(x, law, color=COLORS["theory"], label="tail law (1/d)Σ e^(−16λᵢτ)", **THEORY)
     ax.plot(x, coord, color="tab:green", label="Σ δᵢ² e^(−16λᵢτ)/Σ δᵢ² (actual errors at T₂)", **DOTTED)
     label(ax, "τ = η·(steps after T₂)", "MSE(T₂+τ) / MSE(T₂)", title="tail learning", log="x")
     ax = axes[0, 1]
@@ -343,7 +439,8 @@ def _tail(p: Params) -> tuple[Figure, list[Claim]]:
         f"N(0, ({p.init_scale:g})²/d). T₂ per teacher = first logged step with |u| ≥ {p.escape_level:g} "
         f"(end of the exponential escape; t = {min(k2s) * eta:.2f}–{max(k2s) * eta:.2f}), then "
         f"{p.tail_steps:.0e} more steps. τ in continuous time "
-        "(η·steps). Left: MSE ratio per teacher and mean; dashed: MODEL.md's law; dotted: the same "
+        "(η·steps). Left: MSE ratio per teacher and mean; dashed: the tail law of arXiv 2511.18661 "
+        "(docs/theory.md#power-law); dotted: the same "
         "law with each coordinate's actual error δᵢ at T₂. Right: the drop on log–log axes with the "
         "asymptotic Γ-law (valid for 1 ≪ 16τ/H ≪ d^a)."
     )
@@ -358,16 +455,21 @@ def _tail(p: Params) -> tuple[Figure, list[Claim]]:
             f"MSE(T₂+τ)/MSE(T₂) = (1/d)Σe^(−16λᵢτ) at τ = {taus[i]:.3g} (d = {d}, mean of "
             f"{len(probs)} teachers)",
             round(float(mean_ratio[i]), 4), round(float(law[i]), 4), f"rel {p.tail_tol:.0%}",
-            abs(rel) <= p.tail_tol, "MODEL.md §7",
-            note=f"relative error {rel:+.3f}; with each coordinate's actual error at T₂ the law gives "
-                 f"{coord[i]:.4f} (rel {mean_ratio[i] / coord[i] - 1:+.3f})"))
+            abs(rel) <= p.tail_tol, TAIL_SOURCE, kind="paper",
+            note=f"Relative error {rel:+.3f}. The law assumes the error at T₂ is spread evenly over the "
+                 "coordinates (a random teacher) and each decays like e^(−16λᵢτ); with each coordinate's "
+                 f"actual error at T₂ it gives {coord[i]:.4f} (rel {mean_ratio[i] / coord[i] - 1:+.3f}, "
+                 "E7.tail-coordinates)."))
     worst = max(abs(mean_ratio[int(np.argmin(np.abs(taus - tau)))] / coord[int(np.argmin(np.abs(taus - tau)))]
                     - 1) for tau in p.tail_taus)
     claims.append(Claim(
         "E7.tail-coordinates",
         "Per-coordinate tail law e^(−16λᵢτ) from the actual errors at T₂, worst over the τ above",
         round(float(worst), 4), 0.0, f"rel ≤ {p.tail_coord_tol:.0%}", worst <= p.tail_coord_tol,
-        "MODEL.md §7 (Hessian 8Σ + 16Σw*w*ᵀΣ at w*)"))
+        THEORY_PAGE, kind="derived",
+        note="Near w* the Hessian is 8Σ + 16Σw*w*ᵀΣ, so each tail coordinate's error δᵢ decays like "
+             "e^(−8λᵢτ) and the MSE like Σδᵢ²e^(−16λᵢτ)/Σδᵢ², here evaluated with the measured δᵢ at "
+             "T₂ (no assumption that the error is spread evenly)."))
     return Figure("e7_tail", caption, fig, data), claims
 
 
@@ -412,7 +514,8 @@ def _online(p: Params) -> tuple[Figure, list[Claim]]:
     )
     claims = [Claim(
         "E7.online", "Online SGD (B = 1, σ² = 0.05): final excess loss, online vs population, per a",
-        [[a, round(o, 5), round(q, 5)] for a, o, q in finals], "—", "observation", None, "MODEL.md §7",
+        [[a, round(o, 5), round(q, 5)] for a, o, q in finals], "—", "observation", None, ONLINE_SOURCE,
+        kind="observation",
         note="[a, online, population]; the online excess above the population curve is the SGD noise "
              "floor at this η")]
     return Figure("e7_online", caption, fig, data), claims
@@ -460,10 +563,13 @@ def _dims(p: Params) -> tuple[Figure, list[Claim]]:
         f"Escape time (|u| ≥ {p.escape_level:g}) grows like log(d)/(2ρ): T(d = {d_hi}) − T(d = {d_lo}), "
         f"median over {p.escape_seeds} paired starts",
         round(measured, 4), round(predicted, 4), f"rel {p.escape_tol:.0%}",
-        within(measured, predicted, p.escape_tol), "MODEL.md §7",
-        note=f"log({d_hi}/{d_lo})/(2ρ̄) = {math.log(d_hi / d_lo) / (2 * rho_mean):.4f} with ρ̄ = "
-             f"{rho_mean:.4f}; the prediction also carries the small d-dependence of ρ and vᵀΣw*. "
-             f"Continuous time t = η·step, η = {eta:g}."))
+        within(measured, predicted, p.escape_tol), ESCAPE_SOURCE, kind="paper",
+        note=f"Relative error {measured / predicted - 1:+.1%}. The fast escape of arXiv 2511.18661 "
+             "(phase (i)), u(t) ≈ c d^(−1/2) e^(ρt), makes the escape time (log d)/(2ρ) + O(1); the "
+             "predicted difference is the linearized top mode's crossing time from the same starts, "
+             f"log({d_hi}/{d_lo})/(2ρ̄) = {math.log(d_hi / d_lo) / (2 * rho_mean):.4f} with ρ̄ = "
+             f"{rho_mean:.4f} plus the small d-dependence of ρ and vᵀΣw*. Continuous time t = η·step, "
+             f"η = {eta:g}."))
     slopes = {d: _loglog_slope(g["t"].to_numpy(), g["one_minus_u"].to_numpy(), p.slow_window[0],
                                min(p.slow_window[1], float(g["t"].max())))
               for d, g in data.groupby("d")}
@@ -471,8 +577,11 @@ def _dims(p: Params) -> tuple[Figure, list[Claim]]:
         "E7.slow-slope-d", "d log(1 − u)/d log t in the slow phase, per d (d-independent before the "
                            "finite-d cutoff t ~ H d^a/8)",
         [[d, round(s, 3)] for d, s in slopes.items()], round(-pl.one_minus_u_exponent(a), 3),
-        "INFO", None, "MODEL.md §7",
-        note="transient: the prefactor of 1 − u drifts while the top modes settle, steepening the slope"))
+        "INFO", None, THEORY_PAGE, kind="observation",
+        note="d-independent in the limit: the slope is steeper at the smallest d, whose sum over "
+             "coordinates is cut at i = d (the finite-d correction of E7.slow-exponent), and within a "
+             "few percent of −(a−1)/a at the larger d, the rest being the transient of the top modes "
+             "settling (1 − u projects on the stiff direction Σw*)."))
 
     fig, axes = subplots(1, 2, width=4.6, height=3.5)
     ax = axes[0, 0]
@@ -519,8 +628,8 @@ def _spectral(p: Params) -> tuple[Figure, list[Claim]]:
     d, m = p.spec_d, p.spec_m
     prob = _problem(d, p.spec_a, p.problem_seed, m=m)
     prob1 = _problem(d, p.spec_a, p.problem_seed, m=1)
-    rng = np.random.default_rng(0)
-    W0 = p.init_scale / math.sqrt(d) * rng.standard_normal((m, d))  # each neuron of norm ≈ scale
+    rng = np.random.default_rng(0)  # random points for the m = 1 polar check only
+    W0 = p.init_scale / math.sqrt(d) * _init_rng(0).standard_normal((m, d))  # neurons of norm ≈ scale
     runs = []
     for name, width, problem, w0 in (("gd", m, prob, W0), ("specgd", m, prob, W0),
                                      ("gd", 1, prob1, W0[:1]), ("specgd", 1, prob1, W0[:1])):
@@ -553,7 +662,8 @@ def _spectral(p: Params) -> tuple[Figure, list[Claim]]:
     caption = (
         f"(vi) SpecGD (η = {p.spec_lr:g}) vs GD (η̃ = {p.spec_gd_lr:g}) with power-law inputs, a = "
         f"{p.spec_a:g} (trace 1), d = {d}, widths m = {m} (solid) and m = 1 (dash-dot), population "
-        f"loss, {p.spec_steps:.0e} steps, init N(0, ({p.init_scale:g})²/d) per entry (numpy seed 0; the "
+        f"loss, {p.spec_steps:.0e} steps, init N(0, ({p.init_scale:g})²/d) per entry (init seed 0, "
+        "independent of the teacher; the "
         f"m = 1 run uses the first row), teacher random with "
         f"‖Σ^(1/2)w*‖ = 1 (problem seed {p.problem_seed}), second layer 1/m. For m = 1 SpecGD is "
         "normalized GD (the polar factor of a 1×d gradient is g/‖g‖). No theory curve: observation."
@@ -563,9 +673,13 @@ def _spectral(p: Params) -> tuple[Figure, list[Claim]]:
     claims = [
         Claim("E7.specgd-m1-is-ngd", "For m = 1, SpecGD's direction is normalized GD's: polar(g) = g/‖g‖ "
               f"for the population gradient at {checks} random w", gap, 0.0, "max rel Δ ≤ 1e-10",
-              gap <= 1e-10, "MODEL.md §3"),
+              gap <= 1e-10, "docs/optimizers.md#specgd", kind="derived",
+              note="The thin SVD of a 1×d matrix g is (1)(‖g‖)(g/‖g‖), so its polar factor is g/‖g‖: "
+                   "with one neuron SpecGD is normalized GD (E6.m=1 shows what that costs on the spike). "
+                   "Measured: the largest entry-wise gap relative to the largest entry."),
         Claim("E7.specgd-powerlaw", f"SpecGD vs GD on the power law (final [loss, rel_error] after "
-              f"{p.spec_steps:.0e} steps)", obs, "—", "observation", None, "MODEL.md §7",
+              f"{p.spec_steps:.0e} steps)", obs, "—", "observation", None, "docs/optimizers.md#specgd",
+              kind="observation",
               note="the relative error is dominated by the slowly learned tail coordinates (‖w*‖² ≈ d/"
                    "w*ᵀΣ-normalization), which neither optimizer reaches in this horizon"),
     ]
