@@ -15,10 +15,12 @@ def test_e6_tiny_structure():
     out = e6.run(params=p)
     assert isinstance(out, ExperimentOutput) and out.key == "E6"
     figs = {f.name: f for f in out.figures}
-    assert set(figs) == {"e6_panels", "e6_criteria", "e6_optimizers", "e6_finite"}
+    # criterion (i) panels: one figure per family of variations (gaussian: init, n/d=4: data)
+    assert set(figs) == {"e6_panels_init_width", "e6_panels_data", "e6_criteria", "e6_optimizers",
+                         "e6_finite"}
     for f in out.figures:
         assert f.figure is not None and len(f.data) > 0
-    assert {"variation", "optimizer", "step", "value", "quantity"} <= set(figs["e6_panels"].data.columns)
+    assert {"variation", "optimizer", "step", "value", "quantity"} <= set(figs["e6_panels_data"].data.columns)
     table = figs["e6_criteria"].data
     assert list(table["variation"]) == ["gaussian", "n/d=4"]
     assert {"crit_i", "crit_ii", "crit_iii", "holds", "amp_gd", "amp_x", "escape_gd", "escape_x",

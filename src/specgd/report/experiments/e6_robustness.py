@@ -304,7 +304,7 @@ def run(quick: bool = False, params: Params | None = None) -> ExperimentOutput:
     pl_grid = _powerlaw_grid(p) if p.pl_gd_grid and any(v.key.startswith("powerlaw") for v in variations) \
         else None
 
-    figures = [_fig_panels(p, variations, sim, table), _fig_table(p, table),
+    figures = [*_fig_panel_groups(p, variations, sim, table), _fig_table(p, table),
                _fig_optimizers(p, sim, sens)]
     finite = _fig_finite(p, table)
     if finite is not None:
@@ -395,11 +395,25 @@ def _ratio_series(frame: pd.DataFrame, spike: bool) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def _fig_panels(p: Params, variations: list[Variation], sim: pd.DataFrame, table: pd.DataFrame) -> Figure:
-    vs = [v for v in variations if v.group != "optimizer"]
-    ncols = min(6, len(vs))
+# Criterion (i) panels, one figure per family of variations (at most ~7 panels each).
+PANEL_GROUPS = {"init_width": ("init", "width"), "data": ("data",), "spectrum": ("spectrum",)}
+
+
+def _fig_panel_groups(p: Params, variations: list[Variation], sim: pd.DataFrame,
+                      table: pd.DataFrame) -> list[Figure]:
+    figures = []
+    for name, groups in PANEL_GROUPS.items():
+        vs = [v for v in variations if v.group in groups]
+        if vs:
+            figures.append(_fig_panels(p, vs, sim, table, f"e6_panels_{name}"))
+    return figures
+
+
+def _fig_panels(p: Params, vs: list[Variation], sim: pd.DataFrame, table: pd.DataFrame,
+                fig_name: str) -> Figure:
+    ncols = min(4, len(vs))
     nrows = math.ceil(len(vs) / ncols)
-    fig, axes = subplots(nrows, ncols, width=2.9, height=2.35)
+    fig, axes = subplots(nrows, ncols, width=3.3, height=2.7)
     data = []
     verdict = table.set_index("variation")
     for ax, var in zip(axes.flat, vs, strict=False):
@@ -422,13 +436,14 @@ def _fig_panels(p: Params, variations: list[Variation], sim: pd.DataFrame, table
     for ax in list(axes.flat)[len(vs):]:
         ax.set_visible(False)
     caption = (
-        "Criterion (i) along training, one panel per variation: the spike-to-signal ratio b/a relative "
+        "Criterion (i) along training, one panel per variation of this family: the spike-to-signal "
+        "ratio b/a relative "
         "to its start (power law, no spike: the alignment cos relative to its start). Median over "
         f"seeds {list(p.seeds)} with a min–max band; GD red (η̃ = {p.lr_gd} unless the title says "
         f"otherwise), SpecGD blue (η = {p.lr_specgd}); dotted: the threshold R = {p.amp_factor:g} "
         "(1/R for cos). 'holds'/'breaks' is the verdict of all three criteria."
     )
-    return Figure("e6_panels", caption, fig, pd.concat(data, ignore_index=True))
+    return Figure(fig_name, caption, fig, pd.concat(data, ignore_index=True))
 
 
 def _fmt_steps(x: float) -> str:
