@@ -50,19 +50,46 @@ def test_e2_tiny():
     assert claims["E2.gd-ratio"].passed
     assert claims["E2.gd-crossing"].passed
     assert claims["E2.specgd-step-bound"].passed
+    for claim in out.claims:  # every claim states its kind and cites a docs anchor or a paper
+        assert claim.kind in ("derived", "observation"), claim.id
+        assert claim.source.startswith(("docs/", "arXiv ")), (claim.id, claim.source)
 
 
 def test_e4_tiny():
-    p = e4.Params(d=40, m=12, seeds=(0,), gd_steps=1500, specgd_steps=500, dense_from=200, per_decade=10,
+    p = e4.Params(d=40, m=12, seeds=(0,), gd_steps=1500, specgd_steps=500, per_decade=10,
                   theory_steps=10**5, long_steps=3000, lr_gd_long=0.2)
     out = e4.run(params=p)
     _check_output(out, "E4", ["source", "optimizer", "seed", "step", "a", "b", "c"])
     data = out.figures[0].data
     assert set(data["source"]) == {"simulation", "theory"}
     assert set(data.loc[data.source == "simulation", "optimizer"]) == {"gd", "specgd"}
+    assert set(data.loc[data.source == "theory", "optimizer"]) == {"gd", "specgd"}
     theory = data[data.source == "theory"]
     assert theory["step"].max() == p.theory_steps
     assert np.all(np.isfinite(theory[["b", "c"]].to_numpy()))
+    claims = {c.id: c for c in out.claims}
+    for claim in out.claims:  # every claim states its kind and cites the docs or a paper
+        assert claim.kind in ("paper", "derived", "observation")
+        assert claim.source.startswith(("docs/theory.md#", "arXiv ")), claim.source
+        assert "MODEL" not in claim.source + claim.note + claim.text
+    assert claims["E4.gd-slope-b"].predicted == pytest.approx(-9 * 10 / (2 * 13))  # r = m − 2 = 10
+    # Robust at any size: the spike rises by one step η/√m per step to the closed-form peak, and a
+    # spectral step of norm η moves b by at most η/√m and c by at most η.
+    for cid in ("E4.specgd-rise", "E4.specgd-max-b", "E4.specgd-band-step"):
+        assert claims[cid].passed, (cid, claims[cid].measured, claims[cid].predicted)
+
+
+def test_e4_spike_peak_matches_manifold_recursion():
+    """The closed-form SpecGD spike peak is where the manifold recursion's b turns (one step)."""
+    from specgd.theory import ManifoldModel
+
+    p = e4.Params(d=200, m=50, lam=8.0, lr_specgd=0.01)
+    r = p.m - 2
+    height, step = e4._spike_peak(p, r)
+    tr = ManifoldModel(d=p.d, m=p.m, lam=p.lam).trajectory(1e-6, 1e-6, 1e-6, "specgd", p.lr_specgd, 150)
+    k = int(tr["b"].idxmax())
+    assert abs(tr.loc[k, "step"] - step) <= 1
+    assert abs(tr.loc[k, "b"] - height) <= p.lr_specgd / np.sqrt(p.m)
 
 
 @pytest.mark.parametrize("module", [e2, e4])
