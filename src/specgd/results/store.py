@@ -3,8 +3,12 @@
 Layout of a store folder::
 
     runs/<hash>.parquet    the run's statistics, with its swept parameters as columns
+    runs/.<hash>.parquet.<pid>.<random>.tmp
+                           a run file being written (hidden; readers and sweeps ignore it)
     errors/<hash>.json     a run that raised: its config and the error (retried on resume)
     corrupt/               run files that could not be read, moved aside (recomputed on resume)
+    claims/<hash>.json     a run some sweep is computing: its pid, host, start and a token
+    claims/.lock           the lock (``fcntl.flock``) under which claims are taken and dropped
     index.parquet          one row per finished run (rebuilt from runs/ when missing, stale or
                            unreadable)
     sweep.json             the sweep definition that filled the store
@@ -14,15 +18,31 @@ resumed after SIGKILL) sees either a complete file or none. The run files are th
 truth: the index is a cache that can always be rebuilt from them. A run file damaged from outside
 (truncated, overwritten) is found by its Parquet footer, reported by name and moved to
 ``corrupt/``, so that queries still answer and the next sweep computes that run again.
+
+Claims keep two sweeps into one store from computing a run twice. Before it submits any work, a
+sweep claims each run it is about to compute: it creates ``claims/<hash>.json`` with
+``O_CREAT | O_EXCL`` (holding the lock, so that checking a claim and taking it over are one step)
+and removes it once the run file (or its error record) is written. A run claimed by another sweep
+is left to it. A claim is stale, and may be taken over, when its process is gone (same host, pid
+not alive or reused) or when it has not been refreshed for ``timeout`` seconds (a live sweep
+touches its claims every minute or so; this is the only test across hosts). Taking a claim
+over also deletes the dead writer's temporaries of that run. Only the process that submits the
+work takes claims, so Dask workers never touch the store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
+import socket
+import threading
 import time
+import uuid
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +52,9 @@ import pyarrow.parquet as pq
 
 from specgd.results.io import atomic_write, write_json
 
-RUNS, ERRORS, CORRUPT, INDEX = "runs", "errors", "corrupt", "index.parquet"
+RUNS, ERRORS, CORRUPT, INDEX, CLAIMS = "runs", "errors", "corrupt", "index.parquet", "claims"
+#: Seconds after which a claim nobody refreshed is stale, whatever its host.
+CLAIM_TIMEOUT = 1800.0
 # Statements a results query may run: reads only (no COPY, ATTACH, CREATE, INSERT, SET, ...).
 _READ_ONLY = ("SELECT", "EXPLAIN")
 
@@ -61,8 +83,9 @@ class ResultsStore:
         return self.runs_dir / f"{key}.parquet"
 
     def done(self) -> set[str]:
-        """Hashes of the runs stored and readable (temporaries end in .tmp, so only complete
-        files; a file whose Parquet footer cannot be read is moved aside, see :meth:`verify`)."""
+        """Hashes of the runs stored and readable (temporaries are hidden and end in .tmp, so
+        only complete files; a file whose Parquet footer cannot be read is moved aside, see
+        :meth:`verify`)."""
         if not self.runs_dir.exists():
             return set()
         bad = set(self.verify())
@@ -77,7 +100,10 @@ class ResultsStore:
         bad = []
         checked = self.__dict__.setdefault("_checked", {})
         for path in sorted(self.runs_dir.glob("*.parquet")):
-            stat = path.stat()
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # moved aside meanwhile by another process
+                continue
             stamp = (stat.st_size, stat.st_mtime_ns)
             if checked.get(path.name) == stamp:
                 continue
@@ -88,7 +114,10 @@ class ResultsStore:
             except Exception as err:  # noqa: BLE001 - any unreadable file is set aside
                 aside = self.root / CORRUPT / f"{path.stem}.{time.strftime('%Y%m%dT%H%M%S')}.parquet"
                 aside.parent.mkdir(parents=True, exist_ok=True)
-                path.replace(aside)
+                try:
+                    path.replace(aside)
+                except FileNotFoundError:  # another process moved it aside first
+                    pass
                 warnings.warn(f"{path} is unreadable ({type(err).__name__}: {err}); moved to {aside}, "
                               "the next sweep recomputes it", CorruptRunWarning, stacklevel=3)
                 bad.append(path.stem)
@@ -111,6 +140,32 @@ class ResultsStore:
         atomic_write(self.run_path(key), lambda p: pq.write_table(table, p))
         (self.root / ERRORS / f"{key}.json").unlink(missing_ok=True)
 
+    def is_finished(self, key: str, since: float | None = None) -> bool:
+        """Whether the run is stored, or (given ``since``, a ``time.time()``) recorded as failed
+        at or after ``since``."""
+        if self.run_path(key).exists():
+            return True
+        if since is None:
+            return False
+        try:
+            return (self.root / ERRORS / f"{key}.json").stat().st_mtime >= since
+        except FileNotFoundError:
+            return False
+
+    def remove_temporaries(self, keys: Iterable[str]) -> None:
+        """Delete the hidden temporaries of these runs' files (call only while holding their
+        claims: then they were left by a writer that died)."""
+        keys = set(keys)
+        if not keys or not self.runs_dir.exists():
+            return
+        for tmp in self.runs_dir.glob(".*.parquet.*.tmp"):  # .<hash>.parquet.<pid>.<random>.tmp
+            if tmp.name[1:].split(".", 1)[0] in keys:
+                tmp.unlink(missing_ok=True)
+
+    def claims(self, timeout: float = CLAIM_TIMEOUT) -> Claims:
+        """This process's claims on runs of the store (see the module docstring)."""
+        return Claims(self, timeout)
+
     def write_error(self, key: str, config: dict[str, Any], error: str) -> None:
         write_json(self.root / ERRORS / f"{key}.json", {"config": config, "error": error})
 
@@ -122,9 +177,9 @@ class ResultsStore:
         """Rewrite ``index.parquet``: one row per stored run (hash, parameters, outcome)."""
         if rows is None:
             rows = [self._index_row(key) for key in sorted(self.done())]
-        index = pd.DataFrame(list(rows))
-        atomic_write(self.root / INDEX, lambda p: index.to_parquet(p, index=False))
-        return index
+        table = pa.Table.from_pandas(pd.DataFrame(list(rows)), preserve_index=False)
+        atomic_write(self.root / INDEX, lambda p: pq.write_table(table, p))
+        return table.to_pandas()  # as a reader of the file sees it (same dtypes)
 
     def _index_row(self, key: str) -> dict[str, Any]:
         table = pq.read_table(self.run_path(key))
@@ -157,6 +212,153 @@ class ResultsStore:
             return pd.DataFrame()
         frames = [pd.read_parquet(self.run_path(k), columns=columns).assign(run=k) for k in keys]
         return pd.concat(frames, ignore_index=True)
+
+
+class Claims:
+    """One sweep's claims on runs of a store: taken before the runs are submitted, dropped once
+    each is stored. Thread-safe; :meth:`refresh` may run in a heartbeat thread."""
+
+    def __init__(self, store: ResultsStore, timeout: float = CLAIM_TIMEOUT):
+        self.store = store
+        self.dir = store.root / CLAIMS
+        self.timeout = timeout
+        self.host = socket.gethostname()
+        self.token = uuid.uuid4().hex
+        self.held: set[str] = set()
+        self._mutex = threading.Lock()
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.json"
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's claim lock (released by closing, also when the process dies)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def acquire(self, keys: Iterable[str], since: float | None = None
+                ) -> tuple[list[str], list[str], list[str]]:
+        """Claim every run of ``keys`` that is neither finished nor claimed by a live sweep.
+
+        Returns ``(mine, finished, others)``: the runs now claimed by this object, the runs
+        already finished (stored, or failed at or after ``since``: see
+        :meth:`ResultsStore.is_finished`), and the runs that another live sweep holds."""
+        mine, finished, others = [], [], []
+        me = {"pid": os.getpid(), "host": self.host, "start": _process_start(os.getpid()),
+              "token": self.token}
+        with self.locked():
+            for key in keys:
+                if self.store.is_finished(key, since):
+                    finished.append(key)
+                elif self._take(key, {**me, "time": time.time()}):
+                    mine.append(key)
+                else:
+                    others.append(key)
+            self.store.remove_temporaries(mine)
+        return mine, finished, others
+
+    def _take(self, key: str, me: dict[str, Any]) -> bool:
+        path = self.path(key)
+        with self._mutex:
+            self.held.add(key)  # before the file exists, so that release() finds it if interrupted
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                holder = self.holder(key)
+                if holder is not None and holder.get("token") == self.token:
+                    return True
+                if not self.is_stale(key, holder):
+                    with self._mutex:
+                        self.held.discard(key)
+                    return False
+                path.unlink(missing_ok=True)  # stale: taken over (under the lock, one taker)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(me))
+            return True
+        raise OSError(f"could not claim run {key} in {self.dir}")
+
+    def holder(self, key: str) -> dict[str, Any] | None:
+        """The claim's content, or None when it is missing or unreadable."""
+        try:
+            return json.loads(self.path(key).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def is_stale(self, key: str, holder: dict[str, Any] | None) -> bool:
+        """Whether the claim may be taken over: unreadable (its writer died while writing it, as
+        claims are written under the lock), not refreshed for ``timeout`` seconds, or held by a
+        process of this host that is gone."""
+        try:
+            age = time.time() - self.path(key).stat().st_mtime
+        except FileNotFoundError:
+            return True
+        if not isinstance(holder, dict) or age > self.timeout:
+            return True
+        if holder.get("host") == self.host:
+            return not _alive(holder.get("pid"), holder.get("start"))
+        return False
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Drop this object's claims on ``keys`` (claims taken over by others are left alone)."""
+        keys = list(keys)
+        if not keys:
+            return
+        with self.locked():
+            for key in keys:
+                holder = self.holder(key)
+                if holder is None or holder.get("token") == self.token:
+                    self.path(key).unlink(missing_ok=True)
+                with self._mutex:
+                    self.held.discard(key)
+
+    def release_all(self) -> None:
+        with self._mutex:
+            keys = list(self.held)
+        self.release(keys)
+
+    def refresh(self) -> None:
+        """Touch every held claim, so that other hosts see this sweep is alive."""
+        with self._mutex:
+            keys = list(self.held)
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(self.path(key))
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a process, in clock ticks since boot (Linux), to tell a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _alive(pid: Any, start: str | None) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie or a reused pid does not count)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust kill()
+    if stat[stat.rindex(")") + 2:].startswith("Z"):
+        return False
+    return start is None or _process_start(pid) in (None, start)
 
 
 def load(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -5,15 +5,25 @@ differ only in seed, learning rate or the values of their problem (same shapes) 
 one compiled call of :func:`specgd.run`. Batches run as tasks on a ``distributed.LocalCluster``
 (default) or an existing Dask scheduler; the client alone writes the store, one atomic file per
 run, so a killed sweep loses only the runs in flight and a rerun skips every stored run.
+
+Two sweeps into one store share the work: each claims the runs it computes before submitting
+them (see :mod:`specgd.results.store`) and waits for the runs the other has claimed. Ctrl-C stops
+a sweep in order: SIGINT only sets a flag that the sweep's loops check, the worker processes of
+its local cluster ignore SIGINT (a terminal sends it to the whole process group), and Dask's
+loggers are silenced while the cluster closes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import signal
+import threading
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +32,7 @@ import pandas as pd
 
 from specgd.errors import ConfigError
 from specgd.results.io import write_json
-from specgd.results.store import ResultsStore, config_hash
+from specgd.results.store import CLAIM_TIMEOUT, Claims, ResultsStore, config_hash
 from specgd.sweeps.grid import Grid, apply_overrides, short_names
 
 PARAM_COLUMNS = ("family", "d", "m", "lam", "noise", "mode", "n", "steps")
@@ -197,16 +207,36 @@ def execute_batch(configs: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any
 
 @dataclass
 class SweepReport:
+    """What a sweep did with the ``total`` runs of its grid: ``skipped`` were already stored,
+    ``completed`` it computed and stored (``diverged`` of these diverged), ``failed`` raised,
+    ``elsewhere`` another sweep into the same store finished (stored or recorded as failed) while
+    this one ran, ``in_progress`` another live sweep still held when this one stopped waiting.
+    ``interrupted``: stopped by Ctrl-C."""
+
     total: int
     skipped: int
     completed: int
     failed: int
     seconds: float
     interrupted: bool = False
+    diverged: int = 0
+    elsewhere: int = 0
+    in_progress: int = 0
 
     @property
     def runs_per_second(self) -> float:
         return self.completed / self.seconds if self.seconds > 0 else float("nan")
+
+    def summary(self) -> str:
+        """One line: ``8 runs: 8 completed (2 diverged), 0 already stored, 0 failed, in ...``."""
+        parts = [f"{self.completed} completed" + (f" ({self.diverged} diverged)" if self.diverged else ""),
+                 f"{self.skipped} already stored", f"{self.failed} failed"]
+        if self.elsewhere:
+            parts.append(f"{self.elsewhere} done by another sweep")
+        if self.in_progress:
+            parts.append(f"{self.in_progress} in progress in another sweep")
+        return (f"{self.total} runs: {', '.join(parts)}, in {self.seconds:.1f} s "
+                f"({self.runs_per_second:.1f} runs/s)")
 
 
 def sweep(
@@ -220,78 +250,194 @@ def sweep(
     runner: Callable[[Sequence[dict[str, Any]]], list] = execute_batch,
     log: Callable[[str], None] = print,
     connect_timeout: float = 10.0,
+    wait_elsewhere: float = 600.0,
+    claim_timeout: float = CLAIM_TIMEOUT,
 ) -> SweepReport:
     """Run every point of ``grid`` not already in the store at ``out``.
 
     ``scheduler``: address of a running Dask scheduler (``tcp://host:8786``); by default a
     ``distributed.LocalCluster`` with ``workers`` single-threaded processes (default 2) is started
-    and closed. ``max_batch``: most runs per compiled call (one Dask task). A batch that raises is
-    rerun run by run, and a run that still raises is recorded in ``errors/`` (retried by the next
-    sweep unless ``retry_failed=False``). Ctrl-C stops after writing what has finished.
+    (once there is something to compute) and closed. ``max_batch``: most runs per compiled call
+    (one Dask task). A batch that raises is rerun run by run, and a run that still raises is
+    recorded in ``errors/`` (retried by the next sweep unless ``retry_failed=False``).
+
+    Runs another sweep into the same store has claimed are not computed again: this sweep waits
+    for them, and computes those whose claim is dropped or stale (see
+    :mod:`specgd.results.store`); after ``wait_elsewhere`` seconds in which none of them finished
+    it stops waiting and counts them as ``in_progress``. ``claim_timeout``: seconds after which
+    a claim its sweep stopped refreshing is stale (the test across hosts).
+
+    Ctrl-C stops after writing what has finished, logs one line (runs stored, runs left) and
+    returns the report with ``interrupted=True``.
     """
     if not isinstance(grid, Grid):
         grid = Grid.from_file(grid) if isinstance(grid, (str, Path)) else Grid.from_dict(grid)
     tasks = plan(grid)  # raises before anything starts
+    if scheduler is None:
+        _n_workers(workers)
     store = ResultsStore(out)
+    since = time.time()
     skip = store.done() | (set() if retry_failed else set(store.failed()))
     todo = [t for t in tasks if t.key not in skip]
-    batches = make_batches(todo, max_batch)
     report = SweepReport(len(tasks), len(tasks) - len(todo), 0, 0, 0.0)
     if not todo:
+        store.index()  # a missing or damaged index is rebuilt on disk
         log(f"nothing to do: all {len(tasks)} runs are already in {store.root}")
         return report
-    client, cluster = _connect(scheduler, workers, connect_timeout)  # unreachable: fails here
+    job = _Sweep(store, store.claims(claim_timeout), runner, report, log, since,
+                 lambda: _connect(scheduler, workers, connect_timeout))
+    if scheduler:
+        job.connect()  # an unreachable scheduler fails here, before anything is written
     store.root.mkdir(parents=True, exist_ok=True)
     write_json(store.root / "sweep.json", grid.to_dict())
     started = time.perf_counter()
-    by_key = {t.key: t for t in todo}
     try:
-        with _progress(len(todo), progress) as advance:
-            _drive(client, runner, batches, store, by_key, report, advance)
-    except KeyboardInterrupt:
-        report.interrupted = True
-        log("interrupted: finished runs are stored; run the same sweep again to resume")
+        with _Interrupts() as job.stop, _progress(len(todo), progress) as job.advance:
+            try:
+                job.run(todo, max_batch, wait_elsewhere)
+            except KeyboardInterrupt:
+                report.interrupted = True
+            finally:
+                job.stop.closing = True
+                job.close()
+                report.seconds = time.perf_counter() - started
+                if store.done():
+                    store.write_index()
     finally:
-        report.seconds = time.perf_counter() - started
-        if store.done():
-            store.write_index()
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        job.claims.release_all()
+    if report.interrupted:
+        stored = len({t.key for t in tasks} & store.done())
+        log(f"interrupted: {stored} of {len(tasks)} runs stored, {len(tasks) - stored} left; "
+            "rerun the same sweep to resume")
     return report
 
 
-def _drive(client, runner, batches, store, by_key, report, advance) -> None:
-    from distributed import as_completed
+class _Sweep:
+    """The work of one sweep: claim runs, compute them on Dask, wait for the others' runs."""
 
-    futures = {client.submit(runner, [t.config for t in b], pure=False): b for b in batches}
-    pending = as_completed(list(futures), with_results=False)
-    try:
-        for future in pending:
-            batch = futures.pop(future)
+    def __init__(self, store: ResultsStore, claims: Claims, runner, report: SweepReport, log,
+                 since: float, connect: Callable[[], tuple[Any, Any]]):
+        self.store, self.claims, self.runner, self.report, self.log = store, claims, runner, report, log
+        self.since = since
+        self._connect = connect
+        self.client = self.cluster = None
+        self.stop = _Interrupts()
+        self.advance: Callable[[int], None] = lambda k: None
+        self.by_key: dict[str, RunTask] = {}
+        self.outstanding: list[Any] = []
+        self._beat: threading.Thread | None = None
+        self._done = threading.Event()
+
+    def connect(self) -> None:
+        if self.client is None:
+            self.client, self.cluster = self._connect()
+
+    def run(self, todo: Sequence[RunTask], max_batch: int, wait: float) -> None:
+        self.by_key = {t.key: t for t in todo}
+        self._start_heartbeat()
+        mine, others = self._claim(list(self.by_key))
+        self._compute(mine, max_batch)
+        if others:
+            self.log(f"{len(others)} runs are claimed by another sweep into {self.store.root}; "
+                     "waiting for them")
+        last, delay = time.monotonic(), 0.1
+        while others and time.monotonic() - last <= wait:
+            self.stop.sleep(min(delay, max(wait - (time.monotonic() - last), 0.0)))
+            before = len(others)
+            mine, others = self._claim(others)
+            if len(others) < before:
+                last, delay = time.monotonic(), 0.1
+            else:
+                delay = min(delay * 1.5, 2.0)
+            self._compute(mine, max_batch)
+        self.report.in_progress = len(others)
+        if others:
+            self.log(f"{len(others)} runs are still being computed by another sweep (none of them "
+                     f"finished in {wait:.0f} s); that sweep stores them")
+
+    def _claim(self, keys: list[str]) -> tuple[list[str], list[str]]:
+        mine, finished, others = self.claims.acquire(keys, since=self.since)
+        self.report.elsewhere += len(finished)
+        self.advance(len(finished))
+        return mine, others
+
+    def _compute(self, keys: list[str], max_batch: int) -> None:
+        if not keys:
+            return
+        self.connect()
+        from distributed import as_completed
+
+        client, runner = self.client, self.runner
+        batches = make_batches([self.by_key[k] for k in keys], max_batch)
+        futures = {client.submit(runner, [t.config for t in b], pure=False): b for b in batches}
+        self.outstanding = list(futures)
+        pending = as_completed(list(futures), with_results=False)
+        while not pending.is_empty():
+            ready = pending.next_batch(block=False)
+            for future in ready:  # what has finished is stored, even after a Ctrl-C
+                self._collect(future, futures.pop(future), futures, pending)
+            self.outstanding = list(futures)
+            if ready:
+                self.stop.check()
+            else:
+                self.stop.sleep(0.05)
+
+    def _collect(self, future, batch: list[RunTask], futures: dict, pending) -> None:
+        try:
+            results = future.result()
+        except Exception as err:  # noqa: BLE001 - a failing run must not stop the sweep
+            if len(batch) > 1:  # isolate the failing run(s)
+                for t in batch:
+                    f = self.client.submit(self.runner, [t.config], pure=False)
+                    futures[f] = [t]
+                    pending.add(f)
+                return
+            t = batch[0]
+            self.store.write_error(t.key, t.config,
+                                   "".join(traceback.format_exception_only(err)).strip())
+            self.claims.release([t.key])
+            self.report.failed += 1
+            self.advance(1)
+            return
+        for config, frame in results:
+            task = self.by_key[config_hash(config)]
+            frame = frame.assign(**{k: v for k, v in task.params.items() if k not in frame})
+            self.store.write_run(task.key, {"config": task.config, "params": task.params}, frame)
+            self.claims.release([task.key])
+            self.report.completed += 1
+            if "diverged_at_step" in frame and frame["diverged_at_step"].notna().any():
+                self.report.diverged += 1
+        self.advance(len(results))
+
+    def _start_heartbeat(self) -> None:
+        """Refresh the held claims every so often, so that other hosts see this sweep is alive."""
+        period = max(min(60.0, self.claims.timeout / 4), 0.05)
+
+        def beat() -> None:
+            while not self._done.wait(period):
+                with contextlib.suppress(OSError):
+                    self.claims.refresh()
+
+        self._beat = threading.Thread(target=beat, name="specgd-claims", daemon=True)
+        self._beat.start()
+
+    def close(self) -> None:
+        """Stop the heartbeat; cancel what is still running; close the client and the cluster."""
+        self._done.set()
+        if self.client is None:
+            return
+        with _quiet_dask():
+            if self.cluster is not None:  # our own workers: silence them before they are stopped
+                with contextlib.suppress(Exception):  # callback_timeout: a stuck worker can't hang us
+                    self.client.run(_quiet_worker, on_error="ignore", callback_timeout=5)
+            if self.outstanding:
+                with contextlib.suppress(Exception):
+                    self.client.cancel(self.outstanding, force=True)
             try:
-                results = future.result()
-            except Exception as err:  # noqa: BLE001 - a failing run must not stop the sweep
-                if len(batch) > 1:  # isolate the failing run(s)
-                    for t in batch:
-                        f = client.submit(runner, [t.config], pure=False)
-                        futures[f] = [t]
-                        pending.add(f)
-                    continue
-                t = batch[0]
-                store.write_error(t.key, t.config, "".join(traceback.format_exception_only(err)).strip())
-                report.failed += 1
-                advance(1)
-                continue
-            for config, frame in results:
-                task = by_key[config_hash(config)]
-                frame = frame.assign(**{k: v for k, v in task.params.items() if k not in frame})
-                store.write_run(task.key, {"config": task.config, "params": task.params}, frame)
-                report.completed += 1
-            advance(len(results))
-    finally:
-        for f in list(futures):
-            f.cancel()
+                self.client.close()
+            finally:
+                if self.cluster is not None:
+                    self.cluster.close()
 
 
 def _connect(scheduler: str | None, workers: int | None, timeout: float = 10.0):
@@ -302,11 +448,104 @@ def _connect(scheduler: str | None, workers: int | None, timeout: float = 10.0):
             return Client(scheduler, timeout=f"{timeout}s"), None
         except (OSError, TimeoutError) as err:
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    n = _n_workers(workers)
+    with _sigint_ignored():  # the worker processes inherit it (a caught signal would be reset)
+        # No dashboard; the scheduler's small HTTP server on a free port (not 8787, which a
+        # second sweep would find taken and warn about).
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"})
+    try:
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def _n_workers(workers: int | None) -> int:
     n = 2 if workers is None else workers
     if n < 1:
         raise ConfigError(f"workers must be >= 1, got {n}")
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster), cluster
+    return n
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored (a Ctrl-C meanwhile is lost): processes started inside inherit it."""
+    if not _main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+class _Interrupts:
+    """Ctrl-C during a sweep: SIGINT sets a flag, and the sweep's own loops raise
+    KeyboardInterrupt where they check it (never inside Dask or a finalizer). A Ctrl-C repeated
+    more than ``force_after`` seconds after the first, while the sweep has not stopped, raises at
+    once; during the shutdown (``closing``) further ones are ignored."""
+
+    def __init__(self, force_after: float = 5.0):
+        self.at: float | None = None
+        self.closing = False
+        self.force_after = force_after
+        self._installed = False
+        self._old: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        if _main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._installed:  # None: a handler not set from Python; the default is the closest
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self._old is None else self._old)
+            self._installed = False
+
+    def _handle(self, signum, frame) -> None:
+        if self.at is None:
+            self.at = time.monotonic()
+        elif not self.closing and time.monotonic() - self.at > self.force_after:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.at is not None:
+            raise KeyboardInterrupt
+
+    def sleep(self, seconds: float) -> None:
+        self.check()
+        time.sleep(seconds)
+        self.check()
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask's loggers silenced (the cluster's shutdown talks of killing and lost tasks)."""
+    names = ["distributed", "tornado", "asyncio"]
+    names += [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _quiet_worker() -> None:
+    """Run on each worker before the cluster closes: silence its Dask loggers."""
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name.startswith("distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def _progress(total: int, show: bool):
