@@ -97,23 +97,22 @@ def test_sweep_bad_grid_fails_before_running(tmp_path):
 
 def test_reproduce_writes_report_for_one_experiment(tmp_path, monkeypatch):
     """The command wiring, with a tiny stand-in experiment (the real suite runs in test_report)."""
-    from specgd.report import experiments
+    from specgd.report import experiment
     from specgd.report.claims import Claim, ExperimentOutput, Figure
     from specgd.report.plotting import subplots
 
-    class Tiny:
-        TITLE = "tiny"
+    class Params:
+        full = quick = classmethod(lambda cls: cls())
 
-        @staticmethod
-        def run(quick=False, store=None):
-            fig, axes = subplots()
-            axes[0, 0].plot([0, 1], [0, 1])
-            claim = Claim("T.one", "a claim", 1.0, 1.0, "exact", True)
-            data = pd.DataFrame({"x": [0, 1], "y": [0, 1]})
-            return ExperimentOutput("T", "tiny", "summary", [Figure("t_fig", "caption", fig, data)],
-                                    [claim], {"store": str(store)})
+    def run(params, ctx):
+        fig, axes = subplots()
+        axes[0, 0].plot([0, 1], [0, 1])
+        claim = Claim("T.one", "a claim", 1.0, 1.0, "exact", True)
+        data = pd.DataFrame({"x": [0, 1], "y": [0, 1]})
+        return ExperimentOutput("T", "tiny", "summary", [Figure("t_fig", "caption", fig, data)],
+                                [claim], {"store": str(ctx.store)})
 
-    monkeypatch.setitem(experiments.EXPERIMENTS, "T", Tiny)
+    monkeypatch.setitem(experiment.REGISTRY, "T", experiment.Experiment("T", "tiny", Params, run))
     result = _invoke("reproduce", "T", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     claims = json.loads((tmp_path / "claims.json").read_text())

@@ -81,11 +81,11 @@ def test_e4_tiny():
 
 def test_e4_spike_peak_matches_manifold_recursion():
     """The closed-form SpecGD spike peak is where the manifold recursion's b turns (one step)."""
-    from specgd.theory import ManifoldModel
+    from specgd.theory import ManifoldModel, specgd_spike_peak
 
     p = e4.Params(d=200, m=50, lam=8.0, lr_specgd=0.01)
     r = p.m - 2
-    height, step = e4._spike_peak(p, r)
+    height, step = specgd_spike_peak(p.lr_specgd, p.m, p.lam, r)
     tr = ManifoldModel(d=p.d, m=p.m, lam=p.lam).trajectory(1e-6, 1e-6, 1e-6, "specgd", p.lr_specgd, 150)
     k = int(tr["b"].idxmax())
     assert abs(tr.loc[k, "step"] - step) <= 1

@@ -181,3 +181,31 @@ def test_phase_finds_any_swept_parameter_and_checks_where(tmp_path):
         phase_diagram(store, x="lam", y="d", where={"width": 3})
     result = _invoke("phase-diagram", store, "--where", "scale", "--out", tmp_path / "p")
     assert result.exit_code == 2 and "KEY=VALUE" in result.output
+
+
+def test_sql_escape_step_is_the_analysis_definition(tmp_path):
+    """run_summaries computes the escape step in SQL; it equals specgd.analysis.escape_step with
+    interpolate=False (first logged step with a² ≥ 1/2) on every run, and the interpolated
+    definition lies within one logging interval below it."""
+    from specgd.analysis import escape_step
+    from specgd.sweeps.phase import run_summaries
+
+    store, expected = ResultsStore(tmp_path / "s"), {}
+    for i, rate in enumerate((0.004, 0.007, 0.011, 0.0)):  # the last one never escapes
+        params = {"family": "spiked", "d": 8, "m": 2, "lam": 0.0, "noise": 0.0, "mode": "population",
+                  "n": None, "steps": STEPS, "seed": i, "optimizer": "gd", "lr": 0.1}
+        config = {"steps": STEPS, "log_every": 10, "seeds": [i], "optimizer": {"name": "gd", "lr": 0.1},
+                  "problem": {"d": 8, "m": 2, "noise": 0.0, "cov": {"family": "spiked", "lam": 0.0}}}
+        frame = _frame(params, None, None).assign(a=0.1 + rate * LOGS)
+        store.write_run(config_hash(config), {"config": config, "params": params}, frame)
+        expected[i] = escape_step(LOGS, frame["a"].to_numpy(), interpolate=False)
+        interpolated = escape_step(LOGS, frame["a"].to_numpy())
+        assert np.isnan(expected[i]) == np.isnan(interpolated)
+        if not np.isnan(expected[i]):
+            assert expected[i] - 10 < interpolated <= expected[i]
+    store.write_index()
+    summaries = run_summaries(tmp_path / "s").set_index("seed")
+    for seed, step in expected.items():
+        sql = summaries.loc[seed, "escape_step"]
+        assert (pd.isna(sql) and np.isnan(step)) or float(sql) == step, (seed, sql, step)
+    assert sum(not np.isnan(s) for s in expected.values()) == 3

@@ -288,15 +288,15 @@ def test_build_updates_the_report_and_rebuilds_the_headline_with_e1(tmp_path, mo
     """build() with a stand-in suite: a subset build keeps the other records; the headline figure
     is made by builds that include E1."""
     from specgd.report import build as build_module
+    from specgd.report import experiment
 
-    class Stub:
-        def __init__(self, make):
-            self.TITLE, self.make = "stub", make
+    class Params:
+        full = quick = classmethod(lambda cls: cls())
 
-        def run(self, quick=False):
-            return self.make()
+    def stub(key, make):
+        return experiment.Experiment(key, "stub", Params, lambda p, ctx: make())
 
-    monkeypatch.setattr(build_module, "EXPERIMENTS", {"E1": Stub(_e1), "E2": Stub(_e2)})
+    monkeypatch.setattr(experiment, "REGISTRY", {"E1": stub("E1", _e1), "E2": stub("E2", _e2)})
     calls = []
     monkeypatch.setattr(headline, "run", lambda quick=False: calls.append(quick) or _figure("headline"))
     out = tmp_path / "r"

@@ -139,8 +139,6 @@ class Problem:
 
     def sample(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Draw ``n`` samples ``(X, y)``: ``x = Σ^{1/2} z`` in ``O(nd)``, ``y = (w*ᵀx)² + σ ξ``."""
-        from specgd.loss.samples import sample_batch
-
         return sample_batch(key, self.arrays, n)
 
     def describe(self) -> dict[str, Any]:
@@ -165,3 +163,11 @@ class Problem:
         cov_s = ", ".join(f"{k}={v}" for k, v in cov.items() if k != "family" and k != "matrix")
         return f"Problem(d={self.d}, m={self.m}, cov={cov['family']}({cov_s}), noise={self.noise})"
 
+
+def sample_batch(key: jax.Array, pa: ProblemArrays, n: int) -> tuple[jax.Array, jax.Array]:
+    """``n`` i.i.d. samples: ``X`` (n, d) with rows ``Σ^{1/2} z`` and labels ``(w*ᵀx)² + σξ``."""
+    kz, kn = jax.random.split(key)
+    dtype = pa.teacher.dtype
+    X = pa.cov.apply_sqrt(jax.random.normal(kz, (n, pa.cov.d), dtype=dtype))
+    y = (X @ pa.teacher) ** 2 + pa.noise * jax.random.normal(kn, (n,), dtype=dtype)
+    return X, y

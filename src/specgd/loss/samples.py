@@ -1,20 +1,14 @@
-"""Finite-sample and online losses: Gaussian inputs ``x = Σ^{1/2} z`` drawn in ``O(nd)``."""
+"""Finite-sample and online losses on Gaussian inputs ``x = Σ^{1/2} z`` (drawn by
+:func:`specgd.data.problem.sample_batch` in ``O(nd)``, re-exported here)."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from specgd.data.problem import ProblemArrays
+from specgd.data.problem import ProblemArrays, sample_batch
 
-
-def sample_batch(key: jax.Array, pa: ProblemArrays, n: int) -> tuple[jax.Array, jax.Array]:
-    """``n`` i.i.d. samples: ``X`` (n, d) with rows ``Σ^{1/2} z`` and labels ``(w*ᵀx)² + σξ``."""
-    kz, kn = jax.random.split(key)
-    dtype = pa.teacher.dtype
-    X = pa.cov.apply_sqrt(jax.random.normal(kz, (n, pa.cov.d), dtype=dtype))
-    y = (X @ pa.teacher) ** 2 + pa.noise * jax.random.normal(kn, (n,), dtype=dtype)
-    return X, y
+__all__ = ["empirical_grad", "empirical_loss", "predict", "sample_batch"]
 
 
 def predict(W: jax.Array, X: jax.Array, second_layer: jax.Array) -> jax.Array:

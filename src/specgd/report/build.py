@@ -15,14 +15,17 @@ kept on disk. The layout is documented in ``docs/report.md#layout``.
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+
+from specgd.report import headline
 from specgd.report.claims import ExperimentOutput, Figure, count_verdicts, format_counts
-from specgd.report.experiments import EXPERIMENTS
+from specgd.report.experiment import Context, registered
+from specgd.report.experiments import EXPERIMENTS as _SUITE  # noqa: F401  (registers E1…E7)
 from specgd.report.papers import assess
 from specgd.report.render import (
     Record,
@@ -43,14 +46,16 @@ HEADLINE = "headline"
 
 
 def resolve(keys: Sequence[str] | None) -> list[str]:
-    """Experiment keys in suite order; unknown keys raise a clear error before anything runs."""
+    """Experiment keys in suite order (:func:`specgd.report.experiment.registered`); unknown keys
+    raise a clear error before anything runs."""
+    suite = registered()
     if not keys:
-        return list(EXPERIMENTS)
+        return list(suite)
     wanted = [k.upper() for k in keys]
-    unknown = [k for k in wanted if k not in EXPERIMENTS]
+    unknown = [k for k in wanted if k not in suite]
     if unknown:
-        raise ValueError(f"unknown experiment(s) {unknown}; choose from {list(EXPERIMENTS)}")
-    return [k for k in EXPERIMENTS if k in wanted]
+        raise ValueError(f"unknown experiment(s) {unknown}; choose from {list(suite)}")
+    return [k for k in suite if k in wanted]
 
 
 def _now() -> str:
@@ -70,15 +75,14 @@ def build(
     store under ``out/stores/``: a rebuilt report reuses every run already stored there instead
     of computing it again. Returns the outputs of the experiments run by this call."""
     chosen = resolve(keys)
+    suite = registered()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     rebuilt: list[str] = []
     results: list[ExperimentOutput] = []
 
-    if "E1" in chosen or set(chosen) == set(EXPERIMENTS):
-        from specgd.report import headline
-
+    if "E1" in chosen or set(chosen) == set(suite):
         log("[headline] GD vs SpecGD on one problem ...")
         t0 = time.perf_counter()
         fig = headline.run(quick=quick)
@@ -90,13 +94,12 @@ def build(
         log(f"[headline] done in {seconds:.1f} s")
 
     for key in chosen:
-        module = EXPERIMENTS[key]
-        log(f"[{key}] {module.TITLE} ...")
+        experiment = suite[key]
+        log(f"[{key}] {experiment.title} ...")
         t0 = time.perf_counter()
-        kwargs = {}
-        if "store" in inspect.signature(module.run).parameters:  # grid experiments keep a store
-            kwargs["store"] = out / "stores" / (f"{key}-quick" if quick else key)
-        result = module.run(quick=quick, **kwargs)
+        # grid experiments keep their runs here, so that a rebuilt report reuses them
+        store = out / "stores" / (f"{key}-quick" if quick else key)
+        result = experiment(Context(quick=quick, store=store))
         result.seconds = time.perf_counter() - t0
         save_output(out, result, quick)
         results.append(result)
@@ -115,8 +118,6 @@ def build(
 
 def save_output(out: Path, result: ExperimentOutput, quick: bool) -> Record:
     """Write an experiment's figures (PNG + Parquet) and its record into the report folder."""
-    import matplotlib.pyplot as plt
-
     out = Path(out)
     for fig in result.figures:
         _write_figure(out, fig)
@@ -145,7 +146,7 @@ def load_records(out: str | Path, log: Callable[[str], None] = print) -> dict[st
 
 
 def _order(key: str) -> tuple[int, str]:
-    suite = list(EXPERIMENTS)
+    suite = list(registered())
     return (suite.index(key) if key in suite else len(suite), key)
 
 
@@ -169,7 +170,7 @@ def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seco
     report = Report(
         records=experiments, headline=headline, papers=assess(claims), quick=quick, created=_now(),
         rebuilt=list(rebuilt), seconds=float(seconds), versions=versions(),
-        missing=[k for k in EXPERIMENTS if k not in shown],
+        missing=[k for k in registered() if k not in shown],
         left_out=[r for r in left_out if r.key != HEADLINE])
     write_json(out / "claims.json", claims_json(report))
     md = render_markdown(report)

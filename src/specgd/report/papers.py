@@ -88,10 +88,23 @@ def sentence(*parts: Part) -> Callable[[Evidence], str]:
     return write
 
 
+def fmt(value: Any) -> str:
+    """A measured or predicted value for a table: 4 significant digits, lists bracketed."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {fmt(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 def generic(ev: Evidence) -> str:
     """The fallback sentence: each evidence claim's measured value against its prediction."""
-    from specgd.report.render import fmt  # rendering helpers; imported late (no cycle at import)
-
     if not ev.claims:
         return "No evidence claim ran."
     return "; ".join(f"{c.id}: measured {fmt(c.measured)} vs {fmt(c.predicted)} ({c.verdict})"
@@ -161,11 +174,17 @@ def assess(claims: Sequence[Claim], statements: Sequence[Statement] | None = Non
 
 # --- the evidence sentences ----------------------------------------------------------------------
 
-def _gd_rates(ev: Evidence) -> str | None:
-    err = ev.num("E2.gd-rates")
-    return None if err is None else (
-        f"GD's per-step growth factors of signal, spike and bulk are 1 + 12η̃/m, 1 + 4η̃(1+λ)/m "
-        f"and 1 + 4η̃/m to a relative error of {err:.1e}")
+def _clause(claim_id: str, template: str) -> Callable[[Evidence], str | None]:
+    """A clause on one claim's measured number (``{m}`` in ``template``); None if it did not run."""
+    def write(ev: Evidence) -> str | None:
+        m = ev.num(claim_id)
+        return None if m is None else template.format(m=m)
+
+    return write
+
+
+_gd_rates = _clause("E2.gd-rates", "GD's per-step growth factors of signal, spike and bulk are "
+                    "1 + 12η̃/m, 1 + 4η̃(1+λ)/m and 1 + 4η̃/m to a relative error of {m:.1e}")
 
 
 def _gd_crossing(ev: Evidence) -> str | None:
@@ -176,10 +195,8 @@ def _gd_crossing(ev: Evidence) -> str | None:
         + (f" (predicted {pred:g})" if pred is not None else ""))
 
 
-def _gd_amplification(ev: Evidence) -> str | None:
-    err = ev.num("E2.gd-amplification")
-    return None if err is None else (
-        f"b/a grows by the predicted product of these factors (relative error {err:.1e})")
+_gd_amplification = _clause("E2.gd-amplification", "b/a grows by the predicted product of these "
+                            "factors (relative error {m:.1e})")
 
 
 def _plateau(ev: Evidence) -> str | None:
@@ -222,16 +239,10 @@ def _alignment_specgd(ev: Evidence) -> str | None:
     return f"its alignment falls at most {max(drops):.2g} below its start (λ = {', '.join(lams)})"
 
 
-def _step_bound(ev: Evidence) -> str | None:
-    m = ev.num("E2.specgd-step-bound")
-    return None if m is None else (
-        f"SpecGD moves a and b by at most η/√m per step whatever λ (largest step {m:.4f}·η/√m)")
-
-
-def _ceiling(ev: Evidence) -> str | None:
-    m = ev.num("E2.specgd-ceiling")
-    return None if m is None else (
-        f"its spike-to-signal ratio b/a stays under a λ-independent ceiling (at most {m:.3f}× it)")
+_step_bound = _clause("E2.specgd-step-bound", "SpecGD moves a and b by at most η/√m per step "
+                      "whatever λ (largest step {m:.4f}·η/√m)")
+_ceiling = _clause("E2.specgd-ceiling", "its spike-to-signal ratio b/a stays under a λ-independent "
+                   "ceiling (at most {m:.3f}× it)")
 
 
 def _flat(ev: Evidence) -> str | None:
@@ -264,9 +275,7 @@ def _band_stays(ev: Evidence) -> str | None:
     return None if m is None else f"it stops contracting there (drift {m:.2g} step over the band)"
 
 
-def _band_level_b(ev: Evidence) -> str | None:
-    m = ev.num("E4.specgd-band-level-b")
-    return None if m is None else f"its spike b stays below {m:.2f}× 2η/√m there"
+_band_level_b = _clause("E4.specgd-band-level-b", "its spike b stays below {m:.2f}× 2η/√m there")
 
 
 def _peak_vs_gd(ev: Evidence) -> str | None:
@@ -282,9 +291,7 @@ def _vs_gd(ev: Evidence) -> str | None:
     return None if m is None else f"there its bulk c is {_g(m, 2)}× GD's at the same step"
 
 
-def _gd_slope_c(ev: Evidence) -> str | None:
-    m = ev.num("E4.gd-slope-c")
-    return None if m is None else f"GD's bulk shrinks only like k^({m:.2f})"
+_gd_slope_c = _clause("E4.gd-slope-c", "GD's bulk shrinks only like k^({m:.2f})")
 
 
 def _scope(ev: Evidence) -> str | None:

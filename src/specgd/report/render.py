@@ -23,7 +23,7 @@ from specgd.report.claims import (
     count_verdicts,
     format_counts,
 )
-from specgd.report.papers import NOT_RUN, Assessment
+from specgd.report.papers import NOT_RUN, Assessment, fmt
 
 TITLE = "specgd reproduction report"
 PAPERS_ID, HEADLINE_ID, SCOPE_ID, CLAIMS_ID, VERSIONS_ID = (
@@ -163,21 +163,6 @@ def finite(value: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
-
-
-def fmt(value: Any) -> str:
-    """A measured or predicted value for a table: 4 significant digits, lists bracketed."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(fmt(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {fmt(v)}" for k, v in value.items()) + "}"
-    return str(value)
 
 
 _ABBREVIATIONS = ("e.g.", "i.e.", "cf.", "vs.", "etc.", "approx.", "resp.", "Fig.", "Eq.")

@@ -33,7 +33,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 def _default(obj: Any) -> Any:
     try:
-        import numpy as np
+        import numpy as np  # lazy: numpy only to write numpy values; io needs no numerical stack
 
         if isinstance(obj, np.generic):
             return obj.item()

@@ -14,6 +14,7 @@ def progress_bar(
     if not show:
         yield lambda k: None
         return
+    # lazy: rich only when a bar is drawn (a silent run never loads it)
     from rich.console import Console
     from rich.progress import (
         BarColumn,

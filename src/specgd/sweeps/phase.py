@@ -2,7 +2,9 @@
 
 A cell of the diagram is one point ``(x, y)`` (and one value of each facet). In it, each optimizer
 is taken at its own learning rate: **the rate with the fewest median escape steps (first logged
-step with a² ≥ 1/2) among the rates where no seed diverged** (ties: the smaller rate), and its
+step with a² ≥ 1/2, :func:`specgd.analysis.escape_step` with ``interpolate=False``; computed here
+in SQL, in place, and checked against that definition by the tests) among the rates where no seed
+diverged** (ties: the smaller rate), and its
 statistics are medians over the seeds at that rate. A run that never escapes counts as escaping
 after its last logged step (so a median can be "not reached"); a cell where every rate of an
 optimizer had a diverged seed is kept and marked diverged.
@@ -23,7 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from specgd.analysis import censored_ratio
 from specgd.errors import ConfigError
+from specgd.results.io import atomic_write
 from specgd.results.store import query
 
 OPTIMIZERS = ("gd", "specgd")
@@ -47,7 +51,8 @@ RULE = ("each optimizer at its learning rate with the fewest median escape steps
         "the rates where no seed diverged (ties: the smaller rate); medians over seeds")
 
 # Per-run summaries, computed in place by DuckDB and joined with the run index (one row per run,
-# its parameters as columns) by the run's hash, the stem of its file name.
+# its parameters as columns) by the run's hash, the stem of its file name. ``escape_step`` is
+# specgd.analysis.escape_step(steps, a, interpolate=False): the first logged step with a² ≥ 1/2.
 _PER_RUN = r"""
 WITH s AS (
     SELECT regexp_extract(filename, '([^/\\]+)\.parquet$', 1) AS hash,
@@ -252,25 +257,11 @@ def advantage(summaries: pd.DataFrame, x: str, y: str, facets: list[str] | tuple
 
 
 def _escape_ratio(cells: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """GD / SpecGD median escape steps. A median not reached is censored at the last logged
-    step: the ratio is then a bound, ``escape_bound`` says which (">", "<"), and with neither
-    escaping it is NaN ("none")."""
-    gd, spec = cells["escape_gd"].to_numpy(float), cells["escape_specgd"].to_numpy(float)
-    t_gd, t_spec = cells["censor_gd"].to_numpy(float), cells["censor_specgd"].to_numpy(float)
-    ratio = np.full(len(cells), np.nan)
-    bound = ["" for _ in range(len(cells))]
-    for i in range(len(cells)):
-        if np.isnan(gd[i]) or np.isnan(spec[i]):
-            continue
-        if np.isfinite(gd[i]) and np.isfinite(spec[i]):
-            ratio[i], bound[i] = gd[i] / spec[i], "="
-        elif np.isfinite(spec[i]):  # GD had not escaped by t_gd
-            ratio[i], bound[i] = t_gd[i] / spec[i], ">"
-        elif np.isfinite(gd[i]):
-            ratio[i], bound[i] = gd[i] / t_spec[i], "<"
-        else:
-            bound[i] = "none"
-    return ratio, bound
+    """GD / SpecGD median escape steps, :func:`specgd.analysis.censored_ratio`: a median not
+    reached is censored at the last logged step, the ratio is then a bound and ``escape_bound``
+    says which (">", "<"); with neither escaping it is NaN ("none")."""
+    return censored_ratio(cells["escape_gd"], cells["escape_specgd"], cells["censor_gd"],
+                          cells["censor_specgd"])
 
 
 def _status(row) -> str:
@@ -340,17 +331,18 @@ def plot(cells: pd.DataFrame, x: str, y: str, metrics=tuple(METRICS), facets=(),
     value, the learning rates chosen (GD/SpecGD) and the diverged runs; colours diverge from
     parity (symmetric limits shared by a metric's panels); the λ = 2 threshold is drawn where λ
     is an axis."""
+    # lazy: matplotlib only to draw; the advantage table needs none of it
+    import matplotlib.pyplot as plt
     from matplotlib import colormaps
     from matplotlib.colors import TwoSlopeNorm
-
-    from specgd.report.plotting import subplots
 
     facets = list(facets)
     threshold = False
     xs, ys = sorted(cells[x].unique()), sorted(cells[y].unique())
     rows = _facet_values(cells, facets)
     width, height = max(4.4, 0.95 * len(xs) + 2.2), max(3.4, 0.62 * len(ys) + 1.9)
-    fig, axes = subplots(len(rows), len(metrics), width=width, height=height)
+    fig, axes = plt.subplots(len(rows), len(metrics), figsize=(width * len(metrics), height * len(rows)),
+                             squeeze=False, constrained_layout=True)
     cells = cells.copy()
     seeds = {o: sorted(set(cells[f"seeds_{o}"].dropna().astype(int))) for o in OPTIMIZERS}
     uniform = all(len(s) <= 1 for s in seeds.values())
@@ -420,7 +412,7 @@ def plot(cells: pd.DataFrame, x: str, y: str, metrics=tuple(METRICS), facets=(),
 
 
 def _hatch(cx: float, cy: float):
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # lazy: matplotlib only to draw
 
     return Rectangle((cx - 0.5, cy - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.6",
                      linewidth=0)
@@ -456,8 +448,6 @@ def phase_diagram(store: str | Path, x: str = "lam", y: str = "d", out: str | Pa
     cells = advantage(select(summaries, where), x, y, facets, where)
     fig = plot(cells, x, y, facets=facets, fixed=where)
     if out is not None:
-        from specgd.results.io import atomic_write
-
         out = Path(out)
         atomic_write(out.with_suffix(".png"), lambda p: fig.savefig(p, dpi=110, format="png"))
         atomic_write(out.with_suffix(".parquet"), lambda p: cells.to_parquet(p, index=False))

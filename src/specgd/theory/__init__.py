@@ -13,6 +13,7 @@ from specgd.theory.predictions import (
     gd_growth_factors,
     plateau_spike,
     specgd_escape_steps,
+    specgd_spike_peak,
     spike_threshold,
     spike_to_signal_ratio,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "gd_growth_factors",
     "plateau_spike",
     "specgd_escape_steps",
+    "specgd_spike_peak",
     "spike_threshold",
     "spike_to_signal_ratio",
     "escape_rate",

@@ -34,3 +34,12 @@ def plateau_spike(a: float, lam: float) -> float:
 def specgd_escape_steps(lr: float, m: int) -> float:
     """SpecGD moves the signal statistic by at most ``η/√m`` per step: ``a ≈ 1`` after ``√m/η``."""
     return math.sqrt(m) / lr
+
+
+def specgd_spike_peak(lr: float, m: int, lam: float, r: int) -> tuple[float, float]:
+    """SpecGD's early spike peak (height, step) with ``r`` bulk directions, docs/theory.md#band.
+    While ``T < −2(1+λ)b²`` every coefficient grows by η per step, so ``a = b = c/√r = ηk/√m``;
+    b's gradient turns when ``T + 2(1+λ)b² = a² + 3(1+λ)b² + c² − 1 = 0``, i.e. at
+    ``b = 1/√(r + 3λ + 4)``, after ``√m/η`` times that."""
+    height = 1 / math.sqrt(r + 3 * lam + 4)
+    return float(height), float(height * math.sqrt(m) / lr)

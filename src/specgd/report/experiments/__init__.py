@@ -1,6 +1,9 @@
 """The experiment suite of the reproduction report, in order. Each module defines ``KEY``,
-``TITLE``, a ``Params`` dataclass (``Params.full()`` / ``Params.quick()``) and
-``run(quick=False, params=None) -> ExperimentOutput``, so one can be rerun or modified alone."""
+``TITLE``, a ``Params`` dataclass (``Params.full()`` / ``Params.quick()``),
+``run(quick=False, params=None) -> ExperimentOutput``, so one can be rerun or modified alone, and
+registers ``EXPERIMENT`` (:class:`specgd.report.experiment.Experiment`) when imported: importing
+this package registers the suite, in the order below. ``EXPERIMENTS`` maps each key to its module.
+"""
 
 from importlib import import_module
 from types import ModuleType
@@ -15,18 +18,5 @@ _MODULES = {
     "E7": "e7_powerlaw",
 }
 
-
-class _Registry(dict):
-    """Experiment modules by key, imported on first use (missing ones are skipped)."""
-
-    def __init__(self):
-        super().__init__()
-        for key, name in _MODULES.items():
-            try:
-                self[key] = import_module(f"{__name__}.{name}")
-            except ModuleNotFoundError as err:
-                if err.name != f"{__name__}.{name}":
-                    raise
-
-
-EXPERIMENTS: dict[str, ModuleType] = _Registry()
+EXPERIMENTS: dict[str, ModuleType] = {key: import_module(f"{__name__}.{name}")
+                                      for key, name in _MODULES.items()}

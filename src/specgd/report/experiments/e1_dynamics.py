@@ -14,6 +14,7 @@ import pandas as pd
 
 import specgd as sg
 from specgd.report.claims import Claim, ExperimentOutput, Figure, within
+from specgd.report.experiment import Context, Experiment, Presets, register_experiment
 from specgd.report.plotting import COLORS, THEORY, label, subplots
 from specgd.theory import ManifoldModel, plateau_spike
 
@@ -22,7 +23,7 @@ TITLE = "Dynamics of signal, spike, bulk and alignment (simulation vs exact mani
 
 
 @dataclass
-class Params:
+class Params(Presets):
     d: int = 200
     m: int = 50
     lams: tuple[float, ...] = (0.0, 2.0, 8.0, 32.0)
@@ -35,13 +36,7 @@ class Params:
     steps: int = 4000
     log_every: int = 10
 
-    @classmethod
-    def full(cls) -> Params:
-        return cls()
-
-    @classmethod
-    def quick(cls) -> Params:
-        return cls(d=60, m=16, steps=1500, log_every=10)
+    QUICK = dict(d=60, m=16, steps=1500, log_every=10)
 
 
 def _trusted_until(theory: pd.DataFrame) -> int:
@@ -186,3 +181,10 @@ def _claims(p: Params, sim: pd.DataFrame, theory: pd.DataFrame) -> list[Claim]:
                  "rises (docs/theory.md#specgd-escape). Evidence for the misalignment and stable "
                  "alignment statements of arXiv 2601.22652, abstract (the report's paper claims)."))
     return claims
+
+
+def _run(p: Params, ctx: Context) -> ExperimentOutput:
+    return run(params=p)
+
+
+EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))

@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 
 import specgd as sg
+from specgd.analysis import first_crossing, log_slope
 from specgd.report.claims import Claim, ExperimentOutput, Figure, within
+from specgd.report.experiment import Context, Experiment, Presets, register_experiment
 from specgd.report.plotting import COLORS, THEORY, label, subplots
 from specgd.theory import gd_growth_factors, spike_threshold
 
@@ -35,7 +37,7 @@ STAT_COLORS = {"a": "tab:green", "b": "tab:purple", "c": "tab:gray"}
 
 
 @dataclass
-class Params:
+class Params(Presets):
     d: int = 200
     m: int = 50
     lams: tuple[float, ...] = tuple(np.arange(0.0, 8.01, 0.5)) + (16.0, 32.0)
@@ -47,19 +49,12 @@ class Params:
     gd_log_every: int = 10
     specgd_steps: int = 10  # SpecGD horizon k: ‖W‖₂ ≤ kη = 0.1, the gradient is still linear in W
 
-    @classmethod
-    def full(cls) -> Params:
-        return cls()
-
-    @classmethod
-    def quick(cls) -> Params:
-        return cls(lams=(0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 8.0, 32.0), seeds=(0, 1, 2))
+    QUICK = dict(lams=(0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 8.0, 32.0), seeds=(0, 1, 2))
 
 
 def _rate(steps: np.ndarray, values: np.ndarray) -> float:
     """Per-step growth rate (factor − 1) from a least-squares fit of log(value) vs step."""
-    slope = np.polyfit(steps, np.log(values), 1)[0]
-    return float(np.expm1(slope))
+    return float(np.expm1(log_slope(steps, values)))
 
 
 def _simulate(p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -117,16 +112,6 @@ def _measure(p: Params, gd: pd.DataFrame, sp: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _crossing(lams: np.ndarray, ratio: np.ndarray) -> float:
-    """λ where the (median) measured rate ratio first reaches 1, by linear interpolation."""
-    above = np.nonzero(ratio >= 1.0)[0]
-    if len(above) == 0 or above[0] == 0:
-        return float("nan")
-    i = above[0]
-    x0, x1, y0, y1 = lams[i - 1], lams[i], ratio[i - 1], ratio[i]
-    return float(x0 + (1.0 - y0) * (x1 - x0) / (y1 - y0))
-
-
 def run(quick: bool = False, params: Params | None = None) -> ExperimentOutput:
     p = params or (Params.quick() if quick else Params.full())
     gd, sp = _simulate(p)
@@ -136,7 +121,8 @@ def run(quick: bool = False, params: Params | None = None) -> ExperimentOutput:
     med_g = mg.groupby("lam").median(numeric_only=True)
     med_s = ms.groupby("lam").median(numeric_only=True)
     lams = med_g.index.to_numpy()
-    lam_c = _crossing(lams, med_g["rate_ratio"].to_numpy())
+    # λ where the median rate ratio first reaches 1 (NaN if it starts above 1: no crossing seen)
+    lam_c = first_crossing(lams, med_g["rate_ratio"].to_numpy(), 1.0, at_start="nan")
 
     fig = _figure(p, mg, ms, med_g, med_s, lam_c)
     claims = _claims(p, mg, ms, med_g, med_s, lam_c)
@@ -358,3 +344,10 @@ def _claims(p, mg, ms, med_g, med_s, lam_c) -> list[Claim]:
         "SpecGD ≈ 1; GD exponential", "observation", None, "docs/theory.md#specgd-escape",
         kind="observation", note="[SpecGD, GD]: SpecGD's b_k/a_k, GD's amplification of b/a."))
     return claims
+
+
+def _run(p: Params, ctx: Context) -> ExperimentOutput:
+    return run(params=p)
+
+
+EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))

@@ -2,7 +2,9 @@
 
 Documented in docs/experiments/e3.md. The escape time is the first step at which the signal
 statistic a = ‖Wŵ‖/√m (docs/model.md#statistics) reaches
-``a² ≥ 1/2`` (``a ≈ 0.707``), linearly interpolated in ``a²`` between logged steps. Each optimizer
+``a² ≥ 1/2`` (``a ≈ 0.707``), linearly interpolated in ``a²`` between logged steps
+(:func:`specgd.analysis.escape_step`: the escape times of the two optimizers are compared to
+about 2%, finer than the logging interval). Each optimizer
 runs a grid of learning rates; a run is *stable* if it did not diverge and its final loss is below
 its initial loss, and the *best* rate of a (d, λ) point is the stable one (for every seed) with the
 smallest median escape time.
@@ -26,19 +28,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from specgd.analysis import ESCAPE_A2, escape_step, loglog_slope
 from specgd.report.claims import Claim, ExperimentOutput, Figure, within
+from specgd.report.experiment import Context, Experiment, Presets, register_experiment
 from specgd.report.plotting import COLORS, THEORY, label, subplots
 from specgd.sweeps import load, sweep
 
 KEY = "E3"
 TITLE = "Escape time vs dimension and spike strength: GD at its best stable η̃ vs SpecGD"
 
-A2_ESCAPE = 0.5  # escape when a² ≥ 1/2
 NAMES = ("gd", "specgd")
 
 
 @dataclass
-class Params:
+class Params(Presets):
     m: int = 16
     dims: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
     lam_for_d: float = 8.0  # the d-scan is at this λ
@@ -54,15 +57,9 @@ class Params:
     steps: int = 250
     log_every: int = 2
 
-    @classmethod
-    def full(cls) -> Params:
-        return cls()
-
-    @classmethod
-    def quick(cls) -> Params:
-        return cls(dims=(64, 512, 4096), lams=(0.0, 8.0, 32.0), d_for_lam=64, seeds=(0, 1),
-                   gd_lrs=tuple(round(0.1 * 2 ** (k / 3), 6) for k in range(0, 16, 2)),
-                   gd_lrs_d=tuple(round(0.1 * 2 ** (k / 3), 6) for k in range(3, 10, 2)), steps=200)
+    QUICK = dict(dims=(64, 512, 4096), lams=(0.0, 8.0, 32.0), d_for_lam=64, seeds=(0, 1),
+                 gd_lrs=tuple(round(0.1 * 2 ** (k / 3), 6) for k in range(0, 16, 2)),
+                 gd_lrs_d=tuple(round(0.1 * 2 ** (k / 3), 6) for k in range(3, 10, 2)), steps=200)
 
 
 def grid(p: Params) -> dict:
@@ -114,19 +111,6 @@ def _simulate(p: Params, store: str | Path | None) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def escape_step(steps: np.ndarray, a: np.ndarray) -> float:
-    """First step with a² ≥ 1/2, linearly interpolated in a² between logs; NaN if never."""
-    a2 = np.asarray(a, dtype=float) ** 2
-    hit = np.nonzero(np.nan_to_num(a2, nan=-1.0) >= A2_ESCAPE)[0]
-    if len(hit) == 0:
-        return float("nan")
-    i = hit[0]
-    if i == 0:
-        return float(steps[0])
-    s0, s1, y0, y1 = steps[i - 1], steps[i], a2[i - 1], a2[i]
-    return float(s0 + (A2_ESCAPE - y0) / (y1 - y0) * (s1 - s0))
-
-
 def per_run(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per run: escape time, stability (finite, final loss < initial loss)."""
     rows = []
@@ -172,7 +156,7 @@ def run(quick: bool = False, params: Params | None = None,
     l_scan = best(runs[in_lam])
     chosen = pd.concat([d_scan.assign(scan="d"), l_scan.assign(scan="lam")], ignore_index=True)
     chosen["prediction"] = np.where(chosen.optimizer == "specgd",
-                                    np.sqrt(A2_ESCAPE) * np.sqrt(p.m) / chosen.lr, np.nan)
+                                    np.sqrt(ESCAPE_A2) * np.sqrt(p.m) / chosen.lr, np.nan)
 
     fig = _figure(p, chosen)
     claims = _claims(p, chosen, runs)
@@ -255,10 +239,6 @@ def _figure(p: Params, chosen: pd.DataFrame):
     return fig
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
-
-
 def _claims(p: Params, chosen: pd.DataFrame, runs: pd.DataFrame) -> list[Claim]:
     claims = []
     med = chosen.groupby(["scan", "optimizer", "d", "lam"]).agg(
@@ -275,7 +255,7 @@ def _claims(p: Params, chosen: pd.DataFrame, runs: pd.DataFrame) -> list[Claim]:
     # λ = 4…32), plus the log-factor's slow λ-dependence (the plateau level b depends on λ).
     big = gl[gl.index > 2]
     if len(big) >= 2:
-        slope = _slope(1 + big.index.to_numpy(), big["escape"].to_numpy())
+        slope = loglog_slope(1 + big.index.to_numpy(), big["escape"].to_numpy())
         claims.append(Claim(
             "E3.gd-lambda-slope",
             f"GD escape time at its best stable η̃ grows like (1+λ) for λ > 2 (log–log slope over "
@@ -350,3 +330,10 @@ def _claims(p: Params, chosen: pd.DataFrame, runs: pd.DataFrame) -> list[Claim]:
              "the top of its grid everywhere; the grid stops where the escape is still resolved to "
              "a few percent."))
     return claims
+
+
+def _run(p: Params, ctx: Context) -> ExperimentOutput:
+    return run(params=p, store=ctx.store)
+
+
+EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 import specgd as sg
+from specgd.analysis import loglog_slope
 from specgd.report.claims import Claim, ExperimentOutput, Figure, within
+from specgd.report.experiment import Context, Experiment, SpikedReference, register_experiment
 from specgd.report.plotting import COLORS, THEORY, band, label, positive, subplots
-from specgd.theory import ManifoldModel, plateau_spike, specgd_escape_steps
+from specgd.theory import ManifoldModel, plateau_spike, specgd_escape_steps, specgd_spike_peak
 
 KEY = "E4"
 TITLE = "Noise contraction after escape: GD's slow power law vs SpecGD's linear collapse into an O(η) band"
@@ -37,13 +37,7 @@ BAND_COLUMNS = ("flips", "two_step", "amp_a_med", "drift", "amp_b", "amp_b_med",
 
 
 @dataclass
-class Params:
-    d: int = 200
-    m: int = 50
-    lam: float = 8.0
-    init_scale: float = 1e-2
-    lr_gd: float = 0.02
-    lr_specgd: float = 0.01
+class Params(SpikedReference):
     seeds: tuple[int, ...] = (0, 1, 2)
     gd_steps: int = 20_000
     specgd_steps: int = 3000  # SpecGD is logged at every step (its band is a 2-cycle)
@@ -59,42 +53,16 @@ class Params:
     lock: int = 10
     two_step: float = 0.1
 
-    @classmethod
-    def full(cls) -> Params:
-        return cls()
+    # The recursion keeps its 10⁸ steps (about a second): at 10⁷ its local slope of b is still 2%
+    # short of the limit.
+    QUICK = dict(seeds=(0,), gd_steps=5000, specgd_steps=900, per_decade=20, long_steps=60_000)
 
-    @classmethod
-    def quick(cls) -> Params:
-        # The recursion keeps its 10⁸ steps (about a second): at 10⁷ its local slope of b is still
-        # 2% short of the limit.
-        return cls(seeds=(0,), gd_steps=5000, specgd_steps=900, per_decade=20, long_steps=60_000)
+
 def _manifold_gd(p: Params, coef0: tuple[float, float, float], log_steps: np.ndarray,
                  lr: float) -> pd.DataFrame:
-    """The exact GD recursion on the invariant manifold (docs/theory.md#invariant-manifold,
-    ``ManifoldModel.gradients``) at step ``lr``, compiled, logged at ``log_steps`` — fast enough
-    for 10⁸ steps."""
-    model = ManifoldModel(d=p.d, m=p.m, lam=p.lam)
-    k = 2 * lr / p.m
-
-    def body(_, x):
-        a, b, c = x
-        g_a, g_b, g_c = model.gradients(a, b, c)
-        return a * (1 - k * g_a), b * (1 - k * g_b), c * (1 - k * g_c)
-
-    @jax.jit
-    def iterate(x0, lengths):
-        def outer(x, n):
-            x = jax.lax.fori_loop(0, n, body, x)
-            return x, jnp.stack(x)
-        return jax.lax.scan(outer, x0, lengths)[1]
-
-    lengths = np.diff(np.concatenate([[0], log_steps]))
-    out = np.asarray(iterate(tuple(jnp.float64(v) for v in coef0), jnp.asarray(lengths)))
-    r = model.bulk_dim
-    frame = pd.DataFrame({
-        "step": log_steps, "a": np.abs(out[:, 0]) / np.sqrt(p.m), "b": np.abs(out[:, 1]) / np.sqrt(p.m),
-        "c": np.abs(out[:, 2]) * np.sqrt(r / p.m),
-    })
+    """The exact GD recursion on the invariant manifold (docs/theory.md#invariant-manifold),
+    compiled, with the local log–log slopes of b and c."""
+    frame = ManifoldModel(d=p.d, m=p.m, lam=p.lam).gd_logged(coef0, log_steps, lr)
     logk = np.log(frame["step"].to_numpy())
     frame["slope_b"] = np.gradient(np.log(frame["b"].to_numpy()), logk)
     frame["slope_c"] = np.gradient(np.log(frame["c"].to_numpy()), logk)
@@ -107,16 +75,7 @@ def _slaved(frame: pd.DataFrame, lam: float) -> pd.Series:
 
 
 def _fit_slope(frame: pd.DataFrame, col: str, k0: float, k1: float) -> float:
-    w = frame[(frame["step"] >= k0) & (frame["step"] <= k1)]
-    return float(np.polyfit(np.log(w["step"]), np.log(w[col]), 1)[0])
-
-
-def _spike_peak(p: Params, r: int) -> tuple[float, float]:
-    """SpecGD's early spike peak (height, step), docs/theory.md#band. While T < −2(1+λ)b² every
-    coefficient grows by η per step, so a = b = c/√r = ηk/√m; b's gradient turns when
-    T + 2(1+λ)b² = a² + 3(1+λ)b² + c² − 1 = 0, i.e. at b = 1/√(r + 3λ + 4), after √m/η times that."""
-    height = 1 / np.sqrt(r + 3 * p.lam + 4)
-    return float(height), float(height * np.sqrt(p.m) / p.lr_specgd)
+    return loglog_slope(frame["step"], frame[col], k0, k1)
 
 
 def _residual(frame: pd.DataFrame, lam: float) -> pd.Series:
@@ -255,7 +214,7 @@ def _analyse_specgd(p: Params, sp: pd.DataFrame, sp_theory: pd.DataFrame, gd: pd
     amplitude, level, T's sign changes), and the comparisons with GD."""
     step_b, step_c = p.lr_specgd / np.sqrt(p.m), p.lr_specgd * np.sqrt(r / p.m)  # one step of b, c
     k_esc = specgd_escape_steps(p.lr_specgd, p.m)
-    peak_b, peak_k = _spike_peak(p, r)
+    peak_b, peak_k = specgd_spike_peak(p.lr_specgd, p.m, p.lam, r)
     out: dict = {"step_b": step_b, "step_c": step_c, "peak_pred": (peak_b, peak_k)}
     rows = []
     for seed, g in sp.assign(T=_residual(sp, p.lam)).groupby("seed"):
@@ -666,3 +625,10 @@ def _specgd_claims(p: Params, res: dict) -> list[Claim]:
              f"(η̃ = {p.lr_gd}, η = {eta}); GD reaches SpecGD's level only after ~10⁶ steps "
              "(E4.gd-slope-c).", kind="paper"))
     return claims
+
+
+def _run(p: Params, ctx: Context) -> ExperimentOutput:
+    return run(params=p)
+
+
+EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))

@@ -39,7 +39,9 @@ import numpy as np
 import pandas as pd
 
 import specgd as sg
+from specgd.analysis import loglog_slope
 from specgd.report.claims import Claim, ExperimentOutput, Figure
+from specgd.report.experiment import Context, Experiment, Presets, register_experiment
 from specgd.report.plotting import COLORS, THEORY, label, subplots
 from specgd.theory import ManifoldModel
 
@@ -51,7 +53,7 @@ LAM_COLORS = ("tab:gray", "tab:olive", "tab:cyan", "tab:pink", "tab:brown", "tab
 
 
 @dataclass
-class Params:
+class Params(Presets):
     d: int = 64
     m: int = 16
     lams: tuple[float, ...] = (0.0, 2.0, 8.0, 32.0, 128.0)
@@ -66,13 +68,7 @@ class Params:
     slope_from: float = 8.0  # the slope is fitted over λ ≥ this (the spike-limited regime)
     band_fit_max: float = 0.125  # SpecGD's band-loss exponent is fitted over coarse η ≤ this
 
-    @classmethod
-    def full(cls) -> Params:
-        return cls()
-
-    @classmethod
-    def quick(cls) -> Params:
-        return cls(lams=(0.0, 8.0, 32.0, 128.0), seeds=(0,), steps=500, n_refine=3, theory_points=300)
+    QUICK = dict(lams=(0.0, 8.0, 32.0, 128.0), seeds=(0,), steps=500, n_refine=3, theory_points=300)
 
     def coarse(self) -> list[float]:
         n = int(round(self.per_octave * math.log2(self.lr_max / self.lr_min)))
@@ -284,14 +280,6 @@ def _figure(p: Params, runs: pd.DataFrame, edges: pd.DataFrame, theory: pd.DataF
     return fig
 
 
-def _slope(x, y) -> float:
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    ok = np.isfinite(y) & (y > 0)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
-
-
 def _slope_shift(x, factor: float) -> float:
     """How far a least-squares log–log slope moves when one point is off by ``factor``: the
     largest |∂slope/∂log y_i| = max|x_i − x̄| / Σ(x_i − x̄)², times log(factor)."""
@@ -313,7 +301,7 @@ def _claims(p: Params, runs: pd.DataFrame, edges: pd.DataFrame, theory: pd.DataF
     # Refinement leaves each edge known to a factor (2^(1/per_octave))^(1/(n_refine+1)) (≈ 5%), so
     # over 1+λ from 9 to 129 the fitted slope is uncertain by ≲ 2·0.05/ln(14) ≈ 0.04; the a and c
     # couplings shift the edge by O(a², c²) ≪ 1. Tolerance 0.1.
-    slope_g = _slope(1 + big.to_numpy(), g.loc[big, "lr_max"])
+    slope_g = loglog_slope(1 + big.to_numpy(), g.loc[big, "lr_max"])
     claims.append(Claim(
         "E5.gd-slope", f"GD: log–log slope of the largest stable η̃ vs 1 + λ over λ = {span}",
         slope_g, -1.0, "abs ≤ 0.1", bool(abs(slope_g + 1) <= 0.1), "docs/theory.md#stability",
@@ -384,7 +372,7 @@ def _claims(p: Params, runs: pd.DataFrame, edges: pd.DataFrame, theory: pd.DataF
     band["ratio"] = band["r"] / band["l0"]
     exps, coefs = {}, {}
     for lam, b in band.groupby("lam"):
-        exps[lam] = _slope(b["lr"], b["ratio"])
+        exps[lam] = loglog_slope(b["lr"], b["ratio"])
         coefs[lam] = float(np.median(b["ratio"] / band_estimate(p.m, b["lr"])))
     lrs_fit = sorted(band["lr"].unique())
     tol_exp = _slope_shift(lrs_fit, 4.0)
@@ -437,7 +425,7 @@ def _claims(p: Params, runs: pd.DataFrame, edges: pd.DataFrame, theory: pd.DataF
     # loss F(η, D) increasing in both arguments, F = L0 gives
     # d ln η / d ln(1+λ) ∈ [−1/2, 0]. Tolerance: a factor-2 lattice error (above) at one λ moves
     # the fitted slope by _slope_shift(1+λ, 2).
-    slope_s = _slope(1 + big.to_numpy(), s.loc[big, "lr_max"])
+    slope_s = loglog_slope(1 + big.to_numpy(), s.loc[big, "lr_max"])
     tol_s = _slope_shift(1 + big.to_numpy(), 2.0)
     claims.append(Claim(
         "E5.specgd-usable-lambda",
@@ -448,7 +436,7 @@ def _claims(p: Params, runs: pd.DataFrame, edges: pd.DataFrame, theory: pd.DataF
         kind="derived",
         note="usable η (first bad η): " + ", ".join(
             f"λ={lam:g}: {r.lr_max:.4g} ({r.lr_fail:.4g})" for lam, r in s.iterrows())
-             + f"; reduced recursion's slope {_slope(1 + big.to_numpy(), ts.loc[big, 'lr_max']):.2f}. "
+             + f"; reduced recursion's slope {loglog_slope(1 + big.to_numpy(), ts.loc[big, 'lr_max']):.2f}. "
                "λ enters the band loss only as 1 + λ times an O(η²) quantity (the spike's "
                "(1+λ)β, β = O(η²/m), and off the manifold the cross term 4(1+λ)⟨Wŵ, Wv⟩²/m²): "
                "slope −1/2 "
@@ -468,3 +456,10 @@ def _claims(p: Params, runs: pd.DataFrame, edges: pd.DataFrame, theory: pd.DataF
              f"= {2 * (1 + max(p.lams)) / 3:.1f} (half that if its λ = 0 edge sat at m/12); SpecGD's "
              "is the reduced recursion's range of usable η."))
     return claims
+
+
+def _run(p: Params, ctx: Context) -> ExperimentOutput:
+    return run(params=p)
+
+
+EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))

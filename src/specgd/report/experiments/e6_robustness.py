@@ -8,8 +8,10 @@ three numeric criteria, computed per seed and then taken as the median over seed
       rises above its start). Holds iff ``A_GD ≥ R`` and ``A_X < R`` (R = 3), X = SpecGD or the
       optimizer standing in for it. Families without a spike (power law) use the alignment drop
       ``D = min_k cos_k / cos_0`` instead: holds iff ``D_GD ≤ 1/R`` and ``D_X > 1/R``.
-(ii)  escape: the first logged step with ``a² ≥ 1/2``. Holds iff X escapes within the horizon and
-      before GD (a GD run that never escapes or diverges counts as ∞).
+(ii)  escape: the first logged step with ``a² ≥ 1/2`` (:func:`specgd.analysis.escape_step` with
+      ``interpolate=False``: the criterion only orders the two escapes, on the same logged
+      steps). Holds iff X escapes within the horizon and before GD (a GD run that never escapes
+      or diverges counts as ∞).
 (iii) final bulk: ``c`` at the last step (the same step count for both). Holds iff ``c_X < c_GD``
       (a diverged run counts as ∞).
 
@@ -27,9 +29,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import ListedColormap
 
 import specgd as sg
+from specgd.analysis import escape_step
 from specgd.report.claims import Claim, ExperimentOutput, Figure
+from specgd.report.experiment import Context, Experiment, Presets, register_experiment
 from specgd.report.plotting import COLORS, THEORY, band, label, subplots
 
 KEY = "E6"
@@ -51,7 +56,7 @@ X_COLORS = {"specgd": COLORS["specgd"], "muon": COLORS["muon"], "muon-b0": "tab:
 
 
 @dataclass
-class Params:
+class Params(Presets):
     d: int = 128
     m: int = 16
     lam: float = 8.0
@@ -98,17 +103,11 @@ class Params:
     amp_factor: float = 3.0  # R of criteria (i)
     escape_a2: float = 0.5  # a² threshold of criterion (ii)
 
-    @classmethod
-    def full(cls) -> Params:
-        return cls()
-
-    @classmethod
-    def quick(cls) -> Params:
-        # Every new array shape or mode costs a compilation (~2 s per optimizer): quick mode keeps
-        # the variations that share the base's compiled code, and Muon.
-        return cls(seeds=(0,), steps=1500, variations=(
-            "gaussian", "orthogonal", "angle=60", "angle=45", "muon"),
-            lr_factors=(0.5, 2.0), pl_gd_grid=(), online_check_factors=())
+    # Every new array shape or mode costs a compilation (~2 s per optimizer): quick mode keeps the
+    # variations that share the base's compiled code, and Muon.
+    QUICK = dict(seeds=(0,), steps=1500,
+                 variations=("gaussian", "orthogonal", "angle=60", "angle=45", "muon"),
+                 lr_factors=(0.5, 2.0), pl_gd_grid=(), online_check_factors=())
 
 
 @dataclass
@@ -240,8 +239,8 @@ def per_run_metrics(frame: pd.DataFrame, escape_a2: float) -> pd.DataFrame:
             row["amp"] = np.nan
         cos = _num(g["cos"])
         row["cos_drop"] = float(np.nanmin(cos) / cos[0])
-        hit = np.nonzero(a**2 >= escape_a2)[0]
-        row["escape"] = float(steps[hit[0]]) if len(hit) else np.inf
+        escape = escape_step(steps, a, escape_a2, interpolate=False)  # first logged step
+        row["escape"] = escape if math.isfinite(escape) else np.inf
         div = g["diverged_at_step"].iloc[0] if "diverged_at_step" in g else pd.NA
         row["diverged"] = not pd.isna(div)
         for col, name in (("c", "c_final"), ("loss", "loss_final"), ("train_loss", "train_final")):
@@ -461,8 +460,6 @@ def _fig_table(p: Params, table: pd.DataFrame) -> Figure:
     fig, axes = subplots(1, 1, width=9.5, height=0.36 * n + 1.3)
     ax = axes[0, 0]
     values = np.array([[float(r[c]) for c, _ in cols] for _, r in table.iterrows()])
-    from matplotlib.colors import ListedColormap
-
     ax.imshow(values, cmap=ListedColormap(["#f4b6b6", "#b9e3b9"]), vmin=0, vmax=1, aspect="auto")
     for i, (_, r) in enumerate(table.iterrows()):
         if r["spike"]:
@@ -844,3 +841,10 @@ def _claims(p: Params, variations: list[Variation], table: pd.DataFrame, sens: p
              + ". Breaks: " + (", ".join(table.loc[~table.holds & ~table.variation.isin(BASELINES),
                                                     "variation"]) or "none") + "."))
     return claims
+
+
+def _run(p: Params, ctx: Context) -> ExperimentOutput:
+    return run(params=p)
+
+
+EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))

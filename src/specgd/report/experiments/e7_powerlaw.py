@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 import specgd as sg
+from specgd.analysis import first_crossing, log_slope, loglog_slope
 from specgd.report.claims import Claim, ExperimentOutput, Figure, within
+from specgd.report.experiment import Context, Experiment, Presets, register_experiment
 from specgd.report.plotting import COLORS, THEORY, label, positive, subplots
 from specgd.theory import powerlaw as pl
 
@@ -35,7 +37,7 @@ ONLINE_SOURCE = f"{PAPER}, abstract"
 
 
 @dataclass
-class Params:
+class Params(Presets):
     problem_seed: int = 0
     init_scale: float = 1e-2  # Gaussian init N(0, scale²/d) drawn with numpy (seed 0, 1, ...)
     # (i) the long reference run
@@ -91,18 +93,12 @@ class Params:
     spec_gd_lr: float = 1e-2
     spec_steps: int = 2 * 10**4
 
-    @classmethod
-    def full(cls) -> Params:
-        return cls()
-
-    @classmethod
-    def quick(cls) -> Params:
-        # tail_d stays 300: the tail law leaves out the top coordinates' nonlinear approach after T₂,
-        # whose share of the MSE grows as d falls (at d = 100 the law is off by ~10%).
-        return cls(main_d=200, main_steps=2 * 10**5, slow_window=(1e2, 1e3), rate_as=(1.0, 2.0),
-                   rate_d=200, tail_d=300, tail_steps=2 * 10**4, tail_teachers=(0, 1),
-                   tail_taus=(3.0, 10.0), online_d=100, online_steps=10**4, dims=(100, 400),
-                   dims_steps=3 * 10**4, escape_seeds=8, spec_d=200, spec_steps=3000)
+    # tail_d stays 300: the tail law leaves out the top coordinates' nonlinear approach after T₂,
+    # whose share of the MSE grows as d falls (at d = 100 the law is off by ~10%).
+    QUICK = dict(main_d=200, main_steps=2 * 10**5, slow_window=(1e2, 1e3), rate_as=(1.0, 2.0),
+                 rate_d=200, tail_d=300, tail_steps=2 * 10**4, tail_teachers=(0, 1),
+                 tail_taus=(3.0, 10.0), online_d=100, online_steps=10**4, dims=(100, 400),
+                 dims_steps=3 * 10**4, escape_seeds=8, spec_d=200, spec_steps=3000)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,18 +124,6 @@ def _gauss(d: int, scale: float, seeds: Any) -> np.ndarray:
     return np.stack([scale / math.sqrt(d) * _init_rng(s).standard_normal((1, d)) for s in seeds])
 
 
-def _crossing(t: np.ndarray, y: np.ndarray, level: float) -> float:
-    """First time ``y`` reaches ``level``, interpolated linearly in ``log y`` (NaN if never)."""
-    hit = np.flatnonzero(y >= level)
-    if not len(hit):
-        return math.nan
-    i = hit[0]
-    if i == 0:
-        return float(t[0])
-    y0, y1 = np.log(max(y[i - 1], 1e-300)), np.log(y[i])
-    return float(t[i - 1] + (t[i] - t[i - 1]) * (math.log(level) - y0) / (y1 - y0))
-
-
 def _eps2_tail(t: np.ndarray, w_star: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """``Σᵢ λᵢ (w*ᵢ)² e^{−16λᵢt}``: ε² = ‖w − w*‖²_Σ in the slow phase when each coordinate's error
     decays on its own from w ≈ 0 (Hessian 8Σ + 16Σw*w*ᵀΣ at w*; docs/theory.md#power-law). Its
@@ -147,13 +131,6 @@ def _eps2_tail(t: np.ndarray, w_star: np.ndarray, lam: np.ndarray) -> np.ndarray
     c = np.asarray(lam, float) * np.asarray(w_star, float) ** 2
     lam = np.asarray(lam, float)
     return np.array([float(np.sum(c * np.exp(-16 * lam * x))) for x in np.atleast_1d(t)])
-
-
-def _loglog_slope(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
-    sel = (x >= lo) & (x <= hi) & (y > 0) & np.isfinite(y)
-    if sel.sum() < 3:
-        return math.nan
-    return float(np.polyfit(np.log(x[sel]), np.log(y[sel]), 1)[0])
 
 
 def _grid(steps: int, n: int, log: bool = True) -> list[int]:
@@ -221,13 +198,14 @@ def _main(p: Params) -> tuple[Figure, list[Claim], dict[str, float]]:
     eps2_law = _eps2_tail(t, ws, lam)
     ax.plot(x, positive(eps2_law), color=COLORS["theory"], label="ε²: Σλᵢ(w*ᵢ)²e^(−16λᵢt) (this d)",
             **DOTTED)
-    slope_e2 = _loglog_slope(t, f["dist_sigma2"].to_numpy(), lo, hi)
-    slope_law = _loglog_slope(t, eps2_law, lo, hi)
+    slope_e2 = loglog_slope(t, f["dist_sigma2"].to_numpy(), lo, hi, min_points=3)
+    slope_law = loglog_slope(t, eps2_law, lo, hi, min_points=3)
     # The same closed form as d → ∞ (expected teacher, E[λᵢ(w*ᵢ)²] = λᵢ under trace 1): its slope
     # over the window is the paper's asymptotic exponent plus what is left of finite-window effects.
     t_win = np.geomspace(lo, hi, 25)
     lam_ref = pl.power_law_eigenvalues(p.slow_ref_d, p.main_a)
-    slope_ref = _loglog_slope(t_win, _eps2_tail(t_win, np.ones_like(lam_ref), lam_ref), lo, hi)
+    slope_ref = loglog_slope(t_win, _eps2_tail(t_win, np.ones_like(lam_ref), lam_ref), lo, hi,
+                             min_points=3)
     kappa = -2.0 / slope_e2 if slope_e2 < 0 else math.nan  # t ∝ ε^{-κ}, ε = ‖w − w*‖_Σ
     kappa_law = -2.0 / slope_law if slope_law < 0 else math.nan
     kappa_paper = pl.slow_convergence_exponent(p.main_a)
@@ -317,7 +295,7 @@ def _rates(p: Params) -> tuple[Figure, list[Claim]]:
         u = f["u"].abs().to_numpy()
         sel = _rate_window(k * eta, f["s"].to_numpy(), rho, rho2, p.rate_bias) & (u > 0)
         if sel.sum() >= 5:
-            per_step = float(np.polyfit(k[sel], np.log(u[sel]), 1)[0])
+            per_step = log_slope(k[sel], u[sel])
             measured = (math.exp(per_step) - 1) / eta  # invert the discrete factor 1 + ηρ exactly
             t_lo, t_hi = float(k[sel][0] * eta), float(k[sel][-1] * eta)
             u_lo, u_hi = float(u[sel][0]), float(u[sel][-1])
@@ -400,8 +378,8 @@ def _tail(p: Params) -> tuple[Figure, list[Claim]]:
         horizon = int(math.ceil(4 * pl.escape_time(ws, lam, p.init_scale, p.escape_level, z=max(z, 1e-3))
                                 / eta))
         g = _gd(prob, eta, horizon, w0, p.n_logs, log=False).frame
-        hit = np.flatnonzero(g["u"].abs().to_numpy() >= p.escape_level)
-        k2 = int(g["step"].iloc[hit[0]]) if len(hit) else horizon
+        k2 = first_crossing(g["step"].to_numpy(), g["u"].abs().to_numpy(), p.escape_level, interpolate=None)
+        k2 = horizon if math.isnan(k2) else int(k2)
         w2 = _gd(prob, eta, k2, w0, p.n_logs, log=False).final_params[0, 0]
         sign = 1.0 if float(w2 @ (lam * ws)) >= 0 else -1.0
         err0.append((w2 - sign * ws) ** 2)
@@ -545,7 +523,8 @@ def _dims(p: Params) -> tuple[Figure, list[Claim]]:
         steps = int(math.ceil((t_pred.max() + 3.0) / eta))
         for i, w0 in enumerate(W0):  # one run per call: same shape as above, so no new compilation
             g = _gd(prob, eta, steps, w0, p.n_logs, log=False).frame
-            t_meas = _crossing(g["step"].to_numpy() * eta, g["u"].abs().to_numpy(), p.escape_level)
+            t_meas = first_crossing(g["step"].to_numpy() * eta, g["u"].abs().to_numpy(), p.escape_level,
+                                    interpolate="log")
             esc_rows.append({"d": d, "seed": i, "z": z[i], "t_escape": t_meas, "t_linear": t_pred[i],
                              "rho": rho})
         preds[d] = t_pred
@@ -570,8 +549,8 @@ def _dims(p: Params) -> tuple[Figure, list[Claim]]:
              f"log({d_hi}/{d_lo})/(2ρ̄) = {math.log(d_hi / d_lo) / (2 * rho_mean):.4f} with ρ̄ = "
              f"{rho_mean:.4f} plus the small d-dependence of ρ and vᵀΣw*. Continuous time t = η·step, "
              f"η = {eta:g}."))
-    slopes = {d: _loglog_slope(g["t"].to_numpy(), g["one_minus_u"].to_numpy(), p.slow_window[0],
-                               min(p.slow_window[1], float(g["t"].max())))
+    slopes = {d: loglog_slope(g["t"].to_numpy(), g["one_minus_u"].to_numpy(), p.slow_window[0],
+                              min(p.slow_window[1], float(g["t"].max())), min_points=3)
               for d, g in data.groupby("d")}
     claims.append(Claim(
         "E7.slow-slope-d", "d log(1 − u)/d log t in the slow phase, per d (d-independent before the "
@@ -710,3 +689,10 @@ def run(quick: bool = False, params: Params | None = None, store: Any = None) ->
     params = asdict(p) | {"part_seconds": timings}
     return ExperimentOutput(KEY, TITLE, summary, figures, claims, params,
                             seconds=time.perf_counter() - started)
+
+
+def _run(p: Params, ctx: Context) -> ExperimentOutput:
+    return run(params=p)  # no grid: the store is not used
+
+
+EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))

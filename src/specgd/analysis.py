@@ -1,0 +1,108 @@
+"""Measures used in more than one place: one documented definition each.
+
+Every experiment of the report and the phase diagram (:mod:`specgd.sweeps.phase`) take their
+escape steps, crossings, slopes and advantage ratios from here, so that "escape" or "slope"
+means one thing across the suite. Pure numpy: this module knows nothing of runs or stores.
+
+* :func:`first_crossing` — the first ``x`` at which a series reaches a level, optionally
+  interpolated between the logged points (linearly in ``y`` or in ``log y``).
+* :func:`escape_step` — the escape step, the first step with ``a² ≥ 1/2`` (``a = ‖Wŵ‖/√m``,
+  docs/model.md#statistics); ``interpolate=True`` places it between logged steps.
+* :func:`loglog_slope`, :func:`log_slope` — least-squares slopes of ``log y`` against ``log x``
+  (a power-law exponent) and against ``x`` (an exponential rate).
+* :func:`censored_ratio` — the advantage ratio ``GD / SpecGD`` of two times, as a bound when one
+  of them was not reached within its horizon.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["ESCAPE_A2", "censored_ratio", "escape_step", "first_crossing", "log_slope",
+           "loglog_slope"]
+
+#: The escape threshold on the signal statistic: a run has escaped once ``a² ≥ 1/2``.
+ESCAPE_A2 = 0.5
+
+
+def first_crossing(x, y, level: float, interpolate: str | None = "linear",
+                   at_start: str = "first") -> float:
+    """The first ``x`` at which ``y ≥ level``; NaN if ``y`` never gets there (NaN entries of
+    ``y`` never count as reached).
+
+    ``interpolate``: ``None`` gives the first logged ``x`` itself; ``"linear"`` interpolates
+    linearly in ``y`` between that point and the one before; ``"log"`` linearly in ``log y``
+    (right for a quantity that grows exponentially between logs). When the very first point
+    already reaches the level there is nothing to interpolate from: ``at_start="first"`` returns
+    ``x[0]``, ``at_start="nan"`` returns NaN (a crossing that happened before the data)."""
+    x, y = np.asarray(x), np.asarray(y, dtype=float)
+    hit = np.nonzero(np.nan_to_num(y, nan=-np.inf) >= level)[0]
+    if len(hit) == 0:
+        return math.nan
+    i = hit[0]
+    if i == 0:
+        return float(x[0]) if at_start == "first" else math.nan
+    if interpolate is None:
+        return float(x[i])
+    if interpolate == "log":
+        y0, y1, target = np.log(max(y[i - 1], 1e-300)), np.log(y[i]), math.log(level)
+    else:
+        y0, y1, target = y[i - 1], y[i], level
+    return float(x[i - 1] + (target - y0) / (y1 - y0) * (x[i] - x[i - 1]))
+
+
+def escape_step(steps, a, level: float = ESCAPE_A2, interpolate: bool = True) -> float:
+    """The escape step: the first step with ``a² ≥ level`` (``1/2`` by default); NaN if never.
+
+    ``interpolate=True`` interpolates linearly in ``a²`` between the logged steps around the
+    crossing, which resolves the escape finer than the logging interval (E3 compares escape times
+    between optimizers at a 2% level). ``interpolate=False`` gives the first *logged* step with
+    ``a² ≥ level``: what E6 counts and what the phase diagram computes in SQL
+    (:mod:`specgd.sweeps.phase`), an upper bound on the interpolated value by at most one
+    logging interval."""
+    a2 = np.asarray(a, dtype=float) ** 2
+    return first_crossing(steps, a2, level, "linear" if interpolate else None)
+
+
+def loglog_slope(x, y, lo: float = -math.inf, hi: float = math.inf, min_points: int = 2) -> float:
+    """Least-squares slope of ``log y`` against ``log x`` over the points with ``lo ≤ x ≤ hi``
+    and finite ``y > 0``: the exponent ``p`` of ``y ∝ x^p``. NaN with fewer than ``min_points``
+    such points."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    sel = (x >= lo) & (x <= hi) & np.isfinite(y) & (y > 0)
+    if sel.sum() < min_points:
+        return math.nan
+    return float(np.polyfit(np.log(x[sel]), np.log(y[sel]), 1)[0])
+
+
+def log_slope(x, y) -> float:
+    """Least-squares slope of ``log y`` against ``x``: the rate ``r`` of ``y ∝ e^(r x)``
+    (``expm1`` of it is the per-unit growth factor minus one)."""
+    return float(np.polyfit(np.asarray(x, dtype=float), np.log(np.asarray(y, dtype=float)), 1)[0])
+
+
+def censored_ratio(gd, spec, t_gd, t_spec) -> tuple[np.ndarray, list[str]]:
+    """The advantage ratio ``gd / spec`` of two times (steps to escape, say), elementwise.
+
+    ``inf`` marks a time not reached by the end of its horizon ``t_*``: the ratio is then a bound
+    taken at the horizon, and the second output says which: ``"="`` (both reached), ``">"`` (GD
+    had not got there by ``t_gd``), ``"<"`` (SpecGD had not by ``t_spec``), ``"none"`` (neither;
+    ratio NaN) or ``""`` (a NaN input; ratio NaN)."""
+    gd, spec = np.asarray(gd, dtype=float), np.asarray(spec, dtype=float)
+    t_gd, t_spec = np.asarray(t_gd, dtype=float), np.asarray(t_spec, dtype=float)
+    ratio = np.full(len(gd), np.nan)
+    bound = ["" for _ in range(len(gd))]
+    for i in range(len(gd)):
+        if np.isnan(gd[i]) or np.isnan(spec[i]):
+            continue
+        if np.isfinite(gd[i]) and np.isfinite(spec[i]):
+            ratio[i], bound[i] = gd[i] / spec[i], "="
+        elif np.isfinite(spec[i]):
+            ratio[i], bound[i] = t_gd[i] / spec[i], ">"
+        elif np.isfinite(gd[i]):
+            ratio[i], bound[i] = gd[i] / t_spec[i], "<"
+        else:
+            bound[i] = "none"
+    return ratio, bound

@@ -1,0 +1,36 @@
+"""The shared measures of specgd.analysis, on series whose answers are known exactly."""
+
+import math
+
+import numpy as np
+
+from specgd.analysis import censored_ratio, escape_step, first_crossing, log_slope, loglog_slope
+
+
+def test_escape_step_interpolated_or_first_logged():
+    steps, a = np.array([0, 2, 4, 6]), np.sqrt([0.1, 0.3, 0.7, 0.9])
+    assert escape_step(steps, a) == 3.0  # a² = 1/2 halfway between steps 2 and 4
+    assert escape_step(steps, a, interpolate=False) == 4.0
+    assert math.isnan(escape_step(steps, a * 0.1))
+    assert escape_step(steps, np.array([np.nan, 0.1, 0.8, 0.9]), interpolate=False) == 4.0
+
+
+def test_first_crossing_options():
+    x, y = np.array([0.0, 1.0, 2.0]), np.array([1.0, 10.0, 100.0])
+    assert first_crossing(x, y, 5.5) == 0.5
+    assert math.isclose(first_crossing(x, y, 10 ** 1.5, interpolate="log"), 1.5)
+    assert first_crossing(x, y, 0.5) == 0.0
+    assert math.isnan(first_crossing(x, y, 0.5, at_start="nan"))
+    assert math.isnan(first_crossing(x, y, 1000.0))
+
+
+def test_slopes_and_censored_ratio():
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    assert math.isclose(loglog_slope(x, 3 * x ** -0.5), -0.5)
+    assert math.isclose(loglog_slope(x, x ** 2, lo=2, hi=4), 2.0)
+    assert math.isnan(loglog_slope(x, -x))  # no positive values
+    assert math.isclose(log_slope(x, np.exp(0.3 * x)), 0.3)
+    ratio, bound = censored_ratio([10, np.inf, 5, np.inf, np.nan], [5, 4, np.inf, np.inf, 1],
+                                  [20, 20, 20, 20, 20], [8, 8, 8, 8, 8])
+    assert bound == ["=", ">", "<", "none", ""]
+    assert np.allclose(ratio[:3], [2.0, 5.0, 5 / 8]) and np.isnan(ratio[3:]).all()

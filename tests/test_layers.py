@@ -1,0 +1,151 @@
+"""The package is layered without cycles: data flows options → problem → run → result → store →
+analysis → report, and no module imports from a layer above its own.
+
+Two checks: every module imports on its own in a fresh interpreter, taken in layer order (a cycle
+shows up as an ImportError from a partially initialised module); and statically (ast), no
+module-level import reaches a higher layer and no import hides inside a function unless it says
+why with a ``# lazy: <reason>`` comment (an optional heavy dependency: matplotlib to draw,
+duckdb, dask/distributed, rich...).
+"""
+
+from __future__ import annotations
+
+import ast
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import specgd
+
+# Layer of each top-level part of the package, lowest first. ``analysis`` holds pure measures
+# (numpy only) and sits under ``sweeps``, whose phase diagrams use it; ``config`` reads a run's
+# TOML into the runner's options and sits above ``results``.
+LAYERS = ["errors", "data", "model", "loss", "optim", "runner", "results", "config", "analysis",
+          "sweeps", "theory", "report", "cli"]
+# ``import specgd`` gives the public names, which reach up to the sweeps.
+ROOT_RANK = LAYERS.index("sweeps")
+# Modules placed on another layer than their folder's, with why.
+PLACED = {
+    # The one declaration of every run option: a table that needs only the error checkers at
+    # import, read by the optimizers (their hyperparameters) as well as by the runner and the CLI.
+    "specgd.runner.options": "errors",
+}
+
+# Modules whose function-level imports are not marked ``# lazy:``, each with why they stay.
+UNMARKED = {
+    "specgd.cli.main": "the CLI's lazy imports of the numerical stack and of each command's "
+                       "implementation, so that `specgd --help` starts fast",
+    "specgd.config": "the config loader's lazy imports of the numerical stack, so the CLI can "
+                     "check a TOML file without loading JAX",
+    "specgd.runner.options": "the option table's choices, read from the registries when a check "
+                             "runs (the table is imported by the CLI without the numerical stack)",
+    "specgd.runner.run": "the runner's result type and progress bar, loaded when a run starts",
+    "specgd.runner.resources": "psutil, an optional dependency installed with distributed",
+    "specgd.results.store": "duckdb and the run reader, loaded by a query",
+    "specgd.sweeps.engine": "dask/distributed and the runner, loaded by a sweep's workers",
+    "specgd.sweeps.grid": "the option table, loaded when a grid is checked",
+    "specgd.optim.registry": "optax and the built-in rules, registered on first look-up",
+}
+
+SRC = Path(specgd.__file__).parent
+
+
+def _modules() -> list[str]:
+    names = [m.name for m in pkgutil.walk_packages(specgd.__path__, "specgd.")]
+    return sorted(names, key=lambda n: (_rank(n), n))
+
+
+def _rank(name: str) -> int:
+    parts = name.split(".")
+    if name in PLACED:
+        return LAYERS.index(PLACED[name])
+    if len(parts) == 1:
+        return ROOT_RANK
+    return LAYERS.index(parts[1]) if parts[1] in LAYERS else len(LAYERS)  # see the last test
+
+
+def _path(name: str) -> Path:
+    rel = Path(*name.split(".")[1:])
+    package = SRC / rel / "__init__.py"
+    return package if package.exists() else (SRC / rel).with_suffix(".py")
+
+
+def _type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(test)
+
+
+def _imports(tree: ast.AST, in_function: bool = False):
+    """(node, in_function) for every executed import (``if TYPE_CHECKING:`` blocks skipped)."""
+    for node in ast.iter_child_nodes(tree):
+        if _type_checking(node):
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node, in_function
+        inner = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        yield from _imports(node, inner)
+
+
+def _targets(node: ast.Import | ast.ImportFrom, package: str) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base])
+    return [base]
+
+
+def _marked(lines: list[str], node: ast.AST, import_lines: set[int]) -> bool:
+    """``# lazy:`` on the import's lines or on the comment and import lines right above it."""
+    if any("# lazy:" in lines[i - 1] for i in range(node.lineno, node.end_lineno + 1)):
+        return True
+    i = node.lineno - 1
+    while i >= 1 and (i in import_lines or lines[i - 1].strip().startswith("#")):
+        if "# lazy:" in lines[i - 1]:
+            return True
+        i -= 1
+    return False
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_no_import_from_a_higher_layer_or_unexplained_lazy_import(name):
+    path = _path(name)
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    upward, unmarked = [], []
+    found = list(_imports(ast.parse(source)))
+    import_lines = {i for node, _ in found for i in range(node.lineno, node.end_lineno + 1)}
+    for node, in_function in found:
+        for target in _targets(node, package):
+            if target != "specgd" and not target.startswith("specgd."):
+                continue
+            if not in_function and name != "specgd" and _rank(target) > _rank(name):
+                upward.append(f"line {node.lineno}: {target}")
+        if in_function and name not in UNMARKED and not _marked(lines, node, import_lines):
+            unmarked.append(f"line {node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not upward, f"{name} (layer {_rank(name)}) imports from a higher layer: {upward}"
+    assert not unmarked, (f"{name}: imports inside functions without a '# lazy: <reason>' "
+                          f"comment: {unmarked}")
+
+
+def test_every_module_imports_in_a_fresh_interpreter_in_layer_order():
+    script = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError as err:\n"
+        "        sys.exit(f'{name}: {err}')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, *_modules()], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_every_part_of_the_package_has_a_layer():
+    parts = {n.split(".")[1] for n in _modules() if n.count(".") >= 1}
+    assert parts <= set(LAYERS), sorted(parts - set(LAYERS))
