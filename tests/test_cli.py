@@ -151,11 +151,14 @@ def test_toml_round_trip(tmp_path):
     assert tomli_w.dumps(cfg.to_dict()) == cfg.to_toml()
 
 
-def test_every_run_diverged_exits_1_and_still_saves(tmp_path):
+def test_every_run_diverged_exits_3_and_still_saves(tmp_path):
+    from specgd.cli.main import EXIT_ALL_DIVERGED, EXIT_RUNTIME_FAILURE
+
     out = tmp_path / "div"
     result = invoke("run", "--d", "20", "--m", "4", "--optimizer", "gd", "--lr", "1000", "--steps", "30",
                     "--seeds", "2", "--init-scale", "1", "--out", out, "--no-progress")
-    assert result.exit_code == 1, result.stdout + result.stderr
+    assert EXIT_ALL_DIVERGED == 3 != EXIT_RUNTIME_FAILURE  # distinct from a failure while running
+    assert result.exit_code == EXIT_ALL_DIVERGED, result.stdout + result.stderr
     assert "diverged at" in result.stdout and "2 of 2 runs diverged" in result.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert all(isinstance(r["diverged_at_step"], int) for r in manifest["runs"])

@@ -38,7 +38,9 @@ Files named in a configuration (``problem.cov.matrix``, ``init.array``: ``.npy``
 relative to the configuration file's folder; ``out`` is relative to the current directory.
 Unknown keys are errors, and so are parameters that the chosen covariance family, optimizer or
 initialization does not take. Errors are :class:`specgd.ConfigError`, with a one-line message
-naming the file and the field, e.g. ``run.toml: optimizer.lr: must be > 0, got 0``.
+naming the file and the field, e.g. ``run.toml: optimizer.lr: must be > 0, got 0``. A mistyped key
+is reported first, with the closest valid key at its level (``run.toml: unknown key 'step' (did
+you mean 'steps'?)``), before the required key it leaves missing.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from pydantic import (
     field_validator,
 )
 
-from specgd.errors import ConfigError, check_integer, check_number
+from specgd.errors import ConfigError, check_integer, check_number, check_writable, closest, unknown_key
 from specgd.runner.options import (
     OPTION,
     OPTIONS,
@@ -69,6 +71,8 @@ from specgd.runner.options import (
     Option,
     by_path,
     check_conflicts,
+    key_locations,
+    keys_at,
     run_options,
 )
 
@@ -132,8 +136,13 @@ def _parameters(section: str) -> tuple[str, ...]:
     return tuple(o.config_key for o in OPTIONS if o.section == section and not o.selects)
 
 
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file (numpy.lib.format)
+
+
 def _load_array(value: Any, base_dir: Path | None, where: str) -> np.ndarray:
     if isinstance(value, str):
+        if "\x00" in value:
+            raise ConfigError(f"{where}: not a file path (it holds a NUL character): {value!r}")
         path = Path(value).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
@@ -142,8 +151,14 @@ def _load_array(value: Any, base_dir: Path | None, where: str) -> np.ndarray:
         if path.suffix != ".npy":
             raise ConfigError(f"{where}: expected a .npy file, got {path}")
         try:
+            with path.open("rb") as fh:
+                if fh.read(len(NPY_MAGIC)) != NPY_MAGIC:
+                    raise ConfigError(f"{where}: {path} is not a NumPy .npy file (it does not start "
+                                      "with the .npy header); write arrays with numpy.save")
             return np.load(path, allow_pickle=False)
         except (OSError, ValueError) as e:
+            if isinstance(e, ConfigError):
+                raise
             raise ConfigError(f"{where}: cannot read {path}: {e}") from None
     return np.asarray(value, dtype=float)
 
@@ -356,21 +371,41 @@ class RunConfig(_fields("run", problem=ProblemConfig, optimizer=OptimizerConfig,
         run option of the ``run`` section."""
         return {opt.config_key: getattr(self, opt.config_key) for opt in run_options()}
 
-    def build(self) -> tuple[Problem, Optimizer, Any, dict[str, Any]]:
+    def build(self, force: bool = False) -> tuple[Problem, Optimizer, Any, dict[str, Any]]:
         """``(problem, optimizer, init, run_kwargs)``, every check of the library passed, so that
-        ``specgd.run(problem, optimizer, init=init, **run_kwargs)`` starts on valid input."""
+        ``specgd.run(problem, optimizer, init=init, **run_kwargs)`` starts on valid input.
+
+        The memory the run needs is checked against the machine's before the problem is built
+        (:mod:`specgd.runner.resources`; ``force=True`` skips it), so a problem too large for the
+        machine is refused rather than allocated."""
         from specgd.runner.run import validate
 
         try:
             check_conflicts({opt.name: self._value(opt.path) for opt in OPTIONS if opt.conflicts})
+            kwargs = self.run_kwargs()
+            self._check_memory(kwargs, force)
             problem = self.problem.build(self._base_dir)
             optimizer = self.optimizer.build()
             init = self.init.build(self._base_dir)
-            kwargs = self.run_kwargs()
-            validate(problem, optimizer, init=init, **kwargs)
+            validate(problem, optimizer, init=init, force=force, **kwargs)
         except ConfigError as e:
-            raise ConfigError(self._label(str(e))) from None
+            raise type(e)(self._label(str(e))) from None
         return problem, optimizer, init, kwargs
+
+    def _check_memory(self, kwargs: dict[str, Any], force: bool) -> None:
+        """The memory check of :func:`specgd.runner.resources.check`, from the configuration alone."""
+        from specgd.data.covariance import FAMILIES, Dense
+        from specgd.runner import resources
+        from specgd.runner.run import _runs_at_once
+
+        if force or kwargs.get("steps") is None:
+            return
+        cov = self.problem.cov
+        spikes = len(cov.lams or ()) if cov.family == "multispiked" else int(cov.lam is not None)
+        estimate = resources.for_settings(
+            self.problem.d, self.problem.m, kwargs, dense=issubclass(FAMILIES[cov.family], Dense),
+            spikes=spikes, in_flight=_runs_at_once(kwargs.get("vectorize") or "auto"))
+        resources.check(estimate, work=False)
 
     def _value(self, path: Path_) -> Any:
         node: Any = self
@@ -530,6 +565,11 @@ def format_validation_error(
     """One line: where (flag, or file and field) and what is wrong, for the first error."""
     flags, explicit = flags or {}, explicit or set()
     errors = error.errors(include_url=False)
+    # A mistyped key first (the shallowest): what else is wrong (the key it leaves missing)
+    # follows from it.
+    unknown = sorted((e for e in errors if e["type"] == "extra_forbidden"), key=lambda e: len(e["loc"]))
+    if unknown:
+        return _unknown_key_message(unknown, errors, source)
     # A value that was given (a flag) is reported before one that is missing.
     given = [e for e in errors if tuple(k for k in e["loc"] if isinstance(k, str)) in explicit]
     first = (given or errors)[0]
@@ -548,8 +588,32 @@ def format_validation_error(
     return text
 
 
+def _unknown_key_message(unknown: list, errors: list, source: str | None) -> str:
+    """``run.toml: problem.cov: unknown key 'lambda' (did you mean 'lam'?)`` for the first of the
+    ``unknown`` keys, with the count of the other problems that the typos do not explain (the
+    keys they leave missing)."""
+    meant = set()
+    for e in unknown:  # the places the mistyped keys were meant for
+        loc = tuple(e["loc"])
+        close = closest(loc[-1], keys_at(tuple(k for k in loc[:-1] if isinstance(k, str))))
+        if close is not None:
+            meant.add((*loc[:-1], close))
+    first = unknown[0]
+    loc = tuple(first["loc"])
+    parent, key = tuple(k for k in loc[:-1] if isinstance(k, str)), loc[-1]
+    here = ".".join(parent)
+    elsewhere = {k: where for k, where in key_locations().items() if where.rsplit(".", 1)[0] != here}
+    text = str(unknown_key(key, keys_at(parent), _dotted(loc[:-1]) or None, elsewhere=elsewhere))
+    others = [e for e in errors if e is not first and tuple(e["loc"]) not in meant]
+    if others:
+        text += f" (and {len(others)} more problem{'s' if len(others) > 1 else ''})"
+    return f"{source}: {text}" if source else text
+
+
 def check_output_dir(out: Path, overwrite: bool = False) -> None:
-    """Refuse an output path that is a file, or a folder already holding a saved run."""
+    """Refuse an output path that is a file, a folder already holding a saved run, or a folder
+    that cannot be written (probed by creating and removing a file in it, or in its nearest
+    existing parent)."""
     from specgd.results.result import MANIFEST_FILE, METRICS_FILE
 
     if out.exists() and not out.is_dir():
@@ -558,21 +622,24 @@ def check_output_dir(out: Path, overwrite: bool = False) -> None:
     if held and not overwrite:
         raise ConfigError(f"out: {out} already holds a run ({', '.join(held)}); "
                           "choose another folder or pass --overwrite (overwrite=True)")
+    check_writable(out, "out")
 
 
-def execute(cfg: RunConfig, progress: bool | None = None, overwrite: bool = False) -> RunResult:
+def execute(cfg: RunConfig, progress: bool | None = None, overwrite: bool = False,
+            force: bool = False) -> RunResult:
     """Build and check everything, run, and save ``metrics.parquet`` + ``manifest.json`` to
-    ``cfg.out`` (the manifest also records the configuration under ``run_config``). Invalid input
-    raises :class:`ConfigError` before anything runs or is written."""
-    from specgd.runner.run import run
+    ``cfg.out`` (the manifest also records the configuration under ``run_config``). Invalid input,
+    an output folder that cannot be written and a run too large for the machine (unless
+    ``force``) raise :class:`ConfigError` before anything runs or is written."""
+    from specgd.runner import run as runner
 
-    problem, optimizer, init, kwargs = cfg.build()
+    problem, optimizer, init, kwargs = cfg.build(force=force)
     out = cfg.output_dir()
     try:
         check_output_dir(out, overwrite)
     except ConfigError as e:
-        raise ConfigError(cfg._label(str(e))) from None
-    result = run(problem, optimizer, init=init, progress=progress, **kwargs)
+        raise type(e)(cfg._label(str(e))) from None
+    result = runner.run(problem, optimizer, init=init, progress=progress, force=force, **kwargs)
     result.meta["run_config"] = cfg.to_dict()
     result.save(out, overwrite=overwrite)
     return result

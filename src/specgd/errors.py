@@ -16,9 +16,13 @@ so a bad value reads the same from Python, from a TOML file and from the command
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Callable, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +30,11 @@ import numpy as np
 
 class ConfigError(ValueError):
     """An invalid configuration, reported before any work starts."""
+
+
+class ResourceError(ConfigError):
+    """A run refused before it starts because it would need more memory or work than the machine
+    has (see :mod:`specgd.runner.resources`); ``force=True`` (``--force``) runs it anyway."""
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -139,6 +148,60 @@ def check_list(value: Any, item: Callable[[Any], Any], what: str, name: str | No
         raise invalid(requirement, value, name) from None
 
 
+def unknown_key(key: Any, valid: Sequence[str], name: str | None = None, *,
+                elsewhere: Mapping[str, str] | None = None, what: str = "key") -> ConfigError:
+    """The error for a key that is not one of ``valid`` (the keys allowed at that level), naming
+    the closest valid key: ``unknown key 'step' (did you mean 'steps'?)``.
+
+    Without a close key at that level, ``elsewhere`` (a key → where it is valid, e.g.
+    ``{'lam': 'problem.cov.lam'}``) may give one at another level; failing that the valid keys are
+    listed. ``what`` names the kind of key (``'field'`` for dotted grid fields)."""
+    shown = str(key)
+    close = difflib.get_close_matches(shown, list(valid), n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    else:
+        far = difflib.get_close_matches(shown, list(elsewhere or ()), n=1)
+        if far:
+            hint = f"did you mean {(elsewhere or {})[far[0]]!r}?"
+        else:
+            hint = f"valid {what}s here: {', '.join(valid) or 'none'}"
+    text = f"unknown {what} {shown!r} ({hint})"
+    return ConfigError(f"{name}: {text}" if name else text)
+
+
+def closest(key: Any, valid: Sequence[str]) -> str | None:
+    """The valid key closest to ``key`` (``difflib``'s choice), or ``None``."""
+    close = difflib.get_close_matches(str(key), list(valid), n=1)
+    return close[0] if close else None
+
+
+def check_writable(path: Any, name: str | None = None) -> Path:
+    """A folder path whose folder can be written: a temporary file is created and removed in it,
+    or in its nearest existing parent when it does not exist yet (nothing is left behind)."""
+    probe = None
+    try:
+        if "\x00" in str(path):
+            raise ValueError("a path cannot hold a NUL character")
+        target = Path(path).expanduser()
+        probe = target
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise ConfigError(f"cannot write to {target}: {probe} is not a folder")
+        fd, tmp = tempfile.mkstemp(prefix=".specgd-write-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except ConfigError as e:
+        raise ConfigError(f"{name}: {e}" if name else str(e)) from None
+    except (OSError, ValueError, TypeError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        where = f"creating a file in {probe} failed: " if probe is not None and probe != Path(path) else ""
+        text = f"cannot write to {path} ({where}{reason})"
+        raise ConfigError(f"{name}: {text}" if name else text) from None
+    return target
+
+
 def named(check: Callable[[Any], Any], name: str) -> Callable[[Any], Any]:
     """``check`` (a one-argument check whose messages name nothing) with ``name`` in front of its
     messages."""
@@ -154,13 +217,17 @@ def named(check: Callable[[Any], Any], name: str) -> Callable[[Any], Any]:
 
 __all__ = [
     "ConfigError",
+    "ResourceError",
     "bounds_text",
     "check_bool",
     "check_choice",
     "check_integer",
     "check_list",
     "check_number",
+    "check_writable",
     "choices_text",
+    "closest",
     "invalid",
     "named",
+    "unknown_key",
 ]

@@ -5,11 +5,24 @@ saves ``metrics.parquet`` + ``manifest.json``; ``specgd version`` prints the ver
 determine the numbers. Invalid input prints one line, ``Error: <message>``, on stderr and exits
 with status 2, before anything runs or is written.
 
+Exit status (:data:`EXIT_OK` ...): 0 done; 1 a failure while running (:data:`EXIT_RUNTIME_FAILURE`);
+2 invalid input, refused before anything runs or is written (:data:`EXIT_BAD_INPUT`: also an
+output folder that cannot be written, or a run estimated too large for the machine without
+``--force``); 3 every run diverged, results saved (:data:`EXIT_ALL_DIVERGED`); 130 interrupted
+(:data:`EXIT_INTERRUPTED`).
+
+The command line starts without the numerical stack: JAX, optax, the runner and the
+configuration models are imported inside the commands that compute (optional, heavy imports,
+each marked where it happens), and ``specgd run`` (whose flags and help come from the registries
+of covariance families and optimizers) is built only when it is invoked. So ``specgd --help``,
+``specgd results`` and the other commands' ``--help`` answer at once.
+
 New subcommands are registered on ``app`` (see the end of this module).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 from enum import Enum, StrEnum
@@ -17,10 +30,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from specgd.config import apply_overrides, execute, read_toml
-from specgd.errors import ConfigError
+from specgd.errors import ConfigError, check_writable, invalid
 from specgd.runner.options import (
     OPTION_PATHS,  # noqa: F401  (each run option's configuration path, by flag name)
     OPTIONS,
@@ -35,8 +47,45 @@ from specgd.runner.options import (
 )
 
 EXIT_OK = 0
-EXIT_ALL_DIVERGED = 1
-EXIT_BAD_INPUT = 2
+EXIT_RUNTIME_FAILURE = 1  # a failure while running (out of memory, a bug: the traceback is shown)
+EXIT_BAD_INPUT = 2  # refused before anything runs or is written
+EXIT_ALL_DIVERGED = 3  # every run diverged (the results are saved)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+EXIT_HELP = (
+    "Exit status: 0 done; 1 a failure while running; 2 invalid input, an output folder that "
+    "cannot be written or a run too large for this machine (without --force), refused before "
+    "anything runs or is written; 3 every run diverged (the results are saved); 130 interrupted."
+)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """A MemoryError, or JAX's allocation failure (its RESOURCE_EXHAUSTED runtime error)."""
+    text = str(error)
+    return isinstance(error, MemoryError) or (
+        type(error).__module__.split(".")[0] in ("jax", "jaxlib")
+        and ("RESOURCE_EXHAUSTED" in text or "Out of memory" in text))
+
+
+class _Commands(dict):
+    """A group's commands, lazy ones built when looked up by ``commands[name]`` (listing them
+    with ``get``, ``items``... keeps them unbuilt)."""
+
+    def __getitem__(self, name: str) -> Any:
+        cmd = super().__getitem__(name)
+        if isinstance(cmd, _LazyCommand):
+            cmd = self[name] = cmd.build()
+        return cmd
+
+
+class _LazyCommand(TyperCommand):
+    """A command listed with its help but built when invoked (``build()`` returns the real one):
+    its flags and their help come from heavy imports."""
+
+    def __init__(self, name: str, help: str, build: Any) -> None:
+        super().__init__(name, help=help, context_settings={"ignore_unknown_options": True,
+                                                            "allow_extra_args": True})
+        self.build = build
 
 
 class _Group(TyperGroup):
@@ -44,8 +93,21 @@ class _Group(TyperGroup):
     ``Error: ...`` on stderr (exit status 2) instead of a framed panel.
 
     Exceptions are recognized by class name, as Typer itself does: recent Typer versions ship
-    their own copy of click, older ones use click.
+    their own copy of click, older ones use click. Running out of memory while running prints
+    one line too (exit status 1). Commands registered in :data:`LAZY_COMMANDS` are built when
+    invoked (their listing in ``specgd --help`` needs only their help text).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        lazy = {name: _LazyCommand(name, text, build) for name, (text, build) in LAZY_COMMANDS.items()
+                if name not in self.commands}
+        self.commands = _Commands({**lazy, **self.commands})
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in self.commands:
+            self.commands[args[0]]  # noqa: B018  (builds a lazy command)
+        return super().resolve_command(ctx, args)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -67,7 +129,12 @@ class _Group(TyperGroup):
                 sys.exit(e.exit_code)
             if "Abort" in kinds:
                 typer.echo("Aborted.", err=True)
-                sys.exit(1)
+                sys.exit(EXIT_RUNTIME_FAILURE)
+            if _out_of_memory(e):
+                detail = _one_line(str(e))[:300] or type(e).__name__
+                typer.echo(f"Error: out of memory while running ({detail}); the estimate the run "
+                           "passed was too low: make the run smaller", err=True)
+                sys.exit(EXIT_RUNTIME_FAILURE)
             raise
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
@@ -76,6 +143,7 @@ app = typer.Typer(
     name="specgd",
     cls=_Group,
     help="Learning dynamics of GD, spectral GD and Muon on anisotropic phase retrieval.",
+    epilog=EXIT_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -110,12 +178,24 @@ def _choice_type(opt: Option) -> type[StrEnum]:
     return StrEnum(name, [(c, c) for c in opt.choice_list()])
 
 
-#: The choices of the run options by option name, as enumerations.
-CHOICES: dict[str, type[StrEnum]] = {o.name: _choice_type(o) for o in OPTIONS if o.cli == "choice"}
-Family, OptName, InitKind = CHOICES["cov"], CHOICES["optimizer"], CHOICES["init"]
-Mode, DType, Normalization = CHOICES["mode"], CHOICES["dtype"], CHOICES["normalization"]
-TeacherNorm, Basis, Preset = CHOICES["teacher_norm"], CHOICES["basis"], CHOICES["preset"]
-Vectorize, Reduce = CHOICES["vectorize"], CHOICES["reduce"]
+_CHOICE_NAMES = {"Family": "cov", "OptName": "optimizer", "InitKind": "init", "Mode": "mode",
+                 "DType": "dtype", "Normalization": "normalization", "TeacherNorm": "teacher_norm",
+                 "Basis": "basis", "Preset": "preset", "Vectorize": "vectorize", "Reduce": "reduce"}
+
+
+def choices() -> dict[str, type[StrEnum]]:
+    """The choices of the run options by option name, as enumerations (read from the registries
+    of covariance families, optimizers and initializations, which import JAX: on demand)."""
+    return {o.name: _choice_type(o) for o in OPTIONS if o.cli == "choice"}
+
+
+def __getattr__(name: str) -> Any:
+    # CHOICES, Family, OptName...: module attributes of earlier versions, now built on demand.
+    if name == "CHOICES":
+        return choices()
+    if name in _CHOICE_NAMES:
+        return choices()[_CHOICE_NAMES[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # How flag text becomes a value, by option name (the others are read as typed).
 PARSERS = {o.name: o.parse for o in OPTIONS if o.parse is not None}
@@ -204,50 +284,83 @@ RUN_HELP = (
     "Writes OUT/metrics.parquet (one row per run and logged step: seed, lr, step, a, b, c, cos, loss, "
     "...) and OUT/manifest.json (configuration, seeds, versions), then prints a summary row per run.\n\n"
     "Exit status: 0 when at least one run finished (diverged runs are marked in the table and in the "
-    "manifest), 1 when every run diverged (the results are still saved), 2 for invalid input, in "
-    "which case nothing is run or written."
+    "manifest), 3 when every run diverged (the results are still saved), 2 for invalid input (also an "
+    "output folder that cannot be written, or a run whose estimated memory or work exceeds what this "
+    "machine has: --force runs it anyway), in which case nothing is run or written, 1 for a failure "
+    "while running, 130 when interrupted."
 )
 
 
 def run_command(**options: Any) -> None:
     """``specgd run``: its parameters are ``--config``, one flag per run option
-    (:data:`specgd.runner.options.OPTIONS`), ``--overwrite`` and ``--progress``."""
+    (:data:`specgd.runner.options.OPTIONS`), ``--overwrite``, ``--progress`` and ``--force``."""
+    # lazy: heavy imports, here because this command computes: the configuration models
+    # (pydantic) and, through execute, JAX, optax and the runner.
+    from specgd.config import execute
+
     config, overwrite, progress = options.get("config"), options.get("overwrite"), options.get("progress")
     try:
         cfg = config_from_options(options)
         if cfg.out is None:
             where = f"{config}: out" if config is not None else "--out"
             raise ConfigError(f"{where}: required (the folder for metrics.parquet and manifest.json)")
-        result = execute(cfg, progress=progress, overwrite=bool(overwrite))  # checks everything first
+        # Checks everything first: values, output folder, memory and work (unless --force).
+        result = execute(cfg, progress=progress, overwrite=bool(overwrite), force=bool(options.get("force")))
     except ConfigError as e:
-        raise _fail(str(e)) from None
+        message = str(e)
+        if options.get("out") is not None and message.startswith("out: "):
+            message = "--out: " + message.removeprefix("out: ")  # the folder came from the flag
+        raise _fail(message) from None
+    except KeyboardInterrupt:
+        typer.echo("Interrupted: the run stopped before it finished; nothing was saved.", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     _print_summary(result, cfg.output_dir())
     if result.runs["diverged_at_step"].notna().all():
         raise typer.Exit(EXIT_ALL_DIVERGED)
 
 
-_RUN_PARAMETERS = [
-    inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        Path | None, typer.Option(
-            "--config", help="TOML run configuration (see specgd.config). Flags override its values.",
-            rich_help_panel=P_IN, dir_okay=False)]),
-    *(_parameter(opt) for opt in OPTIONS),
-    inspect.Parameter("overwrite", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
-        bool, typer.Option("--overwrite", help="Replace a run already saved in the output folder.",
-                           rich_help_panel=P_OUT)]),
-    inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        bool | None, typer.Option(
-            "--progress/--no-progress", help="Show a progress bar on stderr.",
-            show_default="when stderr is a terminal", rich_help_panel=P_OUT)]),
-]
-run_command.__signature__ = inspect.Signature(_RUN_PARAMETERS, return_annotation=None)
-run_command.__annotations__ = {p.name: p.annotation for p in _RUN_PARAMETERS}
-app.command("run", help=RUN_HELP, no_args_is_help=True)(run_command)
+def _run_parameters() -> list[inspect.Parameter]:
+    """The parameters of ``specgd run``; building them reads the registries (imports JAX)."""
+    return [
+        inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Path | None, typer.Option(
+                "--config", help="TOML run configuration (see specgd.config). Flags override its values.",
+                rich_help_panel=P_IN, dir_okay=False)]),
+        *(_parameter(opt) for opt in OPTIONS),
+        inspect.Parameter("overwrite", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+            bool, typer.Option("--overwrite", help="Replace a run already saved in the output folder.",
+                               rich_help_panel=P_OUT)]),
+        inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            bool | None, typer.Option(
+                "--progress/--no-progress", help="Show a progress bar on stderr.",
+                show_default="when stderr is a terminal", rich_help_panel=P_OUT)]),
+        inspect.Parameter("force", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+            bool, typer.Option(
+                "--force", help="Run even when the estimated memory or work exceeds what this machine has "
+                                "(such a run is otherwise refused before it starts).",
+                rich_help_panel=P_RUN)]),
+    ]
+
+
+def build_run_command():
+    """The ``specgd run`` command (a click command), its flags derived from the run options."""
+    parameters = _run_parameters()
+    run_command.__signature__ = inspect.Signature(parameters, return_annotation=None)
+    run_command.__annotations__ = {p.name: p.annotation for p in parameters}
+    single = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+    single.command("run", help=RUN_HELP, no_args_is_help=True, epilog=EXIT_HELP)(run_command)
+    return typer.main.get_command(single)
+
+
+#: Commands built when invoked: name -> (help, build()). ``specgd run``'s flags and help list the
+#: registered covariance families and optimizers, whose registries import JAX.
+LAZY_COMMANDS: dict[str, tuple[str, Any]] = {"run": (RUN_HELP, build_run_command)}
 
 
 def config_from_options(options: dict[str, Any]):
     """The :class:`specgd.config.RunConfig` described by the ``run`` options (file + flags)."""
-    from specgd.config import RunConfig
+    # lazy: the configuration models (pydantic), imported by the command that computes.
+    from specgd.config import RunConfig, apply_overrides, read_toml
 
     path = options.get("config")
     data = read_toml(path) if path is not None else {}
@@ -270,6 +383,7 @@ def _fmt(value: Any) -> str:
 
 
 def _print_summary(result, out: Path) -> None:
+    # lazy: pandas and rich's table, needed once a run has finished
     import pandas as pd
     from rich.console import Console
     from rich.table import Table
@@ -311,7 +425,7 @@ def version_command() -> None:
     """Print the versions of specgd, JAX and optax, and the JAX backend in use."""
     from importlib import metadata
 
-    import jax
+    import jax  # lazy: this command reports JAX's backend (starting it takes a second)
 
     for name in ("specgd", "jax", "jaxlib", "optax"):
         try:
@@ -334,15 +448,30 @@ def reproduce_command(
         file_okay=False)] = Path("reproduction"),
     quick: Annotated[bool, typer.Option(
         "--quick", help="Every experiment at reduced size (under 2 minutes in all).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Run even the runs whose estimated memory or work exceeds what this machine "
+                        "has (they are otherwise refused before they start).")] = False,
 ) -> None:
     """Run the reproduction experiments and write the report with its claims table."""
+    # lazy: the experiments (JAX, the runner, matplotlib), this command computes.
     from specgd.report.build import build, resolve
 
     try:
         resolve(experiments)
-    except ValueError as e:
+        check_writable(out, "--out")  # before any experiment runs
+    except ValueError as e:  # ConfigError included
         raise _fail(str(e)) from None
-    results = build(out, experiments, quick=quick, log=typer.echo)
+    from specgd.runner.resources import forced  # lazy: light, but only this command uses it
+
+    try:
+        with forced() if force else contextlib.nullcontext():  # --force: for every run
+            results = build(out, experiments, quick=quick, log=typer.echo)
+    except ConfigError as e:
+        raise _fail(str(e)) from None
+    except KeyboardInterrupt:
+        typer.echo("Interrupted: the report was not written (finished sweep runs stay in its stores).",
+                   err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     claims = [c for r in results for c in r.claims]
     fails = [c.id for c in claims if c.verdict == "FAIL"]
     typer.echo(f"{len(claims)} claims: {sum(c.verdict == 'PASS' for c in claims)} PASS, "
@@ -351,6 +480,25 @@ def reproduce_command(
 
 
 # --- specgd sweep / results / phase-diagram ---------------------------------------------------
+
+_SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def check_scheduler_address(address: Any) -> str:
+    """A Dask scheduler address, ``[scheme://]host:port`` (``tcp://10.0.0.5:8786``; the scheme
+    tcp, tls, ws, wss or ucx, tcp when left out; an IPv6 host in brackets), or
+    :class:`ConfigError`. Only the form is checked: whether it answers is the sweep's to find."""
+    text = address if isinstance(address, str) else ""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    host, _, port = rest.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not (scheme in _SCHEDULER_SCHEMES and host and not any(c in host for c in "/ []")
+            and port.isdigit() and 1 <= int(port) <= 65535):
+        raise invalid("an address such as tcp://host:8786", address)
+    return text
 
 
 @app.command("sweep", no_args_is_help=True)
@@ -374,7 +522,12 @@ def sweep_command(
         "--progress/--no-progress", help="Show runs done / total, runs per second and ETA.")] = True,
 ) -> None:
     """Run every point of a grid (skipping runs already stored), batched and in parallel."""
-    from specgd.sweeps import sweep
+    if scheduler is not None:  # before anything starts: the address must at least parse
+        try:
+            check_scheduler_address(scheduler)
+        except ConfigError as e:
+            raise _fail(f"--scheduler: {e}") from None
+    from specgd.sweeps import sweep  # lazy: the sweep engine (dask, pandas), this command computes
 
     if not grid.is_file():
         raise _fail(f"grid file {grid} does not exist")
@@ -386,11 +539,12 @@ def sweep_command(
                        progress=progress, retry_failed=retry_failed, log=typer.echo)
     except ConfigError as e:
         raise _fail(str(e)) from None
-    typer.echo(f"{report.total} runs: {report.completed} completed, {report.skipped} already stored, "
-               f"{report.failed} failed, in {report.seconds:.1f} s "
-               f"({report.runs_per_second:.1f} runs/s); store: {out}")
-    if report.interrupted:
+    except KeyboardInterrupt:  # while planning, before anything ran
+        typer.echo("interrupted: nothing ran; rerun the same sweep to start it")
+        raise typer.Exit(130) from None
+    if report.interrupted:  # the sweep printed one line: runs stored, runs left
         raise typer.Exit(130)
+    typer.echo(f"{report.summary()}; store: {out}")
     if report.failed:
         typer.echo(f"failed runs are recorded with their error in {out}/errors/", err=True)
         raise typer.Exit(EXIT_ALL_DIVERGED)
@@ -406,7 +560,8 @@ def results_command(
                                              dir_okay=False)] = None,
 ) -> None:
     """Query a results store in place (nothing is loaded beyond the query's answer)."""
-    from specgd.sweeps import query
+    # lazy: the store alone (pandas, pyarrow, DuckDB), not specgd.sweeps and its sweep engine.
+    from specgd.results.store import query
 
     sql = sql or "SELECT optimizer, count(*) AS runs FROM idx GROUP BY optimizer ORDER BY optimizer"
     try:
@@ -417,12 +572,12 @@ def results_command(
         if type(e).__module__.startswith("duckdb") or type(e).__module__.startswith("_duckdb"):
             raise _fail(f"--sql: {e}") from None
         raise
-    import pandas as pd
+    import pandas as pd  # lazy: already loaded by the query; imported here to print its answer
 
     with pd.option_context("display.max_rows", 200, "display.width", 160):
         typer.echo(frame.to_string(index=False))
     if csv is not None:
-        from specgd.results.io import atomic_write
+        from specgd.results.io import atomic_write  # lazy: only with --csv
 
         atomic_write(csv, lambda p: frame.to_csv(p, index=False))
 
@@ -449,6 +604,7 @@ def phase_diagram_command(
         show_default="STORE/phase_<x>_<y>[_<where>][_by_<facet>]", dir_okay=False)] = None,
 ) -> None:
     """Heatmaps of SpecGD's advantage over GD, one cell per point, nothing pooled silently."""
+    # lazy: the sweeps and matplotlib, this command computes and draws
     from specgd.sweeps import phase_diagram
     from specgd.sweeps.phase import METRICS
 
@@ -467,7 +623,7 @@ def phase_diagram_command(
         raise _fail(str(e)) from None
     shown = [c for c in cells if c in (*(facet or []), x, y, *fixed, *METRICS)] + [
         f"{c}_{o}" for c in ("lr", "seeds", "diverged") for o in ("gd", "specgd")] + ["status"]
-    import pandas as pd
+    import pandas as pd  # lazy: loaded by the phase diagram already; to print its table
 
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.precision", 3):
         typer.echo(cells[shown].to_string(index=False))

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specgd.errors import ConfigError  # re-exported: its home before specgd.errors
+from specgd.errors import ConfigError, invalid  # ConfigError re-exported: its home before specgd.errors
 
 
 def _check_finite(name: str, value: float) -> float:
@@ -309,7 +309,11 @@ class Dense(CovarianceFamily):
     required: ClassVar[tuple[str, ...]] = ("matrix",)
 
     def __post_init__(self):
-        S = np.asarray(self.matrix, dtype=float)
+        try:
+            S = np.asarray(self.matrix, dtype=float)
+        except (TypeError, ValueError):
+            hint = " (read a .npy file with numpy.load first)" if isinstance(self.matrix, str) else ""
+            raise invalid("a square (d, d) array of numbers" + hint, self.matrix, "matrix") from None
         if S.ndim != 2 or S.shape[0] != S.shape[1]:
             raise ConfigError(f"matrix must be square (d, d), got shape {S.shape}")
         if not np.all(np.isfinite(S)):

@@ -18,7 +18,7 @@ import optax
 
 from specgd.errors import ConfigError
 from specgd.optim.registry import Capabilities, register_optimizer
-from specgd.optim.transforms import Optimizer, check_lr, named
+from specgd.optim.transforms import Optimizer, check_hparam, check_lr, named
 
 KELLER_COEFFS = (3.4445, -4.7750, 2.0315)
 
@@ -213,21 +213,16 @@ def muon(
     ``W ← W(1 − lr·wd)``. ``preset`` (``'keller'`` or ``'torch'``) fills ``eps_mode`` and
     ``weight_decay`` when they are not given. ``ns_dtype='bfloat16'`` mimics the references' bf16.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    # Every hyperparameter is checked as in a configuration (specgd.runner.options).
+    lr = check_lr(lr)
+    preset = check_hparam("preset", preset)
+    beta, nesterov = check_hparam("beta", beta), check_hparam("nesterov", nesterov)
+    ns_steps, eps = check_hparam("ns_steps", ns_steps), check_hparam("eps", eps)
+    check_hparam("ns_coeffs", ns_coeffs)
+    eps_mode, weight_decay = check_hparam("eps_mode", eps_mode), check_hparam("weight_decay", weight_decay)
+    shape_scaling, ns_dtype = check_hparam("shape_scaling", shape_scaling), check_hparam("ns_dtype", ns_dtype)
     eps_mode = PRESETS[preset]["eps_mode"] if eps_mode is None else eps_mode
-    weight_decay = PRESETS[preset]["weight_decay"] if weight_decay is None else float(weight_decay)
-    if eps_mode not in EPS_MODES:
-        raise ConfigError(f"eps_mode must be 'add' or 'clamp', got {eps_mode!r}")
-    if shape_scaling not in SHAPE_SCALINGS:
-        raise ConfigError(f"shape_scaling must be one of {SHAPE_SCALINGS}, got {shape_scaling!r}")
-    if not 0 <= float(beta) < 1:
-        raise ConfigError(f"beta (momentum) must be in [0, 1), got {beta!r}")
-    if not (isinstance(ns_steps, int) and 1 <= ns_steps < 100):
-        raise ConfigError(f"ns_steps must be an integer in [1, 99], got {ns_steps!r}")
-    if weight_decay < 0 or not math.isfinite(weight_decay):
-        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-    check_lr(lr)
+    weight_decay = PRESETS[preset]["weight_decay"] if weight_decay is None else weight_decay
     schedule = coefficient_schedule(ns_coeffs, ns_steps)
     norm_factor = 1.01 if isinstance(ns_coeffs, str) and ns_coeffs == "polar_express" else 1.0
     dtype = None if ns_dtype is None else jnp.dtype(ns_dtype)

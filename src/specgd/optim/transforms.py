@@ -20,6 +20,7 @@ from specgd.errors import ConfigError
 from specgd.loss.population import GradFactors
 from specgd.optim import branching
 from specgd.optim.registry import NO_CAPABILITIES, Capabilities, register_optimizer
+from specgd.runner.options import OPTION
 
 
 class Optimizer(optax.GradientTransformation):
@@ -60,17 +61,22 @@ def named(tx: optax.GradientTransformation, name: str, factory: Callable,
     return out
 
 
+def check_hparam(name: str, value: Any) -> Any:
+    """``value`` checked by the run option ``name`` (:data:`specgd.runner.options.OPTIONS`: the
+    check of configurations and of the command line) and returned in canonical form, or
+    :class:`ConfigError` naming it (``lr: must be a number, got '0.1'``). ``None`` (a default
+    filled in later) and JAX arrays (traced learning rates of vectorized grids) pass through."""
+    if isinstance(value, jax.Array):
+        return value
+    return OPTION[name].checked(value, name)
+
+
 def check_lr(lr: Any, name: str = "lr") -> Any:
-    """Reject non-positive or non-finite learning rates; traced values pass through."""
+    """A finite learning rate > 0 (:func:`check_hparam`); traced values and schedules (functions
+    of the step) pass through."""
     if isinstance(lr, jax.Array) or callable(lr):
         return lr  # traced (vectorized grids) or a schedule: checked by the caller
-    try:
-        value = float(lr)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} (learning rate) must be a number, got {lr!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} (learning rate) must be a finite number > 0, got {lr!r}")
-    return lr
+    return OPTION["lr"].checked(lr, name)
 
 
 # --- polar factor ---------------------------------------------------------------------------
@@ -205,7 +211,8 @@ def orthogonalize(rank_rtol: float = 1e-10, method: str = "auto") -> optax.Gradi
 @register_optimizer("gd", equivariant=True)
 def gd(lr: float = 0.02) -> Optimizer:
     """Gradient descent ``W ← W − η̃ ∇L``."""
-    return named(optax.scale(-check_lr(lr)), "gd", gd, lr=lr)
+    lr = check_lr(lr)
+    return named(optax.scale(-lr), "gd", gd, lr=lr)
 
 
 @register_optimizer("specgd", equivariant=True, fused_polar=True, spectral=True)
@@ -216,17 +223,16 @@ def specgd(lr: float = 0.01, rank_rtol: float = 1e-10, method: str = "auto") -> 
     ``'auto'``, population-mode runs take it from the factored gradient
     (:func:`polar_from_factors`), one m×m×d product cheaper per step.
     """
-    if not (0 < float(rank_rtol) < 1):
-        raise ConfigError(f"rank_rtol must be in (0, 1), got {rank_rtol!r}")
-    if method not in POLAR_METHODS:
-        raise ConfigError(f"method must be one of {POLAR_METHODS}, got {method!r}")
-    tx = optax.chain(orthogonalize(rank_rtol, method), optax.scale(-check_lr(lr)))
+    lr = check_lr(lr)
+    rank_rtol, method = check_hparam("rank_rtol", rank_rtol), check_hparam("method", method)
+    tx = optax.chain(orthogonalize(rank_rtol, method), optax.scale(-lr))
     return named(tx, "specgd", specgd, lr=lr, rank_rtol=rank_rtol, method=method)
 
 
 @register_optimizer("normalized_gd", equivariant=True)
 def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
     """Normalized GD ``W ← W − η G/‖G‖_F`` (a step of Frobenius norm ``η``)."""
+    lr, eps = check_lr(lr), check_hparam("eps", eps)
 
     def update_fn(updates, state, params=None):
         del params
@@ -234,7 +240,7 @@ def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
 
     tx = optax.chain(
         optax.GradientTransformation(lambda p: optax.EmptyState(), update_fn),
-        optax.scale(-check_lr(lr)),
+        optax.scale(-lr),
     )
     return named(tx, "normalized_gd", normalized_gd, lr=lr, eps=eps)
 
@@ -242,6 +248,7 @@ def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
 @register_optimizer("sign_gd")
 def sign_gd(lr: float = 1e-3) -> Optimizer:
     """Sign GD ``W ← W − η sign(G)`` (coordinate-wise; depends on the basis)."""
+    lr = check_lr(lr)
 
     def update_fn(updates, state, params=None):
         del params
@@ -249,7 +256,7 @@ def sign_gd(lr: float = 1e-3) -> Optimizer:
 
     tx = optax.chain(
         optax.GradientTransformation(lambda p: optax.EmptyState(), update_fn),
-        optax.scale(-check_lr(lr)),
+        optax.scale(-lr),
     )
     return named(tx, "sign_gd", sign_gd, lr=lr)
 
@@ -257,7 +264,9 @@ def sign_gd(lr: float = 1e-3) -> Optimizer:
 @register_optimizer("adam")
 def adam(lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
     """optax's Adam, named so that runs record it."""
-    return named(optax.adam(check_lr(lr), b1, b2, eps), "adam", adam, lr=lr, b1=b1, b2=b2, eps=eps)
+    lr = check_lr(lr)
+    b1, b2, eps = check_hparam("b1", b1), check_hparam("b2", b2), check_hparam("eps", eps)
+    return named(optax.adam(lr, b1, b2, eps), "adam", adam, lr=lr, b1=b1, b2=b2, eps=eps)
 
 
 class RuleState(NamedTuple):
@@ -283,22 +292,41 @@ def from_rule(
     """
     if not callable(rule):
         raise ConfigError("rule must be a function (G, state) -> (direction, state)")
+    lr = check_lr(lr)
+    rule_name = name or getattr(rule, "__name__", "rule")
 
     def init_fn(params):
         return RuleState(init_state(params) if callable(init_state) else init_state)
 
     def update_fn(updates, state, params=None):
-        direction, inner = rule(updates, state.inner)
+        out = rule(updates, state.inner)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise ConfigError(f"rule {rule_name!r} must return (direction, state), "
+                              f"got {type(out).__name__}")
+        direction, inner = out
+        _check_direction(rule_name, updates, direction)
         return jax.tree.map(lambda u: -lr * u, direction), RuleState(inner)
 
-    check_lr(lr)
-    rule_name = name or getattr(rule, "__name__", "rule")
     caps = Capabilities(equivariant=bool(equivariant), fused_polar=bool(fused_polar),
                         spectral=bool(spectral))
     factory = lambda **kw: from_rule(rule, kw["lr"], init_state, name, equivariant=equivariant,  # noqa: E731
                                      fused_polar=fused_polar, spectral=spectral)
     return named(optax.GradientTransformation(init_fn, update_fn), rule_name, factory,
                  capabilities=caps, lr=lr)
+
+
+def _check_direction(rule_name: str, gradient: Any, direction: Any) -> None:
+    """A rule's direction has the gradient's structure and shapes (checked when traced, so at the
+    first call), or :class:`ConfigError` naming the rule and both shapes."""
+    want, got = jax.tree.structure(gradient), jax.tree.structure(direction)
+    shapes = [jnp.shape(x) for x in jax.tree.leaves(gradient)]
+    if want != got:
+        raise ConfigError(f"rule {rule_name!r} must return a direction shaped like the gradient "
+                          f"{shapes[0] if len(shapes) == 1 else want}, got {got}")
+    for expected, leaf in zip(shapes, jax.tree.leaves(direction), strict=True):
+        if jnp.shape(leaf) != expected:
+            raise ConfigError(f"rule {rule_name!r} returned a direction of shape {jnp.shape(leaf)}; "
+                              f"expected {expected}, the shape of the gradient")
 
 
 def describe_optimizer(tx: optax.GradientTransformation) -> dict[str, Any]:

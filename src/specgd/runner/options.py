@@ -42,6 +42,7 @@ from specgd.errors import (
     check_list,
     check_number,
     invalid,
+    unknown_key,
 )
 
 #: Where each section's options live in a configuration (the TOML table).
@@ -85,15 +86,19 @@ def _integers(what: str, **bounds: Any):
     return lambda v: check_list(v, lambda x: check_integer(x, **bounds), what)
 
 
+#: The largest seed: JAX's PRNG keys are made from unsigned 32-bit seeds.
+MAX_SEED = 2**32 - 1
+
+
 def _seeds(value: Any) -> int | list[int]:
-    """A count (``3`` means seeds 0, 1, 2) or a list of seeds."""
-    requirement = "a count >= 1 or a list of integers >= 0"
+    """A count (``3`` means seeds 0, 1, 2) or a list of seeds (each in ``[0, 2³² − 1]``)."""
+    requirement = f"a count in [1, {MAX_SEED + 1}] or a list of integers in [0, {MAX_SEED}]"
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        if value < 1:
+        if not 1 <= value <= MAX_SEED + 1:
             raise invalid(requirement, value)
         return int(value)
     try:
-        return check_list(value, lambda s: check_integer(s, ge=0), "integers >= 0")
+        return check_list(value, lambda s: check_integer(s, ge=0, le=MAX_SEED), "integers >= 0")
     except ConfigError:
         raise invalid(requirement, value) from None
 
@@ -121,6 +126,8 @@ def _second_layer(value: Any) -> str | list[float]:
 
 
 def _ns_coeffs(value: Any) -> str | list:
+    if isinstance(value, np.ndarray):  # a triple or one triple per step, as an array
+        value = value.tolist()
     if isinstance(value, str) and value == "polar_express":
         return value
     if isinstance(value, str):
@@ -467,7 +474,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("batch_size", "run", "Batch size.", _integer(ge=1), cli="int", show_default="1",
          needs={"mode": "online"}, example=4),
     _opt("log_every", "run",
-         "Record statistics every this many steps (and at step 0 and the last step).",
+         "Record statistics every this many steps (and at step 0 and the last step; a value larger "
+         "than steps records step 0 and the last step only).",
          _integer(ge=1), default=10, cli="int", example=2),
     _opt("log_at", "run", "Record statistics at these steps instead (and at step 0 and the last "
          "step), comma-separated.", _integers("integers >= 1 (steps)", ge=1, integral_float=True),
@@ -523,6 +531,50 @@ def by_path(path: Sequence[str]) -> Option | None:
     """The option at a configuration path (``None`` for a section or an unknown path)."""
     path = tuple(path)
     return next((o for o in OPTIONS if o.path == path), None)
+
+
+def keys_at(path: Sequence[str] = ()) -> tuple[str, ...]:
+    """The keys a configuration allows at ``path`` (``()``: the top level; ``('problem',
+    'cov')``: the covariance table), in declaration order: option keys and sub-tables."""
+    path = tuple(path)
+    keys: dict[str, None] = {}
+    for o in OPTIONS:
+        if len(o.path) > len(path) and o.path[: len(path)] == path:
+            keys[o.path[len(path)]] = None
+    return tuple(keys)
+
+
+def key_locations() -> dict[str, str]:
+    """Each option key and its dotted place in a configuration (``{'lam': 'problem.cov.lam'}``),
+    for pointing a key given at the wrong level to where it belongs."""
+    out: dict[str, str] = {}
+    for o in OPTIONS:
+        out.setdefault(o.config_key, o.dotted)
+    for path in SECTIONS.values():
+        if path:
+            out.setdefault(path[-1], ".".join(path))
+    return out
+
+
+def table_paths() -> tuple[tuple[str, ...], ...]:
+    """The paths of the configuration's tables: ``('problem',)``, ``('problem', 'cov')``..."""
+    return tuple(p for p in SECTIONS.values() if p)
+
+
+def check_keys(data: Mapping[str, Any], path: Sequence[str] = (), name: str | None = None) -> None:
+    """Refuse a key of ``data`` (a configuration table at ``path``, as read from TOML) that is not
+    a key of that table, recursively, naming the closest valid key (:func:`specgd.errors.unknown_key`:
+    ``base.problem.cov: unknown key 'lambda' (did you mean 'lam'?)``). ``name`` names the table
+    in messages (default: its path). Values are not checked."""
+    path = tuple(path)
+    valid, where = keys_at(path), ".".join(path)
+    label = name if name is not None else (where or None)  # how messages name this table
+    for key, value in data.items():
+        if key not in valid:
+            elsewhere = {k: w for k, w in key_locations().items() if w.rsplit(".", 1)[0] != where}
+            raise unknown_key(key, valid, label, elsewhere=elsewhere)
+        if (*path, key) in table_paths() and isinstance(value, Mapping):
+            check_keys(value, (*path, key), f"{label}.{key}" if label else key)
 
 
 def selector(section: str) -> Option | None:
@@ -619,11 +671,15 @@ __all__ = [
     "applies_to",
     "by_path",
     "check_conflicts",
+    "check_keys",
     "help_text",
+    "key_locations",
+    "keys_at",
     "required_by",
     "requirements",
     "run_options",
     "section_options",
     "selector",
+    "table_paths",
     "takers",
 ]

@@ -28,7 +28,7 @@ from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, as_init
 from specgd.optim.registry import capabilities_of, names_with
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
-from specgd.runner import options, subspace
+from specgd.runner import options, resources, subspace
 from specgd.runner.metrics import summary, update_spectrum
 
 if TYPE_CHECKING:
@@ -81,11 +81,14 @@ class RunSpec:
                 for o in options.run_options()}
 
 
-def validate(problem: Any, optimizer: Any, init: Any = None, **settings: Any) -> RunSpec:
+def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = False,
+             **settings: Any) -> RunSpec:
     """Check every argument before any work starts; raise :class:`ConfigError` naming the culprit.
 
     ``settings`` are the run options of :func:`run` (:func:`specgd.runner.options.run_options`);
-    each is checked by its declaration, then the checks that involve several of them.
+    each is checked by its declaration, then the checks that involve several of them, then the
+    memory and work the run needs against what the machine has (:mod:`specgd.runner.resources`;
+    skipped with ``force=True``).
     """
     unknown = sorted(set(settings) - {o.config_key for o in options.run_options()})
     if unknown:
@@ -102,13 +105,18 @@ def validate(problem: Any, optimizer: Any, init: Any = None, **settings: Any) ->
             "optimizer must be an optax GradientTransformation (e.g. specgd.gd(lr=0.02)); "
             f"got {type(optimizer).__name__}"
         )
+    if s["log_at"] is not None and s["log_per_decade"] is not None:
+        raise ConfigError("give log_at or log_per_decade, not both")
+    if s["log_at"] is None and s["log_per_decade"] is None and s["log_every"] is None:
+        raise ConfigError("log_every: required without log_at or log_per_decade")
+    # Before anything of the run's size is built (the seeds, the log schedule): does it fit?
+    in_flight = _runs_at_once(s["vectorize"])
+    resources.check(_estimate(problems, s, in_flight), force=force, work=False)
     seeds = tuple(range(s["seeds"])) if isinstance(s["seeds"], int) else tuple(s["seeds"] or ())
     if not seeds:
         raise ConfigError("seeds must not be empty")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct, got {list(seeds)}")
-    if s["log_at"] is not None and s["log_per_decade"] is not None:
-        raise ConfigError("give log_at or log_per_decade, not both")
     log_at = s["log_at"] if s["log_per_decade"] is None else log_spaced(steps, s["log_per_decade"])
     if log_at is not None:
         log_steps = sorted(set(log_at))
@@ -116,11 +124,8 @@ def validate(problem: Any, optimizer: Any, init: Any = None, **settings: Any) ->
             raise ConfigError(f"log_at steps must be <= steps ({steps}), got {log_steps[-1]}")
         log_at, log_every = tuple(log_steps), None
     else:
+        # Every log_every steps, and the last step (a log_every beyond steps: step 0 and the last).
         log_every = s["log_every"]
-        if log_every is None:
-            raise ConfigError("log_every: required without log_at or log_per_decade")
-        if log_every > steps:
-            raise ConfigError(f"log_every ({log_every}) must be <= steps ({steps})")
         log_steps = list(range(log_every, steps + 1, log_every))
     if not log_steps or log_steps[-1] != steps:
         log_steps.append(steps)
@@ -161,6 +166,9 @@ def validate(problem: Any, optimizer: Any, init: Any = None, **settings: Any) ->
     if track_update is None:  # by default for optimizers declaring the 'spectral' capability
         track_update = capabilities_of(optimizer).spectral
     reduced = subspace.decide(s["reduce"], problems, optimizer, mode, lrs is not None)
+    rank = problem.m + int(problem.arrays.spikes.shape[0]) + 1
+    resources.check(_estimate(problems, s, in_flight, reduced_dim=rank if reduced else None),
+                    force=force, memory=False, backend=jax.default_backend())
     return RunSpec(
         steps, seeds, mode, log_every, tuple(log_steps), n, batch_size, lrs, s["dtype"], moments,
         bool(track_update), s["vectorize"], s["reduce"], reduced,
@@ -168,6 +176,23 @@ def validate(problem: Any, optimizer: Any, init: Any = None, **settings: Any) ->
         identity_plus_spikes=all(p.arrays.cov.is_identity_plus_spikes() for p in problems),
         log_at=log_at, log_per_decade=s["log_per_decade"],
     )
+
+
+def _runs_at_once(vectorize: str) -> int | None:
+    """Runs computed at once: all of them under ``vmap`` (``None``), one under ``lax.map``."""
+    if vectorize == "auto":
+        vectorize = "map" if jax.default_backend() == "cpu" else "vmap"
+    return 1 if vectorize == "map" else None
+
+
+def _estimate(problems: list[Problem], settings: dict[str, Any], in_flight: int | None,
+              reduced_dim: int | None = None) -> resources.Estimate:
+    """The memory and work of a run (:func:`specgd.runner.resources.for_settings`)."""
+    problem = problems[0]
+    return resources.for_settings(
+        problem.d, problem.m, settings, problems=len(problems),
+        dense=problem.arrays.cov.dense is not None, spikes=int(problem.arrays.spikes.shape[0]),
+        in_flight=in_flight, reduced_dim=reduced_dim)
 
 
 def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool:
@@ -317,6 +342,7 @@ def run(
     vectorize: str = "auto",
     reduce: str = "auto",
     progress: bool | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Train ``problem`` with ``optimizer`` for ``steps`` steps, once per seed (and learning rate).
 
@@ -331,7 +357,8 @@ def run(
         ``'online'`` (a fresh batch of ``batch_size`` samples each step).
     init: ``GaussianInit(scale)`` (default scale 1e-2), ``OrthogonalInit``, ``ManifoldInit`` or an
         explicit ``(m, d)`` / ``(runs, m, d)`` array.
-    log_every: statistics are recorded at step 0, every ``log_every`` steps and at the last step.
+    log_every: statistics are recorded at step 0, every ``log_every`` steps and at the last step
+        (a ``log_every`` larger than ``steps`` records step 0 and the last step only).
     log_at: explicit steps at which to record instead (e.g. ``specgd.log_spaced(10**7)`` for
         log–log plots); step 0 and the last step are always included.
     log_per_decade: record at log-spaced steps instead, this many per decade (the same as
@@ -350,6 +377,8 @@ def run(
         per step instead of O(m²d). ``'never'`` keeps all d coordinates; ``'always'`` insists (an
         error says why when it is not exact). See :mod:`specgd.runner.subspace`.
     progress: show a progress bar (default: when stderr is a terminal).
+    force: run even when the estimated memory or work exceeds what the machine has (see
+        :mod:`specgd.runner.resources`); by default such a run is refused before it starts.
     """
     from specgd.results.result import RunResult
 
@@ -358,6 +387,7 @@ def run(
         problem, optimizer, init, steps=steps, seeds=seeds, mode=mode, log_every=log_every,
         log_at=log_at, log_per_decade=log_per_decade, n=n, batch_size=batch_size, lrs=lrs,
         dtype=dtype, moments=moments, track_update=track_update, vectorize=vectorize, reduce=reduce,
+        force=force,
     )
     problems = _problem_list(problem)
     vectorize = spec.vectorize

@@ -18,6 +18,11 @@ A grid file (TOML)::
     "optimizer.lr" = 0.005
 
 Each point is expanded per seed into runs; a run is one fully resolved config with one seed.
+
+:meth:`Grid.from_dict` checks the grid's form: its keys, the keys of ``[base]`` (at every level),
+the fields of ``[grid]`` and ``[[include]]`` and the keys of the tables they set. A mistyped key is
+named with the closest valid one (``unknown top-level key 'grids' (did you mean 'grid'?)``). The values
+are checked when the sweep plans its runs (:func:`specgd.sweeps.engine.plan`), before any runs.
 """
 
 from __future__ import annotations
@@ -25,13 +30,42 @@ from __future__ import annotations
 import copy
 import itertools
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from specgd.errors import ConfigError
+from specgd.errors import ConfigError, invalid, unknown_key
 
-GRID_KEYS = {"base", "grid", "include", "name"}
+GRID_KEYS = ("base", "grid", "include", "name")
+
+
+def grid_fields() -> tuple[str, ...]:
+    """The dotted fields a grid may set: every run option but ``out`` (``problem.cov.lam``,
+    ``optimizer.lr``...) and the tables (``optimizer``, ``problem.cov``...), which replace a
+    whole table."""
+    from specgd.runner.options import OPTIONS, table_paths
+
+    return tuple(o.dotted for o in OPTIONS if o.sweep) + tuple(".".join(p) for p in table_paths())
+
+
+def _check_overrides(overrides: Mapping[Any, Any], where: str, fields: tuple[str, ...]) -> None:
+    """The keys of dotted overrides (``{"problem.cov.lam": 2.0}``) are known fields."""
+    for key in overrides:
+        if key not in fields:
+            raise unknown_key(key, fields, where, what="field")
+
+
+def _check_table_values(key: str, values: list[Any], where: str, indexed: bool = True) -> None:
+    """The values of a field naming a table (``optimizer = [{name = "gd", lr = 0.1}]``) have
+    known keys (other values are checked when the sweep plans its runs)."""
+    from specgd.runner.options import check_keys, table_paths
+
+    path = tuple(key.split("."))
+    if path in table_paths():
+        for i, value in enumerate(values):
+            if isinstance(value, Mapping):
+                check_keys(value, path, f"{where}[{i}]" if indexed else where)
 
 
 @dataclass
@@ -44,26 +78,46 @@ class Grid:
     name: str = "sweep"
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "grid") -> Grid:
-        unknown = set(raw) - GRID_KEYS
-        if unknown:
-            raise ConfigError(f"{source}: unknown top-level key(s) {sorted(unknown)}; "
-                              f"expected {sorted(GRID_KEYS)}")
+    def from_dict(cls, raw: Mapping[str, Any], source: str = "grid") -> Grid:
+        """The grid of a table as read from TOML, its form checked (see the module docstring),
+        or :class:`ConfigError` naming what is wrong."""
+        from specgd.runner.options import check_keys
+
+        if not isinstance(raw, Mapping):
+            raise invalid("a table with [base], [grid], [[include]] and name", raw, source)
+        for key in raw:
+            if key not in GRID_KEYS:
+                raise unknown_key(key, GRID_KEYS, source, what="top-level key")
         if "base" not in raw:
             raise ConfigError(f"{source}: a [base] table (the run config every point starts from) "
                               "is required")
+        base = raw["base"]
+        if not isinstance(base, Mapping):
+            raise invalid("a table (the run config every point starts from)", base, f"{source}: base")
+        check_keys(base, (), f"{source}: base")
+        fields = grid_fields()
         axes = raw.get("grid", {})
-        if not isinstance(axes, dict):
-            raise ConfigError(f"{source}: [grid] must be a table of field = [values]")
+        if not isinstance(axes, Mapping):
+            raise invalid("a table of field = [values]", axes, f"{source}: grid")
+        _check_overrides(axes, f"{source}: grid", fields)
         for key, values in axes.items():
             if not isinstance(values, list):
                 raise ConfigError(f"{source}: grid.{key} must be a list of values, got {values!r}")
             if not values:
                 raise ConfigError(f"{source}: grid.{key} is an empty list (nothing to sweep)")
+            _check_table_values(key, values, f"{source}: grid.{key}")
         include = raw.get("include", [])
-        if not isinstance(include, list) or not all(isinstance(c, dict) for c in include):
+        if not isinstance(include, list) or not all(isinstance(c, Mapping) for c in include):
             raise ConfigError(f"{source}: include must be a list of tables of dotted overrides")
-        return cls(copy.deepcopy(raw["base"]), dict(axes), list(include), str(raw.get("name", "sweep")))
+        for i, case in enumerate(include):
+            _check_overrides(case, f"{source}: include[{i}]", fields)
+            for key, value in case.items():
+                _check_table_values(key, [value], f"{source}: include[{i}].{key}", indexed=False)
+        name = raw.get("name", "sweep")
+        if not isinstance(name, str) or not name:
+            raise invalid("a non-empty string", name, f"{source}: name")
+        return cls(copy.deepcopy(dict(base)), {k: list(v) for k, v in axes.items()},
+                   [dict(c) for c in include], name)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Grid:
