@@ -614,14 +614,13 @@ def check_output_dir(out: Path, overwrite: bool = False) -> None:
     """Refuse an output path that is a file, a folder already holding a saved run, or a folder
     that cannot be written (probed by creating and removing a file in it, or in its nearest
     existing parent)."""
-    from specgd.results.result import MANIFEST_FILE, METRICS_FILE
+    # lazy: results loads pandas, which parsing a config does not need
+    from specgd.results.result import check_run_folder
 
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"out: {out} exists and is not a folder")
-    held = [name for name in (METRICS_FILE, MANIFEST_FILE) if (out / name).exists()]
-    if held and not overwrite:
-        raise ConfigError(f"out: {out} already holds a run ({', '.join(held)}); "
-                          "choose another folder or pass --overwrite (overwrite=True)")
+    try:
+        check_run_folder(out, overwrite)
+    except FileExistsError as e:
+        raise ConfigError(f"out: {e}") from None
     check_writable(out, "out")
 
 

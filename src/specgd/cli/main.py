@@ -541,13 +541,13 @@ def sweep_command(
         raise _fail(str(e)) from None
     except KeyboardInterrupt:  # while planning, before anything ran
         typer.echo("interrupted: nothing ran; rerun the same sweep to start it")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if report.interrupted:  # the sweep printed one line: runs stored, runs left
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
     typer.echo(f"{report.summary()}; store: {out}")
-    if report.failed:
+    if report.failed:  # runs that raised: a failure while running, not a divergence
         typer.echo(f"failed runs are recorded with their error in {out}/errors/", err=True)
-        raise typer.Exit(EXIT_ALL_DIVERGED)
+        raise typer.Exit(EXIT_RUNTIME_FAILURE)
 
 
 @app.command("results", no_args_is_help=True)

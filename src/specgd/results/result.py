@@ -113,12 +113,7 @@ class RunResult:
 
         A folder that already holds a saved run is refused unless ``overwrite=True``."""
         out = Path(path)
-        if out.exists() and not out.is_dir():
-            raise FileExistsError(f"{out} exists and is not a folder")
-        held = [name for name in (METRICS_FILE, MANIFEST_FILE) if (out / name).exists()]
-        if held and not overwrite:
-            raise FileExistsError(f"{out} already holds a saved run ({', '.join(held)}); "
-                                  "pass overwrite=True to replace it")
+        check_run_folder(out, overwrite)
         atomic_write(out / METRICS_FILE, lambda p: self.frame.to_parquet(p, index=False))
         write_json(out / MANIFEST_FILE, self.manifest())
         return out
@@ -129,6 +124,17 @@ class RunResult:
             f"RunResult({opt}, {len(self.runs)} runs, {self.config['steps']} steps, "
             f"{len(self.diverged)} diverged, {self.seconds:.2f}s)"
         )
+
+
+def check_run_folder(out: Path, overwrite: bool = False) -> None:
+    """Refuse a path that is a file, or a folder already holding a saved run unless ``overwrite``
+    (``FileExistsError``, naming what is there)."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder")
+    held = [name for name in (METRICS_FILE, MANIFEST_FILE) if (out / name).exists()]
+    if held and not overwrite:
+        raise FileExistsError(f"{out} already holds a run ({', '.join(held)}); "
+                              "choose another folder or pass --overwrite (overwrite=True)")
 
 
 def load_run(path: str | Path) -> RunResult:
