@@ -34,21 +34,9 @@ PLACED = {
     "specgd.runner.options": "errors",
 }
 
-# Modules whose function-level imports are not marked ``# lazy:``, each with why they stay.
-UNMARKED = {
-    "specgd.cli.main": "the CLI's lazy imports of the numerical stack and of each command's "
-                       "implementation, so that `specgd --help` starts fast",
-    "specgd.config": "the config loader's lazy imports of the numerical stack, so the CLI can "
-                     "check a TOML file without loading JAX",
-    "specgd.runner.options": "the option table's choices, read from the registries when a check "
-                             "runs (the table is imported by the CLI without the numerical stack)",
-    "specgd.runner.run": "the runner's result type and progress bar, loaded when a run starts",
-    "specgd.runner.resources": "psutil, an optional dependency installed with distributed",
-    "specgd.results.store": "duckdb and the run reader, loaded by a query",
-    "specgd.sweeps.engine": "dask/distributed and the runner, loaded by a sweep's workers",
-    "specgd.sweeps.grid": "the option table, loaded when a grid is checked",
-    "specgd.optim.registry": "optax and the built-in rules, registered on first look-up",
-}
+# Modules allowed function-level imports without a ``# lazy:`` reason: none. Every import inside a
+# function says why it is there (an optional heavy dependency, or a layer above loaded on use).
+UNMARKED: dict[str, str] = {}
 
 SRC = Path(specgd.__file__).parent
 

@@ -35,7 +35,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
     from specgd.data.problem import Problem
     from specgd.loss.population import population_grad, population_loss
     from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
-    from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, OrthogonalInit
+    from specgd.model.init import (
+        ArrayInit,
+        GaussianInit,
+        ManifoldInit,
+        OrthogonalInit,
+        SpectralInit,
+    )
     from specgd.optim.muon import muon, newton_schulz
     from specgd.optim.registry import Capabilities, register_optimizer
     from specgd.optim.transforms import (
@@ -59,7 +65,8 @@ _LAZY: dict[str, str] = {
     "Problem": "specgd.data.problem",
     **dict.fromkeys(("population_grad", "population_loss"), "specgd.loss.population"),
     **dict.fromkeys(("empirical_grad", "empirical_loss", "sample_batch"), "specgd.loss.samples"),
-    **dict.fromkeys(("ArrayInit", "GaussianInit", "ManifoldInit", "OrthogonalInit"), "specgd.model.init"),
+    **dict.fromkeys(("ArrayInit", "GaussianInit", "ManifoldInit", "OrthogonalInit", "SpectralInit"),
+                    "specgd.model.init"),
     **dict.fromkeys(("muon", "newton_schulz"), "specgd.optim.muon"),
     **dict.fromkeys(("Capabilities", "register_optimizer"), "specgd.optim.registry"),
     **dict.fromkeys(("Optimizer", "adam", "from_rule", "gd", "normalized_gd", "polar", "sign_gd",
@@ -101,6 +108,7 @@ __all__ = [
     "PowerLaw",
     "Problem",
     "RunResult",
+    "SpectralInit",
     "Spiked",
     "adam",
     "empirical_grad",

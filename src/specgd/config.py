@@ -182,10 +182,12 @@ def _arguments(model: BaseModel, section: str, names: Iterable[str], base_dir: P
 
 def __getattr__(name: str) -> Any:
     if name == "FAMILY_PARAMS":  # which parameters each family takes: True = required
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.data.covariance import FAMILIES
 
         return {f: {p: p in cls.required for p in cls.parameter_names()} for f, cls in FAMILIES.items()}
     if name == "INIT_PARAMS":  # which parameters each init kind takes
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.model.init import INIT_KINDS, init_parameters
 
         return {kind: init_parameters(kind) for kind in INIT_KINDS}
@@ -199,6 +201,7 @@ class CovConfig(_fields("cov")):
     @field_validator(*_parameters("cov"), mode="after")
     @classmethod
     def _fits_family(cls, value: Any, info: ValidationInfo) -> Any:
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.data.covariance import FAMILIES
 
         family = info.data.get("family")
@@ -214,6 +217,7 @@ class CovConfig(_fields("cov")):
 
     def build(self, base_dir: Path | None = None):
         """The covariance family object (``specgd.Spiked(lam=8)``, ...)."""
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.data.covariance import FAMILIES
 
         cls = FAMILIES[self.family]
@@ -227,6 +231,7 @@ class ProblemConfig(_fields("problem", cov=CovConfig)):
     """Arguments of :class:`specgd.Problem`."""
 
     def build(self, base_dir: Path | None = None) -> Problem:
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.data.problem import Problem
 
         try:
@@ -242,6 +247,7 @@ class ProblemConfig(_fields("problem", cov=CovConfig)):
 
 def optimizer_factories() -> dict[str, Callable[..., Optimizer]]:
     """The registered optimizer factories by name (:mod:`specgd.optim.registry`)."""
+    # lazy: the registries import JAX; a TOML file is checked without them until it is built
     from specgd.optim.registry import optimizers
 
     return {name: entry.factory for name, entry in optimizers().items()}
@@ -249,6 +255,7 @@ def optimizer_factories() -> dict[str, Callable[..., Optimizer]]:
 
 def factory_parameters(name: str) -> list[str]:
     """The keyword arguments of the optimizer factory ``name``."""
+    # lazy: the registries import JAX; a TOML file is checked without them until it is built
     from specgd.optim.registry import get_optimizer
 
     return list(get_optimizer(name).parameters)
@@ -282,6 +289,7 @@ class OptimizerConfig(_fields("optimizer")):
         return out
 
     def build(self) -> Optimizer:
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.optim.registry import get_optimizer
 
         try:
@@ -301,6 +309,7 @@ class InitConfig(_fields("init")):
     @field_validator(*_parameters("init"), mode="after")
     @classmethod
     def _fits_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.model.init import init_parameters, init_required
 
         kind = info.data.get("kind")
@@ -314,6 +323,7 @@ class InitConfig(_fields("init")):
         return value
 
     def build(self, base_dir: Path | None = None):
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.model.init import INIT_KINDS, init_parameters
 
         try:
@@ -378,6 +388,7 @@ class RunConfig(_fields("run", problem=ProblemConfig, optimizer=OptimizerConfig,
         The memory the run needs is checked against the machine's before the problem is built
         (:mod:`specgd.runner.resources`; ``force=True`` skips it), so a problem too large for the
         machine is refused rather than allocated."""
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.runner.run import validate
 
         try:
@@ -394,6 +405,8 @@ class RunConfig(_fields("run", problem=ProblemConfig, optimizer=OptimizerConfig,
 
     def _check_memory(self, kwargs: dict[str, Any], force: bool) -> None:
         """The memory check of :func:`specgd.runner.resources.check`, from the configuration alone."""
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.data.covariance import FAMILIES, Dense
         from specgd.runner import resources
         from specgd.runner.run import _runs_at_once
@@ -426,6 +439,7 @@ class RunConfig(_fields("run", problem=ProblemConfig, optimizer=OptimizerConfig,
 
     def to_toml(self) -> str:
         """The configuration as TOML text; :func:`load_config` reads it back to an equal config."""
+        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         import tomli_w
 
         return tomli_w.dumps(self.to_dict())
@@ -630,6 +644,7 @@ def execute(cfg: RunConfig, progress: bool | None = None, overwrite: bool = Fals
     ``cfg.out`` (the manifest also records the configuration under ``run_config``). Invalid input,
     an output folder that cannot be written and a run too large for the machine (unless
     ``force``) raise :class:`ConfigError` before anything runs or is written."""
+    # lazy: the registries import JAX; a TOML file is checked without them until it is built
     from specgd.runner import run as runner
 
     problem, optimizer, init, kwargs = cfg.build(force=force)

@@ -26,6 +26,7 @@ import contextlib
 import inspect
 import sys
 from enum import Enum, StrEnum
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -423,8 +424,6 @@ def _print_summary(result, out: Path) -> None:
 @app.command("version")
 def version_command() -> None:
     """Print the versions of specgd, JAX and optax, and the JAX backend in use."""
-    from importlib import metadata
-
     import jax  # lazy: this command reports JAX's backend (starting it takes a second)
 
     for name in ("specgd", "jax", "jaxlib", "optax"):

@@ -131,8 +131,10 @@ def unregister_optimizer(name: str) -> None:
 
 
 def _stamp(opt: Any, entry: OptimizerEntry, signature: inspect.Signature, args, kwargs) -> Optimizer:
+    # lazy: optax and the built-in rules register on first look-up (import order: they import this module)
     import optax
 
+    # lazy: optax and the built-in rules register on first look-up (import order: they import this module)
     from specgd.optim.transforms import Optimizer, named
 
     if not isinstance(opt, Optimizer):
@@ -149,6 +151,7 @@ def _stamp(opt: Any, entry: OptimizerEntry, signature: inspect.Signature, args, 
 
 
 def _load_builtins() -> None:
+    # lazy: optax and the built-in rules register on first look-up (import order: they import this module)
     import specgd.optim.muon  # noqa: F401  (registers muon)
     import specgd.optim.transforms  # noqa: F401  (registers gd, specgd, normalized_gd, sign_gd, adam)
 

@@ -366,6 +366,7 @@ def load(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     path = Path(path)
     if (path / RUNS).exists():
         return ResultsStore(path).load(columns)
+    # lazy: a saved run folder, read only when the path is not a store
     from specgd.results.result import load_run
 
     return load_run(path).frame
@@ -378,6 +379,7 @@ def query(path: str | Path, sql: str) -> pd.DataFrame:
     Queries are read-only: only SELECT (with WITH, FROM-first, DESCRIBE, SUMMARIZE, SHOW) and
     EXPLAIN statements run, and DuckDB may open no file outside the store, so a query cannot
     create, copy, attach or overwrite anything. Anything else raises ``ValueError``."""
+    # lazy: duckdb only for SQL queries
     import duckdb
 
     store = ResultsStore(path)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -299,70 +300,28 @@ def _opt(name: str, section: str, help: str, check: Callable[[Any], Any] | None 
     return Option(name, section, help, check, **kw)
 
 
-def _family_names() -> tuple[str, ...]:
-    from specgd.data.covariance import FAMILIES
+def _lazy_choices(module: str, name: str, read=tuple) -> Callable[[], tuple[str, ...]]:
+    """The choices of an option, read from ``module.name`` when first needed: the registries and
+    constants live in modules that import JAX, and this declaration stays pure Python."""
 
-    return tuple(FAMILIES)
+    def choices() -> tuple[str, ...]:
+        return tuple(read(getattr(import_module(module), name)))
 
-
-def _optimizer_names() -> tuple[str, ...]:
-    from specgd.optim.registry import optimizer_names
-
-    return optimizer_names()
+    return choices
 
 
-def _init_kinds() -> tuple[str, ...]:
-    from specgd.model.init import INIT_KINDS
-
-    return tuple(INIT_KINDS)
-
-
-def _presets() -> tuple[str, ...]:
-    from specgd.optim.muon import PRESETS
-
-    return tuple(PRESETS)
-
-
-def _polar_methods() -> tuple[str, ...]:
-    from specgd.optim.transforms import POLAR_METHODS
-
-    return POLAR_METHODS
-
-
-def _shape_scalings() -> tuple[str, ...]:
-    from specgd.optim.muon import SHAPE_SCALINGS
-
-    return SHAPE_SCALINGS
-
-
-def _eps_modes() -> tuple[str, ...]:
-    from specgd.optim.muon import EPS_MODES
-
-    return EPS_MODES
-
-
-def _ns_dtypes() -> tuple[str, ...]:
-    from specgd.optim.muon import NS_DTYPES
-
-    return NS_DTYPES
-
-
-def _normalizations() -> tuple[str, ...]:
-    from specgd.data.covariance import NORMALIZATIONS
-
-    return NORMALIZATIONS
-
-
-def _teacher_norms() -> tuple[str, ...]:
-    from specgd.data.problem import TEACHER_NORMS
-
-    return TEACHER_NORMS
-
-
-def _bases() -> tuple[str, ...]:
-    from specgd.data.problem import BASES
-
-    return BASES
+_family_names = _lazy_choices("specgd.data.covariance", "FAMILIES")
+_optimizer_names = _lazy_choices("specgd.optim.registry", "optimizer_names", read=lambda f: f())
+_init_kinds = _lazy_choices("specgd.model.init", "INIT_KINDS")
+_preprocessings = _lazy_choices("specgd.model.init", "PREPROCESSINGS")
+_presets = _lazy_choices("specgd.optim.muon", "PRESETS")
+_polar_methods = _lazy_choices("specgd.optim.transforms", "POLAR_METHODS")
+_shape_scalings = _lazy_choices("specgd.optim.muon", "SHAPE_SCALINGS")
+_eps_modes = _lazy_choices("specgd.optim.muon", "EPS_MODES")
+_ns_dtypes = _lazy_choices("specgd.optim.muon", "NS_DTYPES")
+_normalizations = _lazy_choices("specgd.data.covariance", "NORMALIZATIONS")
+_teacher_norms = _lazy_choices("specgd.data.problem", "TEACHER_NORMS")
+_bases = _lazy_choices("specgd.data.problem", "BASES")
 
 
 _FRACTION = {"ge": 0, "lt": 1}
@@ -449,13 +408,23 @@ OPTIONS: tuple[Option, ...] = (
     _opt("init", "init", "Initialization of W (array: give --init-array).", key="kind",
          choices=_init_kinds, default="gaussian", cli="choice", selects=True, example="orthogonal"),
     _opt("init_scale", "init", "Scale: gaussian entries N(0, scale²/d), orthogonal rows of norm "
-         "scale.", _number(ge=0), key="scale", cli="float", show_default="0.01", example=0.1),
+         "scale, spectral rows of norm scale (unset: mean-matched).", _number(ge=0), key="scale",
+         cli="float", show_default="0.01 (spectral: mean-matched)", example=0.1),
     _opt("a0", "init", "Signal coefficient of the manifold point.", _number(), cli="float",
          show_default="0.05", example=0.1),
     _opt("b0", "init", "Spike coefficient of the manifold point.", _number(), cli="float",
          show_default="0.05", example=0.05),
     _opt("c0", "init", "Bulk coefficient of the manifold point.", _number(), cli="float",
          show_default="0.05", example=0.02),
+    _opt("preprocessing", "init", "Label preprocessing T(y) of the spectral estimator: plain, "
+         "centered, truncated or optimal.", choices=_preprocessings, cli="choice",
+         show_default="plain", example="centered"),
+    _opt("spectral_n", "init", "Samples of the spectral estimator (unset: its population limit).",
+         _integer(ge=1, le=10**7), key="n", cli="int", show_default="population", example=16),
+    _opt("spectral_seed", "init", "Seed of the spectral estimator's samples and bulk directions.",
+         _integer(ge=0, le=MAX_SEED), key="seed", cli="int", show_default="0", example=1),
+    _opt("truncation", "init", "Truncated preprocessing keeps labels y <= truncation · mean(y).",
+         _number(gt=0), cli="float", show_default="9", example=3.0),
     _opt("init_array", "init", "W, as a .npy file or, in TOML, a nested list: shape (m, d) or "
          "(runs, m, d).", _array_or_path, key="array", cli="file", array=True,
          example=[[0.01, 0.02, 0.0, 0.0], [0.0, 0.0, 0.01, 0.02]]),
@@ -589,13 +558,16 @@ def takers(opt: Option) -> tuple[str, ...] | None:
         return None
     key = opt.config_key
     if opt.section == "cov":
+        # lazy: the registries import JAX; the option table itself stays pure Python for the CLI
         from specgd.data.covariance import FAMILIES
 
         return tuple(n for n, cls in FAMILIES.items() if key in cls.parameter_names())
     if opt.section == "optimizer":
+        # lazy: the registries import JAX; the option table itself stays pure Python for the CLI
         from specgd.optim.registry import optimizers
 
         return tuple(n for n, e in optimizers().items() if key in e.parameters)
+    # lazy: the registries import JAX; the option table itself stays pure Python for the CLI
     from specgd.model.init import INIT_KINDS, init_parameters
 
     return tuple(k for k in INIT_KINDS if key in init_parameters(k))
@@ -604,10 +576,12 @@ def takers(opt: Option) -> tuple[str, ...] | None:
 def required_by(opt: Option) -> tuple[str, ...]:
     """The covariance families (or init kinds) that require ``opt``."""
     if opt.section == "cov" and not opt.selects:
+        # lazy: the registries import JAX; the option table itself stays pure Python for the CLI
         from specgd.data.covariance import FAMILIES
 
         return tuple(n for n, cls in FAMILIES.items() if opt.config_key in cls.required)
     if opt.section == "init" and not opt.selects:
+        # lazy: the registries import JAX; the option table itself stays pure Python for the CLI
         from specgd.model.init import INIT_KINDS, init_required
 
         return tuple(k for k in INIT_KINDS if opt.config_key in init_required(k))

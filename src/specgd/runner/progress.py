@@ -25,6 +25,8 @@ def progress_bar(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+
+    # lazy: rich only when a bar is drawn (a silent run never loads it)
     from rich.text import Text
 
     class RateColumn(ProgressColumn):

@@ -194,6 +194,7 @@ def for_settings(d: int, m: int, settings: Mapping[str, Any], *, problems: int =
 def available_memory() -> int | None:
     """The memory available to a new run now, in bytes (``None`` when unknown)."""
     try:
+        # lazy: psutil is optional (installed with distributed); /proc/meminfo otherwise
         import psutil  # optional: installed with dask's distributed
     except ImportError:
         psutil = None

@@ -9,7 +9,9 @@ marked ``diverged_at_step``; the others carry on.
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -380,6 +382,7 @@ def run(
     force: run even when the estimated memory or work exceeds what the machine has (see
         :mod:`specgd.runner.resources`); by default such a run is refused before it starts.
     """
+    # lazy: the result type lives a layer above, in results; the bar only when shown
     from specgd.results.result import RunResult
 
     init = as_init(GaussianInit(1e-2) if init is None else init)
@@ -432,6 +435,7 @@ def run(
     padded[: len(lengths)] = lengths
     advance = _compiled_advance(spec, optimizer, vectorize, problems[0].d)
 
+    # lazy: the result type lives a layer above, in results; the bar only when shown
     from specgd.runner.progress import progress_bar
 
     label = optimizer.name if isinstance(optimizer, Optimizer) else "run"
@@ -468,8 +472,6 @@ def _optimizer_key(optimizer: Any, traced_lr: bool) -> tuple:
     (equal ones share a compilation; with a traced learning rate its value does not matter), the
     object itself otherwise."""
     if isinstance(optimizer, Optimizer):
-        import json
-
         hparams = {k: v for k, v in optimizer.describe().items() if not (traced_lr and k == "lr")}
         return (optimizer.factory, json.dumps(hparams, sort_keys=True, default=repr))
     return ("object", id(optimizer), optimizer)  # the cache keeps it alive, so the id stays unique
@@ -554,8 +556,6 @@ def _initial_carry(W, keys, optimizer, spec, lr_arr):
 def _want_progress(progress: bool | None) -> bool:
     if progress is not None:
         return bool(progress)
-    import sys
-
     return sys.stderr.isatty()
 
 

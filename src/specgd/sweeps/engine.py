@@ -49,6 +49,7 @@ class RunTask:
 
 def _resolve(config: dict[str, Any]) -> dict[str, Any]:
     """Validate a run config fully (the objects are built) and return its canonical form."""
+    # lazy: run configs load the numerical stack; planning and workers need them, loading a store does not
     from specgd.config import RunConfig
 
     if config.get("lrs") is not None:
@@ -92,6 +93,7 @@ def plan(grid: Grid) -> list[RunTask]:
 def _per_learning_rate(config: dict[str, Any]) -> list[dict[str, Any]]:
     """A config giving ``lrs`` as one config per learning rate (``optimizer.lr``): a sweep stores
     one run per seed and rate, so ``lrs`` and an ``optimizer.lr`` axis make the same runs."""
+    # lazy: the option table, only to split a config by learning rate
     from specgd.runner.options import OPTION, check_conflicts
 
     lrs = config.get("lrs")
@@ -177,6 +179,7 @@ def execute_batch(configs: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any
 
     Returns each config with its own table. Runs on a Dask worker; pure function of its input.
     """
+    # lazy: run configs load the numerical stack; planning and workers need them, loading a store does not
     import specgd as sg
     from specgd.config import RunConfig
 
@@ -365,6 +368,7 @@ class _Sweep:
         if not keys:
             return
         self.connect()
+        # lazy: dask's distributed only when a sweep computes
         from distributed import as_completed
 
         client, runner = self.client, self.runner
@@ -441,6 +445,7 @@ class _Sweep:
 
 
 def _connect(scheduler: str | None, workers: int | None, timeout: float = 10.0):
+    # lazy: dask's distributed only when a sweep computes
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -549,6 +554,7 @@ def _quiet_worker() -> None:
 
 
 def _progress(total: int, show: bool):
+    # lazy: rich only when a bar is drawn
     from specgd.runner.progress import progress_bar
 
     return progress_bar(total, "sweep", show, unit="runs")

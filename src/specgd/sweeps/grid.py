@@ -44,6 +44,7 @@ def grid_fields() -> tuple[str, ...]:
     """The dotted fields a grid may set: every run option but ``out`` (``problem.cov.lam``,
     ``optimizer.lr``...) and the tables (``optimizer``, ``problem.cov``...), which replace a
     whole table."""
+    # lazy: the option table, read when a grid is checked
     from specgd.runner.options import OPTIONS, table_paths
 
     return tuple(o.dotted for o in OPTIONS if o.sweep) + tuple(".".join(p) for p in table_paths())
@@ -59,6 +60,7 @@ def _check_overrides(overrides: Mapping[Any, Any], where: str, fields: tuple[str
 def _check_table_values(key: str, values: list[Any], where: str, indexed: bool = True) -> None:
     """The values of a field naming a table (``optimizer = [{name = "gd", lr = 0.1}]``) have
     known keys (other values are checked when the sweep plans its runs)."""
+    # lazy: the option table, read when a grid is checked
     from specgd.runner.options import check_keys, table_paths
 
     path = tuple(key.split("."))
@@ -81,6 +83,7 @@ class Grid:
     def from_dict(cls, raw: Mapping[str, Any], source: str = "grid") -> Grid:
         """The grid of a table as read from TOML, its form checked (see the module docstring),
         or :class:`ConfigError` naming what is wrong."""
+        # lazy: the option table, read when a grid is checked
         from specgd.runner.options import check_keys
 
         if not isinstance(raw, Mapping):
