@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from specgd.data.problem import Problem
-from specgd.errors import ConfigError, check_choice, check_integer, check_number
+from specgd.errors import ConfigError, ResourceError, check_choice, check_integer, check_number
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
@@ -132,7 +132,7 @@ MAX_SPECTRAL_N = 10**7
 
 def _truncated_moments(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``E[t^k 1{|t| <= r}]`` for ``k = 0, 2, 4`` and ``t ~ N(0, 1)`` (``r >= 0``)."""
-    from scipy.special import erf
+    from scipy.special import erf  # lazy: scipy only when a spectral init is drawn
 
     phi = np.exp(-r**2 / 2) / math.sqrt(2 * math.pi)
     p0 = erf(r / math.sqrt(2))
@@ -158,7 +158,7 @@ def truncated_population_moments(s: float, noise: float, cut: float) -> tuple[fl
 
     if noise == 0:
         return given(0.0)
-    from scipy.integrate import quad
+    from scipy.integrate import quad  # lazy: scipy only when a spectral init is drawn
 
     dens = lambda xi: math.exp(-xi**2 / 2) / math.sqrt(2 * math.pi)  # noqa: E731
     out = []
@@ -183,7 +183,7 @@ def _top_eigvecs(matvec, d: int, k: int, rng: np.random.Generator, dense=None):
         vals, vecs = np.linalg.eigh(dense())
         order = np.argsort(vals)[::-1][:k]
         return vals[order], vecs[:, order].T
-    from scipy.sparse.linalg import LinearOperator, eigsh
+    from scipy.sparse.linalg import LinearOperator, eigsh  # lazy: scipy only for large d
 
     op = LinearOperator((d, d), matvec=matvec, dtype=float)
     vals, vecs = eigsh(op, k=k, which="LA", v0=rng.standard_normal(d), tol=1e-10)
@@ -304,8 +304,6 @@ class SpectralInit:
                 quad = np.einsum("kd,de,ke->k", vecs, S2 / n, vecs)
             else:  # Lanczos with v ↦ (1/n) Xᵀ(T(y)⊙Xv): the n×d samples, never d×d
                 if n * d > _MAX_SAMPLE_ENTRIES:
-                    from specgd.errors import ResourceError
-
                     raise ResourceError(
                         f"SpectralInit: n·d = {n * d:.3g} sample entries exceed "
                         f"{_MAX_SAMPLE_ENTRIES:.0e} (about {_MAX_SAMPLE_ENTRIES * 8 / 1e9:.1f} GB)")
