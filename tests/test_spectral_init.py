@@ -271,3 +271,11 @@ def test_population_run_from_a_spectral_start():
     frame = result.frame
     assert np.all(np.isfinite(frame[["a", "b", "c", "loss"]].to_numpy()))
     assert frame.loc[frame.step == 0, "overlap"].iloc[0] == pytest.approx(1.0)
+
+
+def test_optimal_with_too_few_samples_is_refused_before_any_work():
+    """'optimal' needs n > d: refused by run's validation, before a sample is drawn."""
+    prob = sg.Problem(d=20, m=2, cov=sg.Spiked(lam=4.0))
+    init = sg.SpectralInit("optimal", n=20)
+    with pytest.raises(sg.ConfigError, match="needs n > d"):
+        sg.run(prob, sg.gd(0.01), steps=2, init=init, progress=False)

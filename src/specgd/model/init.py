@@ -239,6 +239,20 @@ class SpectralInit:
         object.__setattr__(self, "truncation",
                            check_number(self.truncation, "SpectralInit.truncation", gt=0))
 
+    def check(self, problem: Problem) -> None:
+        """What can be refused before any sample is drawn: ``'optimal'`` needs ``n > d``, and the
+        sample estimator above the dense size keeps its ``n×d`` samples in memory."""
+        if self.n is None:
+            return
+        d = problem.d
+        if self.preprocessing == "optimal" and self.n <= d:
+            raise ConfigError(f"preprocessing='optimal' needs n > d (δ = n/d > 1), got n = {self.n}, "
+                              f"d = {d}")
+        if d > _DENSE_MAX_D and self.n * d > _MAX_SAMPLE_ENTRIES:
+            raise ResourceError(
+                f"SpectralInit: n·d = {self.n * d:.3g} sample entries exceed "
+                f"{_MAX_SAMPLE_ENTRIES:.0e} (about {_MAX_SAMPLE_ENTRIES * 8 / 1e9:.1f} GB)")
+
     # --- the estimator -----------------------------------------------------------------------
 
     def population_coefficients(self, problem: Problem) -> tuple[float, float]:
@@ -303,10 +317,7 @@ class SpectralInit:
                 vals, vecs = _top_eigvecs(None, d, k, rng, lambda: Dn / n)
                 quad = np.einsum("kd,de,ke->k", vecs, S2 / n, vecs)
             else:  # Lanczos with v ↦ (1/n) Xᵀ(T(y)⊙Xv): the n×d samples, never d×d
-                if n * d > _MAX_SAMPLE_ENTRIES:
-                    raise ResourceError(
-                        f"SpectralInit: n·d = {n * d:.3g} sample entries exceed "
-                        f"{_MAX_SAMPLE_ENTRIES:.0e} (about {_MAX_SAMPLE_ENTRIES * 8 / 1e9:.1f} GB)")
+                self.check(problem)
                 parts = list(self._chunks(problem))
                 X = np.concatenate([x for x, _ in parts])
                 T = self.transform(np.concatenate([y for _, y in parts]), d, ybar, n)

@@ -27,7 +27,7 @@ from specgd.data.problem import Problem, ProblemArrays
 from specgd.errors import ConfigError
 from specgd.loss.population import population_grad, population_grad_factors
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
-from specgd.model.init import ArrayInit, GaussianInit, ManifoldInit, as_init
+from specgd.model.init import ArrayInit, GaussianInit, as_init
 from specgd.optim.registry import capabilities_of, names_with
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
 from specgd.runner import options, resources, subspace
@@ -151,7 +151,7 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
     if moments and problem.m != 1:
         raise ConfigError("moments (s^(k), u^(k)) are defined for single-neuron problems (m = 1)")
     init = as_init(GaussianInit(1e-2) if init is None else init)
-    if isinstance(init, ManifoldInit):
+    if callable(getattr(init, "check", None)):  # an init's own checks, before any work
         for prob in problems:
             init.check(prob)
     if isinstance(init, ArrayInit):
