@@ -19,13 +19,19 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> float:
 
 
 @dataclass(frozen=True)
-class GaussianInit:
-    """Entries i.i.d. ``N(0, scale²/d)``: each neuron has norm ≈ ``scale``."""
+class _Scaled:
+    """An initialization with one parameter, the neurons' norm ``scale`` (≥ 0)."""
 
     scale: float = 1e-2
 
     def __post_init__(self):
-        object.__setattr__(self, "scale", _positive("GaussianInit.scale", self.scale, True))
+        name = f"{type(self).__name__}.scale"
+        object.__setattr__(self, "scale", _positive(name, self.scale, True))
+
+
+@dataclass(frozen=True)
+class GaussianInit(_Scaled):
+    """Entries i.i.d. ``N(0, scale²/d)``: each neuron has norm ≈ ``scale``."""
 
     def sample(self, key: jax.Array, problem: Problem, dtype) -> jax.Array:
         d = problem.d
@@ -36,13 +42,8 @@ class GaussianInit:
 
 
 @dataclass(frozen=True)
-class OrthogonalInit:
+class OrthogonalInit(_Scaled):
     """Orthonormal rows (or columns when ``m > d``), times ``scale``: Haar-random."""
-
-    scale: float = 1e-2
-
-    def __post_init__(self):
-        object.__setattr__(self, "scale", _positive("OrthogonalInit.scale", self.scale, True))
 
     def sample(self, key: jax.Array, problem: Problem, dtype) -> jax.Array:
         init = jax.nn.initializers.orthogonal(scale=self.scale)
