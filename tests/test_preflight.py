@@ -246,22 +246,17 @@ def test_exit_codes_are_distinct_and_documented():
     assert "130" in help_text and str(EXIT_ALL_DIVERGED) in help_text
 
 
-def test_interrupted_run_exits_130_and_saves_nothing(monkeypatch, tmp_path):
-    def interrupted(*a, **k):
-        raise KeyboardInterrupt
+@pytest.mark.parametrize("error, code, says", [
+    (KeyboardInterrupt, EXIT_INTERRUPTED, "nterrupted"),  # Ctrl-C: 130
+    (MemoryError, EXIT_RUNTIME_FAILURE, "out of memory"),  # a failure while running: 1
+])
+def test_a_run_stopped_midway_exits_with_its_code_and_saves_nothing(monkeypatch, tmp_path, error,
+                                                                     code, says):
+    def stopped(*a, **k):
+        raise error
 
-    monkeypatch.setattr("specgd.runner.run.run", interrupted)
+    monkeypatch.setattr("specgd.runner.run.run", stopped)
     result = invoke("run", *TINY, "--out", "out")
-    assert result.exit_code == EXIT_INTERRUPTED
-    assert "nterrupted" in result.stderr
+    assert result.exit_code == code
+    assert says in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
-
-
-def test_runtime_failure_exits_1(monkeypatch, tmp_path):
-    def broken(*a, **k):
-        raise MemoryError
-
-    monkeypatch.setattr("specgd.runner.run.run", broken)
-    result = invoke("run", *TINY, "--out", "out")
-    assert result.exit_code == EXIT_RUNTIME_FAILURE
-    assert "Traceback" not in result.stderr and "out of memory" in result.stderr
