@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
         polar,
         sign_gd,
         specgd,
+        whitened_gd,
     )
     from specgd.results.result import RunResult, load_run
     from specgd.runner.run import log_spaced, run
@@ -70,7 +71,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("muon", "newton_schulz"), "specgd.optim.muon"),
     **dict.fromkeys(("Capabilities", "register_optimizer"), "specgd.optim.registry"),
     **dict.fromkeys(("Optimizer", "adam", "from_rule", "gd", "normalized_gd", "polar", "sign_gd",
-                     "specgd"), "specgd.optim.transforms"),
+                     "specgd", "whitened_gd"), "specgd.optim.transforms"),
     **dict.fromkeys(("RunResult", "load_run"), "specgd.results.result"),
     **dict.fromkeys(("log_spaced", "run"), "specgd.runner.run"),
     **dict.fromkeys(("Grid", "load", "phase_diagram", "query", "sweep"), "specgd.sweeps"),
@@ -131,5 +132,6 @@ __all__ = [
     "sample_batch",
     "sign_gd",
     "specgd",
+    "whitened_gd",
     "sweep",
 ]

@@ -79,6 +79,35 @@ class CovarianceOperator:
             out = out + ((X @ self.directions.T) * gain) @ self.directions
         return out
 
+    def apply_inverse(self, X: jax.Array, ridge: float = 0.0) -> jax.Array:
+        """``X (Σ + ridge·I)⁻¹`` for row vectors ``X`` (..., d), without forming ``d×d`` arrays.
+
+        Diagonal families divide elementwise; spikes ``Σ = D + Vᵀ Λ V`` use the Woodbury identity
+        ``Σ⁻¹ = D⁻¹ − D⁻¹Vᵀ (I + Λ V D⁻¹ Vᵀ)⁻¹ Λ V D⁻¹`` (a ``k×k`` solve, valid for ``λ = 0``);
+        ``Dense`` solves with the Cholesky factor of the user's matrix. A singular ``Σ + ridge·I``
+        gives non-finite values (callers check invertibility first, see :meth:`min_eigenvalue`).
+        """
+        if self.dense is not None:
+            S = self.dense + ridge * jnp.eye(self.d, dtype=self.dense.dtype)
+            factor = jax.scipy.linalg.cho_factor(S, lower=True)
+            flat = X.reshape(-1, self.d)
+            return jax.scipy.linalg.cho_solve(factor, flat.T).T.reshape(X.shape)
+        diag = self.diag + ridge
+        Y = X / diag
+        if not self.directions.shape[0]:
+            return Y
+        V, lam = self.directions, self.strengths
+        K = jnp.eye(V.shape[0], dtype=V.dtype) + lam[:, None] * ((V / diag) @ V.T)
+        B = jnp.linalg.solve(K, jnp.diag(lam))  # K⁻¹Λ, so that ΛK⁻ᵀ = Bᵀ
+        return Y - (((Y @ V.T) @ B.T) @ V) / diag
+
+    def min_eigenvalue(self) -> float:
+        """The smallest eigenvalue of ``Σ`` (concrete arrays only): the diagonal's minimum for
+        the structured families (spikes only add variance), an eigensolve for ``Dense``."""
+        if self.dense is not None:
+            return float(np.linalg.eigvalsh(np.asarray(self.dense))[0])
+        return float(np.min(np.asarray(self.diag)))
+
     def trace(self) -> jax.Array:
         if self.dense is not None:
             return jnp.trace(self.dense)

@@ -41,6 +41,8 @@ class Optimizer(optax.GradientTransformation):
 
 
 def _jsonable(v: Any) -> Any:
+    if hasattr(v, "apply_inverse") and hasattr(v, "directions"):  # a CovarianceOperator
+        return {"d": v.d, "spikes": int(v.directions.shape[0]), "dense": v.dense is not None}
     if isinstance(v, (tuple, list)):
         return [_jsonable(x) for x in v]
     if callable(v):
@@ -243,6 +245,49 @@ def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
         optax.scale(-lr),
     )
     return named(tx, "normalized_gd", normalized_gd, lr=lr, eps=eps)
+
+
+def whitened_gd(lr: float = 0.02, cov: Any = None, ridge: float = 0.0) -> Optimizer:
+    """Whitened GD ``W ← W − η̃ ∇L (Σ + ridge·I)⁻¹``: GD preconditioned by the input covariance.
+
+    ``cov`` is the problem's bound covariance, ``problem.cov`` (a
+    :class:`specgd.data.covariance.CovarianceOperator`; a :class:`specgd.Problem` is taken as its
+    ``cov``). ``Σ⁻¹`` is applied by the operator (:meth:`CovarianceOperator.apply_inverse`), never
+    as a ``d×d`` array except for ``Dense``. Python only (not a configuration option), and not
+    declared equivariant: the update depends on ``Σ``, not only on the gradient, so population runs
+    stay in all ``d`` coordinates. The gradient's width must be ``cov.d``.
+    """
+    from specgd.data.covariance import CovarianceOperator  # noqa: PLC0415  (light, avoids a cycle)
+    from specgd.data.problem import Problem  # noqa: PLC0415
+
+    lr = check_lr(lr)
+    if isinstance(cov, Problem):
+        cov = cov.cov
+    if not isinstance(cov, CovarianceOperator):
+        raise ConfigError("cov: must be the problem's covariance, problem.cov (a "
+                          f"CovarianceOperator), got {type(cov).__name__}")
+    if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not math.isfinite(ridge) \
+            or ridge < 0:
+        raise ConfigError(f"ridge: must be a finite number >= 0, got {ridge!r}")
+    ridge = float(ridge)
+    if cov.min_eigenvalue() + ridge <= 0:
+        raise ConfigError("cov: Σ + ridge·I is singular (smallest eigenvalue "
+                          f"{cov.min_eigenvalue():.3g}); pass ridge > 0")
+    d = cov.d
+
+    def whiten(g):
+        if g.shape[-1] != d:
+            raise ConfigError(f"whitened_gd: the gradient has {g.shape[-1]} columns but cov is "
+                              f"{d}-dimensional; pass the problem's own cov (problem.cov)")
+        return cov.apply_inverse(g, ridge).astype(g.dtype)
+
+    def update_fn(updates, state, params=None):
+        del params
+        return jax.tree.map(whiten, updates), state
+
+    tx = optax.chain(optax.GradientTransformation(lambda p: optax.EmptyState(), update_fn),
+                     optax.scale(-lr))
+    return named(tx, "whitened_gd", whitened_gd, lr=lr, cov=cov, ridge=ridge)
 
 
 @register_optimizer("sign_gd")
