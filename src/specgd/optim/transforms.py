@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from specgd.data.covariance import CovarianceOperator
+from specgd.data.problem import Problem
 from specgd.errors import ConfigError
 from specgd.loss.population import GradFactors
 from specgd.optim import branching
@@ -257,9 +259,6 @@ def whitened_gd(lr: float = 0.02, cov: Any = None, ridge: float = 0.0) -> Optimi
     declared equivariant: the update depends on ``Σ``, not only on the gradient, so population runs
     stay in all ``d`` coordinates. The gradient's width must be ``cov.d``.
     """
-    from specgd.data.covariance import CovarianceOperator  # noqa: PLC0415  (light, avoids a cycle)
-    from specgd.data.problem import Problem  # noqa: PLC0415
-
     lr = check_lr(lr)
     if isinstance(cov, Problem):
         cov = cov.cov
