@@ -74,6 +74,7 @@ class ResultsStore:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._checked: dict[str, tuple[int, int]] = {}  # run files verified: name -> (size, mtime)
 
     @property
     def runs_dir(self) -> Path:
@@ -98,7 +99,7 @@ class ResultsStore:
         the footer costs one small read per file, and files already checked (same size and
         modification time) are not read again by this store object."""
         bad = []
-        checked = self.__dict__.setdefault("_checked", {})
+        checked = self._checked
         for path in sorted(self.runs_dir.glob("*.parquet")):
             try:
                 stat = path.stat()
