@@ -204,10 +204,6 @@ _floats, _ints, _seeds = parse_floats, parse_ints, parse_seeds
 _teacher, _ns_coeffs = parse_teacher, parse_ns_coeffs
 
 
-def flag_name(param: str) -> str:
-    return "--" + param.replace("_", "-")
-
-
 FLAGS = {opt.path: opt.flag for opt in OPTIONS}
 for _section in ("problem", "optimizer", "init"):  # a missing section: name the flags that create it
     _needed = [o.flag for o in OPTIONS if o.section == _section and o.required]
