@@ -59,7 +59,10 @@ class ManifoldInit:
 
     ``u_j`` are orthonormal in R^m (Haar-random from the seed), ``e_j`` an orthonormal basis of the
     bulk (orthogonal to ŵ and v); the bulk uses ``min(m, d) − 2`` directions. Needs exactly one
-    spike orthogonal to the teacher and ``m >= 2`` (see ``specgd.theory``).
+    spike orthogonal to the teacher and ``m >= 2`` (see ``specgd.theory``). With ``r`` teachers
+    (docs/theory.md#rank-r-manifold) the signal term is ``a0 Σ_k u_k ŵ_kᵀ``, the bulk uses
+    ``min(m, d) − r − 1`` directions, and the unit teachers must be orthonormal and orthogonal to
+    the spike, with ``m >= r + 1``.
     """
 
     a0: float = 0.05
@@ -81,22 +84,36 @@ class ManifoldInit:
             raise ConfigError("ManifoldInit needs the spike orthogonal to the teacher (angle=π/2)")
         if problem.m < 2:
             raise ConfigError("ManifoldInit needs m >= 2 (one direction each for signal and spike)")
+        k = problem.teacher_rank
+        if k > 1:
+            units = problem.teachers / np.linalg.norm(problem.teachers, axis=1, keepdims=True)
+            if np.abs(units @ units.T - np.eye(k)).max() > 1e-12:
+                raise ConfigError("ManifoldInit with teacher_rank > 1 needs orthonormal teacher "
+                                  "directions (the teacher array's rows are not orthogonal)")
+            if np.abs(units @ spikes[0]).max() > 1e-12:
+                raise ConfigError("ManifoldInit needs every teacher orthogonal to the spike")
+            if problem.m < k + 1:
+                raise ConfigError(f"ManifoldInit with teacher_rank = {k} needs m >= {k + 1} "
+                                  "(one direction per teacher and one for the spike)")
 
     def sample(self, key: jax.Array, problem: Problem, dtype) -> jax.Array:
         self.check(problem)
         m, d = problem.m, problem.d
         r = min(m, d)
-        frame = np.asarray(problem.arrays.frame)  # (2, d): ŵ and v, orthonormal
+        k = problem.teacher_rank
+        frame = np.asarray(problem.arrays.frame)  # (k + 1, d): teachers and v, orthonormal
         w_hat = np.asarray(problem.arrays.unit_teacher)
+        if k > 1:
+            w_hat = problem.teachers / np.linalg.norm(problem.teachers, axis=1, keepdims=True)
         v = problem.spikes[0]
         # Orthonormal bulk basis: complete [ŵ, v] to r directions with a fixed random rotation.
         rng = np.random.default_rng(0)
         extra = rng.standard_normal((d, r))
         extra -= frame.T @ (frame @ extra)
         bulk, _ = np.linalg.qr(extra)
-        E = np.vstack([w_hat, v, bulk[:, : r - 2].T])  # (r, d)
+        E = np.vstack([w_hat, v, bulk[:, : r - k - 1].T])  # (r, d)
         U = jax.nn.initializers.orthogonal()(key, (m, r), jnp.float64)  # orthonormal columns
-        coef = jnp.asarray([self.a0, self.b0] + [self.c0] * (r - 2))
+        coef = jnp.asarray([self.a0] * k + [self.b0] + [self.c0] * (r - k - 1))
         return ((U * coef) @ jnp.asarray(E)).astype(dtype)
 
     def describe(self) -> dict[str, Any]:
@@ -242,8 +259,10 @@ class SpectralInit:
 
     def check(self, problem: Problem) -> None:
         """What can be refused before any sample is drawn: ``'optimal'`` needs ``n > d``, and the
-        sample estimator above the dense size keeps its ``n×d`` samples in memory."""
+        sample estimator above the dense size keeps its ``n×d`` samples in memory; a rank-``r``
+        teacher has a population closed form for the linear preprocessings only."""
         if self.n is None:
+            self._check_rank(problem)
             return
         d = problem.d
         if self.preprocessing == "optimal" and self.n <= d:
@@ -254,13 +273,27 @@ class SpectralInit:
                 f"SpectralInit: n·d = {self.n * d:.3g} sample entries exceed "
                 f"{_MAX_SAMPLE_ENTRIES:.0e} (about {_MAX_SAMPLE_ENTRIES * 8 / 1e9:.1f} GB)")
 
+    def _check_rank(self, problem: Problem) -> None:
+        if problem.teacher_rank > 1 and self.preprocessing == "truncated":
+            raise ConfigError(
+                "SpectralInit(preprocessing='truncated') has no population closed form for "
+                f"teacher_rank = {problem.teacher_rank} > 1; give n (samples) or use 'plain', "
+                "'centered' or 'optimal'")
+
     # --- the estimator -----------------------------------------------------------------------
 
     def population_coefficients(self, problem: Problem) -> tuple[float, float]:
         """``(A, B)`` with ``E[T(y) xxᵀ] = A Σ + B uuᵀ``, ``u = Σw*`` (for ``'optimal'``, the
-        centered coefficients of its ``δ → ∞`` limit, up to a positive factor)."""
-        w = np.asarray(problem.teacher, dtype=float)
-        s = float(np.asarray(problem.cov.apply(jnp.asarray(w))) @ w)
+        centered coefficients of its ``δ → ∞`` limit, up to a positive factor). Rank ``r``
+        (``M* = TᵀT``, linear ``T(y)`` only): ``E[(xᵀM*x) xxᵀ] = tr(M*Σ) Σ + 2 ΣM*Σ``, so
+        ``A Σ + B UᵀU`` with ``U = TΣ`` and ``s = tr(TΣTᵀ)`` in place of ``w*ᵀΣw*``."""
+        self._check_rank(problem)
+        if problem.teacher_rank > 1:
+            T = np.asarray(problem.arrays.teachers, dtype=float)
+            s = float(np.sum(np.asarray(problem.cov.apply(jnp.asarray(T))) * T))
+        else:
+            w = np.asarray(problem.teacher, dtype=float)
+            s = float(np.asarray(problem.cov.apply(jnp.asarray(w))) @ w)
         if s <= 0:
             raise ConfigError("SpectralInit needs w*ᵀΣw* > 0")
         if self.preprocessing == "plain":
@@ -297,15 +330,24 @@ class SpectralInit:
         cov = problem.cov
         if self.n is None:
             A, B = self.population_coefficients(problem)
-            w = np.asarray(problem.teacher, dtype=float)
-            u = np.asarray(cov.apply(jnp.asarray(w)))
-            ybar = float(u @ w)
+            if problem.teacher_rank > 1:  # D = AΣ + B UᵀU with U = TΣ (r, d)
+                T = np.asarray(problem.arrays.teachers, dtype=float)
+                u = np.asarray(cov.apply(jnp.asarray(T)))
+                ybar = float(np.sum(u * T))
+                low = lambda v: B * u.T @ (u @ v)  # noqa: E731
+                low_dense = lambda: B * u.T @ u  # noqa: E731
+            else:
+                w = np.asarray(problem.teacher, dtype=float)
+                u = np.asarray(cov.apply(jnp.asarray(w)))
+                ybar = float(u @ w)
+                low = lambda v: B * u * (u @ v)  # noqa: E731
+                low_dense = lambda: B * np.outer(u, u)  # noqa: E731
             if cov.is_identity_plus_spikes():
                 vals, vecs = self._span_eigen(problem, A, B, u, k, rng)
             else:
                 vals, vecs = _top_eigvecs(
-                    lambda v: A * np.asarray(cov.apply(jnp.asarray(np.ravel(v)))) + B * u * (u @ np.ravel(v)),
-                    d, k, rng, lambda: A * cov.to_dense() + B * np.outer(u, u))
+                    lambda v: A * np.asarray(cov.apply(jnp.asarray(np.ravel(v)))) + low(np.ravel(v)),
+                    d, k, rng, lambda: A * cov.to_dense() + low_dense())
             quad = np.einsum("kd,kd->k", np.asarray(cov.apply(jnp.asarray(vecs))), vecs)
         else:
             n = self.n
@@ -346,12 +388,13 @@ class SpectralInit:
     def _span_eigen(problem: Problem, A: float, B: float, u: np.ndarray, k: int,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` eigenpairs of ``A Σ + B uuᵀ`` for ``Σ = s I + spikes``: a small
-        eigenproblem on span(ŵ, spikes) plus the bulk eigenvalue ``A s`` (O(kd) memory)."""
+        eigenproblem on span(ŵ, spikes) plus the bulk eigenvalue ``A s`` (O(kd) memory). A 2-D
+        ``u`` (rank-``r`` teacher, ``U = TΣ``) stands for ``A Σ + B UᵀU``."""
         Q = np.asarray(problem.arrays.frame, dtype=float)  # (r, d) orthonormal
         r, d = Q.shape
         S = np.asarray(problem.cov.apply(jnp.asarray(Q))) @ Q.T
-        Qu = Q @ u
-        small = A * (S + S.T) / 2 + B * np.outer(Qu, Qu)
+        Qu = Q @ u.T if u.ndim == 2 else Q @ u
+        small = A * (S + S.T) / 2 + B * (Qu @ Qu.T if u.ndim == 2 else np.outer(Qu, Qu))
         vals, vecs = np.linalg.eigh(small)
         pairs = [(float(vals[i]), vecs[:, i] @ Q) for i in range(r)]
         bulk_val = A * float(np.asarray(problem.cov.diag)[0])

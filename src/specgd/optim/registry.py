@@ -23,6 +23,11 @@ built-in ones:
   factor from the factored gradient (:func:`specgd.optim.transforms.polar_from_factors`).
 - ``spectral``: the update's singular values are of interest, so runs record their range by
   default (``track_update``).
+- ``needs_problem``: the update depends on the problem (whitened GD's ``Σ⁻¹``), which a
+  configuration cannot give. The factory takes the problem through one keyword argument, named at
+  registration (``binds="cov"``; it is not a configuration option), and the runner rebuilds an
+  instance built without it for each problem before compiling (:func:`bind_problem`). Bound
+  instances of different problems do not share compiled code.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class Capabilities:
     equivariant: bool = False
     fused_polar: bool = False
     spectral: bool = False
+    needs_problem: bool = False
     note: str = ""
 
     def names(self) -> tuple[str, ...]:
@@ -65,14 +71,17 @@ CAPABILITIES = tuple(f.name for f in fields(Capabilities) if f.name != "note")
 @dataclass(frozen=True)
 class OptimizerEntry:
     """One registered optimizer: ``factory`` (the capability-stamping factory the registration
-    returned), its ``parameters`` (keyword arguments), the ``capabilities`` it can have and
-    ``refine``, an optional function of the hyperparameters that withdraws some of them."""
+    returned), its ``parameters`` (keyword arguments that are configuration options), the
+    ``capabilities`` it can have, ``refine``, an optional function of the hyperparameters that
+    withdraws some of them, and ``binds``, the keyword through which the runner passes the problem
+    (``needs_problem`` optimizers)."""
 
     name: str
     factory: Callable[..., Optimizer]
     parameters: tuple[str, ...]
     capabilities: Capabilities
     refine: Callable[[dict[str, Any]], Capabilities] | None = None
+    binds: str | None = None
 
     def capabilities_for(self, hparams: dict[str, Any]) -> Capabilities:
         """The capabilities of an instance with these hyperparameters."""
@@ -89,6 +98,7 @@ def register_optimizer(
     equivariant: bool = False,
     fused_polar: bool = False,
     spectral: bool = False,
+    binds: str | None = None,
     refine: Callable[[dict[str, Any]], Capabilities] | None = None,
     replace_existing: bool = False,
 ) -> Callable[..., Any]:
@@ -98,12 +108,14 @@ def register_optimizer(
     (``refine(hparams)`` when given, else the declared flags) on the optimizer it returns. A factory
     returning a plain optax transformation gets it wrapped as an :class:`specgd.Optimizer` named
     ``name``, with its bound arguments as hyperparameters. Registering a taken name is an error
-    unless ``replace_existing``.
+    unless ``replace_existing``. ``binds`` names the keyword argument through which the runner
+    passes the problem (declares ``needs_problem``; see the module docstring); it is not one of
+    the optimizer's configurable ``parameters``.
     """
     if factory is None:
         return lambda f: register_optimizer(
             name, f, equivariant=equivariant, fused_polar=fused_polar, spectral=spectral,
-            refine=refine, replace_existing=replace_existing)
+            binds=binds, refine=refine, replace_existing=replace_existing)
     if not isinstance(name, str) or not name.isidentifier():
         raise ConfigError(f"optimizer name: must be an identifier such as 'my_gd', got {name!r}")
     if not callable(factory):
@@ -112,14 +124,18 @@ def register_optimizer(
         raise ConfigError(f"optimizer {name!r} is already registered (pass replace_existing=True)")
     signature = inspect.signature(factory)
     parameters = tuple(p.name for p in signature.parameters.values()
-                       if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+                       if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != binds)
+    if binds is not None and binds not in signature.parameters:
+        raise ConfigError(f"optimizer {name!r}: binds={binds!r} must name a keyword argument of "
+                          "its factory (the one receiving the problem)")
 
     @functools.wraps(factory)
     def registered(*args: Any, **kwargs: Any) -> Optimizer:
         return _stamp(factory(*args, **kwargs), entry, signature, args, kwargs)
 
     entry = OptimizerEntry(name, registered, parameters,
-                           Capabilities(equivariant, fused_polar, spectral), refine)
+                           Capabilities(equivariant, fused_polar, spectral, binds is not None),
+                           refine, binds)
     _REGISTRY[name] = entry
     return registered
 
@@ -147,6 +163,7 @@ def _stamp(opt: Any, entry: OptimizerEntry, signature: inspect.Signature, args, 
     elif opt.factory is getattr(entry.factory, "__wrapped__", None):
         opt.factory = entry.factory  # rebuilds (other learning rates) keep the capabilities
     opt.capabilities = entry.capabilities_for(opt.hparams)
+    opt.binds = entry.binds
     return opt
 
 
@@ -186,13 +203,48 @@ def capabilities_of(optimizer: Any) -> Capabilities:
     return caps if isinstance(caps, Capabilities) else NO_CAPABILITIES
 
 
+def is_unbound(optimizer: Any) -> bool:
+    """Whether ``optimizer`` declares ``needs_problem`` and was built without its problem."""
+    binds = getattr(optimizer, "binds", None)
+    return bool(capabilities_of(optimizer).needs_problem and binds
+                and getattr(optimizer, "hparams", {}).get(binds) is None)
+
+
+_BOUND: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
+_BOUND_SIZE = 16
+
+
+def bind_problem(optimizer: Any, problem: Any) -> Any:
+    """``optimizer`` rebuilt for ``problem`` when it declares ``needs_problem`` and was built
+    without one (its ``binds`` keyword unset); otherwise ``optimizer`` itself (an instance the
+    user built for a problem stays as it is).
+
+    Binding may do work (whitened GD with an estimated covariance draws its samples and factors
+    ``Σ̂``) and raises :class:`ConfigError` for a problem it cannot serve; the last few bindings
+    are remembered, so checking a run and running it bind once.
+    """
+    if not is_unbound(optimizer):
+        return optimizer
+    key = (id(optimizer), id(problem))
+    hit = _BOUND.get(key)
+    if hit is not None and hit[0] is optimizer and hit[1] is problem:
+        return hit[2]
+    bound = optimizer.with_hparams(**{optimizer.binds: problem})
+    if len(_BOUND) >= _BOUND_SIZE:
+        _BOUND.pop(next(iter(_BOUND)))
+    _BOUND[key] = (optimizer, problem, bound)  # holds both, so the ids stay theirs
+    return bound
+
+
 __all__ = [
     "CAPABILITIES",
     "NO_CAPABILITIES",
     "Capabilities",
     "OptimizerEntry",
+    "bind_problem",
     "capabilities_of",
     "get_optimizer",
+    "is_unbound",
     "names_with",
     "optimizer_names",
     "optimizers",

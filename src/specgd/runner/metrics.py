@@ -9,15 +9,21 @@ from specgd.data.problem import ProblemArrays
 from specgd.loss.population import population_loss
 
 
-def metric_names(n_spikes: int, m: int, moments: tuple[int, ...] = ()) -> list[str]:
+def metric_names(n_spikes: int, m: int, moments: tuple[int, ...] = (),
+                 teacher_rank: int = 1) -> list[str]:
     """Column names produced by :func:`summary` for this problem shape."""
     names = ["a", "b", "c", "cos", "overlap", "loss", "rel_error"]
     if n_spikes == 0:
         names.remove("b")
     if n_spikes > 1:
         names += [f"b{k + 1}" for k in range(n_spikes)]
+    if teacher_rank > 1:
+        names.append("subspace")
     if m == 1:
-        names += ["mse", "s", "u"] + [f"s{k}" for k in moments] + [f"u{k}" for k in moments]
+        if teacher_rank > 1:  # mse, u: of a rank-one teacher
+            names += ["s"] + [f"s{k}" for k in moments]
+        else:
+            names += ["mse", "s", "u"] + [f"s{k}" for k in moments] + [f"u{k}" for k in moments]
     return names
 
 
@@ -28,7 +34,11 @@ def summary(
 
     Every statistic is invariant under an orthonormal change of the coordinates of W's rows, so
     ``W`` may be given in a reduced basis; ``dim`` is then the true input dimension (for ``mse``).
+    Teachers of rank ``r > 1``: :func:`_summary_rank` (the same columns, generalized, and
+    ``subspace``; docs/model.md#rank-r-teachers).
     """
+    if pa.teacher_rank > 1:
+        return _summary_rank(W, pa, moments)
     m = W.shape[0]
     sqrt_m = jnp.sqrt(jnp.asarray(m, W.dtype))
     w_hat = pa.unit_teacher
@@ -76,6 +86,55 @@ def summary(
             skw = pa.cov.apply_power(w, p)
             out[f"s{p}"] = skw @ w
             out[f"u{p}"] = skw @ w_star
+    return out
+
+
+def _summary_rank(W: jax.Array, pa: ProblemArrays, moments: tuple[int, ...]) -> dict[str, jax.Array]:
+    """The statistics for ``M* = TᵀT`` of rank ``r``: ``a = ‖WBᵀ‖_F/√m`` (``B`` the teacher basis),
+    ``cos = ⟨M, M*⟩/(‖M‖_F‖M*‖_F)``, ``overlap`` the top eigenvector's mass on the teacher span,
+    ``subspace`` the mean squared cosine of the principal angles between the top-``r`` eigenspace
+    of ``M`` and the teacher span, ``rel_error = ‖M − M*‖_F/‖M*‖_F``; ``b`` and ``c`` as for
+    ``r = 1`` (``c`` outside span(teachers, spikes)). Each reduces to its rank-one form at r = 1."""
+    m = W.shape[0]
+    sqrt_m = jnp.sqrt(jnp.asarray(m, W.dtype))
+    B, T = pa.teacher_basis, pa.teachers
+    r = T.shape[0]
+    out: dict[str, jax.Array] = {}
+    out["a"] = jnp.sqrt(jnp.sum((W @ B.T) ** 2)) / sqrt_m
+    k = pa.spikes.shape[0]
+    if k:
+        per_spike = jnp.linalg.norm(W @ pa.spikes.T, axis=0) / sqrt_m
+        out["b"] = jnp.linalg.norm(per_spike)
+        if k > 1:
+            for i in range(k):
+                out[f"b{i + 1}"] = per_spike[i]
+    in_frame = jnp.sum((W @ pa.frame.T) ** 2)
+    out["c"] = jnp.sqrt(jnp.maximum(jnp.sum(W * W) - in_frame, 0.0)) / sqrt_m
+
+    a = pa.second_layer
+    G = W @ W.T
+    aG = a[:, None] * G
+    m_fro = jnp.sqrt(jnp.maximum(jnp.sum(aG * aG.T), 0.0))
+    TTt = T @ T.T
+    star_fro = jnp.sqrt(jnp.sum(TTt * TTt))  # ‖M*‖_F
+    inner = jnp.sum(a * jnp.sum((W @ T.T) ** 2, axis=1))  # ⟨M, M*⟩
+    out["cos"] = inner / (jnp.where(m_fro > 0, m_fro, 1.0) * star_fro)
+    Q, R = jnp.linalg.qr(W.T)
+    core = (R * a[None, :]) @ R.T
+    _, vecs = jnp.linalg.eigh((core + core.T) / 2)
+    top = Q @ vecs[:, -1]
+    out["overlap"] = jnp.sum((B @ top) ** 2)
+    top_r = Q @ vecs[:, -min(r, vecs.shape[1]):]  # (d, min(r, m))
+    out["subspace"] = jnp.sum((B @ top_r) ** 2) / r
+
+    out["loss"] = population_loss(W, pa)
+    rel2 = m_fro**2 - 2.0 * inner + star_fro**2
+    out["rel_error"] = jnp.sqrt(jnp.maximum(rel2, 0.0)) / star_fro
+    if m == 1:
+        w = W[0] * jnp.sqrt(jnp.abs(a[0]))
+        out["s"] = w @ pa.cov.apply(w)
+        for p in moments:
+            out[f"s{p}"] = pa.cov.apply_power(w, p) @ w
     return out
 
 

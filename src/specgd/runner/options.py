@@ -322,6 +322,7 @@ _ns_dtypes = _lazy_choices("specgd.optim.muon", "NS_DTYPES")
 _normalizations = _lazy_choices("specgd.data.covariance", "NORMALIZATIONS")
 _teacher_norms = _lazy_choices("specgd.data.problem", "TEACHER_NORMS")
 _bases = _lazy_choices("specgd.data.problem", "BASES")
+_whiten_modes = _lazy_choices("specgd.optim.transforms", "WHITEN")
 
 
 _FRACTION = {"ge": 0, "lt": 1}
@@ -366,6 +367,9 @@ OPTIONS: tuple[Option, ...] = (
     _opt("problem_seed", "problem",
          "Seed of the teacher and spike directions (run seeds vary init and data only).",
          _integer(ge=0), key="seed", default=0, cli="int", example=3),
+    _opt("teacher_rank", "problem",
+         "Number r of teachers (1 <= r < d): y = (1/r) Σ_k (w_kᵀx)², orthonormal w_k ⊥ spikes.",
+         _integer(ge=1), default=1, cli="int", example=2),
     # --- optimizer ---
     _opt("optimizer", "optimizer", "Optimizer.", key="name", choices=_optimizer_names, required=True,
          cli="choice", selects=True, example="specgd"),
@@ -404,6 +408,16 @@ OPTIONS: tuple[Option, ...] = (
          show_default="0.9", example=0.8),
     _opt("b2", "optimizer", "Second-moment decay β2 in [0, 1).", _number(**_FRACTION), cli="float",
          show_default="0.999", example=0.99),
+    _opt("whiten", "optimizer", "Whitened GD's covariance: the problem's own Σ (known) or the "
+         "sample covariance Σ̂ of --whiten-n inputs (estimated).", choices=_whiten_modes,
+         cli="choice", show_default="known", example="known"),
+    _opt("whiten_n", "optimizer", "Samples n >= 1 of the estimated Σ̂ = (1/n)Σ xᵢxᵢᵀ (n < d needs "
+         "--ridge > 0).", _integer(ge=1), cli="int", needs={"whiten": "estimated"}, example=16),
+    _opt("whiten_seed", "optimizer", "Seed of the samples of the estimated Σ̂ (its own seed, "
+         "independent of the run seeds).", _integer(ge=0, le=MAX_SEED), cli="int", show_default="0",
+         example=1),
+    _opt("ridge", "optimizer", "Ridge >= 0 added to the whitening covariance: (Σ + ridge·I)⁻¹.",
+         _number(ge=0), cli="float", show_default="0", example=0.1),
     # --- init ---
     _opt("init", "init", "Initialization of W (array: give --init-array).", key="kind",
          choices=_init_kinds, default="gaussian", cli="choice", selects=True, example="orthogonal"),

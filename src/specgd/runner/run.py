@@ -9,6 +9,7 @@ marked ``diverged_at_step``; the others carry on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -23,12 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from specgd.data.covariance import SAMPLE_CHUNK
 from specgd.data.problem import Problem, ProblemArrays
 from specgd.errors import ConfigError
 from specgd.loss.population import population_grad, population_grad_factors
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, as_init
-from specgd.optim.registry import capabilities_of, names_with
+from specgd.optim.registry import bind_problem, capabilities_of, is_unbound, names_with
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
 from specgd.runner import options, resources, subspace
 from specgd.runner.metrics import summary, update_spectrum
@@ -113,7 +115,7 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
         raise ConfigError("log_every: required without log_at or log_per_decade")
     # Before anything of the run's size is built (the seeds, the log schedule): does it fit?
     in_flight = _runs_at_once(s["vectorize"])
-    resources.check(_estimate(problems, s, in_flight), force=force, work=False)
+    resources.check(_estimate(problems, s, in_flight, optimizer=optimizer), force=force, work=False)
     seeds = tuple(range(s["seeds"])) if isinstance(s["seeds"], int) else tuple(s["seeds"] or ())
     if not seeds:
         raise ConfigError("seeds must not be empty")
@@ -169,8 +171,11 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
         track_update = capabilities_of(optimizer).spectral
     reduced = subspace.decide(s["reduce"], problems, optimizer, mode, lrs is not None)
     rank = problem.m + int(problem.arrays.spikes.shape[0]) + 1
-    resources.check(_estimate(problems, s, in_flight, reduced_dim=rank if reduced else None),
+    resources.check(_estimate(problems, s, in_flight, reduced_dim=rank if reduced else None,
+                              optimizer=optimizer),
                     force=force, memory=False, backend=jax.default_backend())
+    for prob in problems:  # an optimizer needing the problem: its checks (e.g. a singular Σ̂)
+        bind_problem(optimizer, prob)  # remembered, so run() does not bind twice
     return RunSpec(
         steps, seeds, mode, log_every, tuple(log_steps), n, batch_size, lrs, s["dtype"], moments,
         bool(track_update), s["vectorize"], s["reduce"], reduced,
@@ -188,13 +193,43 @@ def _runs_at_once(vectorize: str) -> int | None:
 
 
 def _estimate(problems: list[Problem], settings: dict[str, Any], in_flight: int | None,
-              reduced_dim: int | None = None) -> resources.Estimate:
-    """The memory and work of a run (:func:`specgd.runner.resources.for_settings`)."""
+              reduced_dim: int | None = None, optimizer: Any = None) -> resources.Estimate:
+    """The memory and work of a run (:func:`specgd.runner.resources.for_settings`), with the
+    whitening of whitened GD (:func:`_whitening_cost`)."""
     problem = problems[0]
-    return resources.for_settings(
+    est = resources.for_settings(
         problem.d, problem.m, settings, problems=len(problems),
         dense=problem.arrays.cov.dense is not None, spikes=int(problem.arrays.spikes.shape[0]),
         in_flight=in_flight, reduced_dim=reduced_dim)
+    cost = _whitening_cost(optimizer, problem, len(problems))
+    if cost is None:
+        return est
+    memory, setup, per_step, detail = cost
+    return dataclasses.replace(
+        est, parts={**est.parts, "whitening": memory}, detail={**est.detail, "whitening": detail},
+        flops=est.flops + setup + float(est.steps) * est.runs * per_step)
+
+
+def _whitening_cost(optimizer: Any, problem: Problem, problems: int):
+    """``(bytes, setup flop, flop per step and run, detail)`` of preconditioning by ``Σ⁻¹`` or
+    ``Σ̂⁻¹`` (an optimizer with ``whiten``/``whiten_n`` hyperparameters), roughly; ``None`` for
+    other optimizers. ``Σ̂`` from ``n`` samples holds ``n×d`` samples and an ``n×n`` factor
+    when ``n < d``, else ``Σ̂`` and its ``d×d`` Cholesky factor (the samples drawn in chunks)."""
+    hp = getattr(optimizer, "hparams", None)
+    if not isinstance(hp, dict) or "whiten" not in hp:
+        return None
+    d, m = problem.d, problem.m
+    n = hp.get("whiten_n")
+    if hp.get("whiten") == "estimated" and isinstance(n, int):
+        r = min(n, d)
+        memory = problems * 8 * (r * d + r * r + min(n, SAMPLE_CHUNK) * d)
+        setup = problems * (2.0 * n * d * r + r**3 / 3.0)
+        per_step = 4.0 * m * d * r
+        return memory, setup, per_step, f"{problems:,} Σ̂ from n = {n:,} samples in d = {d:,}"
+    if problem.arrays.cov.dense is not None:  # a Cholesky factor and solve per step
+        return problems * 8 * d * d, 0.0, d**3 / 3.0 + 2.0 * m * d * d, "Cholesky of a dense Σ"
+    k = int(problem.arrays.spikes.shape[0])
+    return 0, 0.0, 4.0 * m * d * (k + 1), "Woodbury solve with the spikes"
 
 
 def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool:
@@ -420,8 +455,7 @@ def run(
     else:
         stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[p.arrays.astype(jdtype) for p in problems])
         pidx = jnp.asarray([i for i, _, _ in runs], dtype=jnp.int32)
-    carry = _initial_carry(W0, keys, optimizer, spec, lr_arr)
-
+    groups = _bound_groups(optimizer, problems, runs)
     records = []
 
     # The first interval has length 0: the statistics of the initial weights come from the same
@@ -433,21 +467,34 @@ def run(
     chunk = max(1, math.ceil(len(lengths) / 50)) if show else len(lengths)
     padded = np.zeros(math.ceil(len(lengths) / chunk) * chunk, dtype=np.int32)
     padded[: len(lengths)] = lengths
-    advance = _compiled_advance(spec, optimizer, vectorize, problems[0].d)
 
     # lazy: the result type lives a layer above, in results; the bar only when shown
     from specgd.runner.progress import progress_bar
 
     label = optimizer.name if isinstance(optimizer, Optimizer) else "run"
-    with progress_bar(spec.steps, label, show) as bar:
-        for start in range(0, len(padded), chunk):
-            part = padded[start : start + chunk]
-            carry, stats = advance(carry, data, lr_arr, pidx, stacked, jnp.asarray(part))
-            real = min(chunk, len(lengths) - start)  # drop the padding intervals
-            records.append(jax.tree.map(lambda x, r=real: np.asarray(x)[:, :r], stats))
-            bar(int(part.sum()))
-    jax.block_until_ready(carry["W"])
-    final = np.asarray(carry["W"])
+    finals, diverged = [], []
+    with progress_bar(spec.steps * len(groups), label, show) as bar:
+        for opt, idx in groups:  # one group, or one per problem (optimizers bound to each)
+            take = (lambda x: x) if len(groups) == 1 else (lambda x, idx=idx: x[idx])
+            lr_g, pidx_g, data_g = take(lr_arr), take(pidx), jax.tree.map(take, data)
+            carry = _initial_carry(take(W0), take(keys), opt, spec, lr_g)
+            advance = _compiled_advance(spec, opt, vectorize, problems[0].d)
+            group_records = []
+            for start in range(0, len(padded), chunk):
+                part = padded[start : start + chunk]
+                carry, stats = advance(carry, data_g, lr_g, pidx_g, stacked, jnp.asarray(part))
+                real = min(chunk, len(lengths) - start)  # drop the padding intervals
+                group_records.append(jax.tree.map(lambda x, r=real: np.asarray(x)[:, :r], stats))
+                bar(int(part.sum()))
+            jax.block_until_ready(carry["W"])
+            records.append(group_records)
+            finals.append(np.asarray(carry["W"]))
+            diverged.append(np.asarray(carry["diverged_at"]))
+    # Runs are ordered by problem, so the groups' runs follow one another in run order.
+    records = records[0] if len(groups) == 1 else [
+        {k: np.concatenate([g[i][k] for g in records]) for k in records[0][i]}
+        for i in range(len(records[0]))]
+    final = finals[0] if len(finals) == 1 else np.concatenate(finals)
     if bases is not None:
         final = subspace.lift(final, bases, final.dtype)
     elapsed = time.perf_counter() - started
@@ -455,9 +502,9 @@ def run(
     return RunResult.from_records(
         records=records,
         runs=runs,
-        diverged_at=np.asarray(carry["diverged_at"]),
+        diverged_at=diverged[0] if len(diverged) == 1 else np.concatenate(diverged),
         final_params=final,
-        config=_config(problems, optimizer, init, spec, vectorize,
+        config=_config(problems, groups[0][0], init, spec, vectorize,
                        None if bases is None else bases.shape[1]),
         seconds=elapsed,
     )
@@ -467,11 +514,26 @@ _CACHE: dict[tuple, Callable] = {}
 _CACHE_SIZE = 64
 
 
+def _bound_groups(optimizer: Any, problems: list[Problem], runs: list) -> list[tuple[Any, Any]]:
+    """``(optimizer, run indices)`` to compile and run one after the other: the optimizer and
+    every run, or, for an optimizer declaring ``needs_problem`` built without its problem, the
+    optimizer bound to each problem (:func:`specgd.optim.registry.bind_problem`) with that
+    problem's runs (bound optimizers of different problems do not share compiled code)."""
+    if not is_unbound(optimizer):
+        return [(optimizer, None)]
+    bound = [bind_problem(optimizer, prob) for prob in problems]
+    if len(bound) == 1:
+        return [(bound[0], None)]
+    return [(opt, np.asarray([k for k, (i, _, _) in enumerate(runs) if i == j]))
+            for j, opt in enumerate(bound)]
+
+
 def _optimizer_key(optimizer: Any, traced_lr: bool) -> tuple:
     """Identifies an optimizer's compiled code: factory + hyperparameters for specgd optimizers
     (equal ones share a compilation; with a traced learning rate its value does not matter), the
-    object itself otherwise."""
-    if isinstance(optimizer, Optimizer):
+    object itself otherwise (and for optimizers bound to a problem: their update holds its
+    arrays, e.g. whitened GD's ``Σ``, so only the same object may share its compiled code)."""
+    if isinstance(optimizer, Optimizer) and not capabilities_of(optimizer).needs_problem:
         hparams = {k: v for k, v in optimizer.describe().items() if not (traced_lr and k == "lr")}
         return (optimizer.factory, json.dumps(hparams, sort_keys=True, default=repr))
     return ("object", id(optimizer), optimizer)  # the cache keeps it alive, so the id stays unique

@@ -1,10 +1,12 @@
 """Exact reduction of population-mode runs to a small invariant subspace.
 
 When ``Σ = s·I + Σ_k λ_k v_k v_kᵀ`` (isotropic or spiked), the population gradient's rows lie in
-``span(rows of W, rows of WΣ, Σw*) ⊆ span(rows of W, w*, v_1..v_k)``. An optimizer whose update
-is a function of the gradient that commutes with rotations of the input space (GD, SpecGD's polar
-factor, normalized GD, Muon's Newton–Schulz polynomial with its linear momentum) keeps every iterate
-in the fixed subspace ``S = span(rows of W₀, w*, v_1..v_k)`` of dimension ``r ≤ m + 1 + k``.
+``span(rows of W, rows of WΣ, Σw*) ⊆ span(rows of W, w*, v_1..v_k)`` (with a rank-``r`` teacher,
+all ``r`` teacher directions take the place of ``w*``: the problem's ``frame`` holds them). An
+optimizer whose update is a function of the gradient that commutes with rotations of the input
+space (GD, SpecGD's polar factor, normalized GD, Muon's Newton–Schulz polynomial with its linear
+momentum) keeps every iterate in the fixed subspace ``S = span(rows of W₀, w*, v_1..v_k)`` of
+dimension ``r ≤ m + 1 + k``.
 
 Writing ``W = W' B`` with ``B`` (r×d) an orthonormal basis of ``S``, the run is carried out on
 ``W'`` (m×r) against the problem restricted to ``S``: the same iterates up to round-off, at
@@ -58,7 +60,7 @@ def obstacle(problem: Problem, optimizer: Any, mode: str, lrs: bool) -> str | No
 
 
 def subspace_dim(problem: Problem) -> int:
-    """``r = m + rank(span(w*, spikes))``: the dimension of the reduced run."""
+    """``r = m + rank(span(teachers, spikes))``: the dimension of the reduced run."""
     return problem.m + int(np.asarray(problem.arrays.frame).shape[0])
 
 
@@ -119,6 +121,8 @@ def restrict(pa: ProblemArrays, B: np.ndarray) -> ProblemArrays:
         frame=pa.frame @ B.T,
         second_layer=pa.second_layer,
         noise=pa.noise,
+        teachers=pa.teachers @ B.T,
+        teacher_basis=pa.teacher_basis @ B.T,
     )
 
 

@@ -11,21 +11,29 @@ from specgd.theory.powerlaw import (
 )
 from specgd.theory.predictions import (
     gd_growth_factors,
+    gd_growth_factors_rank,
     plateau_spike,
     specgd_escape_steps,
+    specgd_escape_steps_rank,
     specgd_spike_peak,
     spike_threshold,
+    spike_threshold_rank,
     spike_to_signal_ratio,
+    spike_to_signal_ratio_rank,
 )
 
 __all__ = [
     "ManifoldModel",
     "gd_growth_factors",
+    "gd_growth_factors_rank",
     "plateau_spike",
     "specgd_escape_steps",
+    "specgd_escape_steps_rank",
     "specgd_spike_peak",
     "spike_threshold",
+    "spike_threshold_rank",
     "spike_to_signal_ratio",
+    "spike_to_signal_ratio_rank",
     "escape_rate",
     "escape_time",
     "one_minus_u_exponent",

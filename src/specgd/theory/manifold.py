@@ -4,6 +4,11 @@
 coefficients ``(a, b, c)`` follow the scalar recursions below. The statistics of
 ``specgd.runner.metrics`` are ``a/√m``, ``b/√m`` and ``c·√(r/m)`` with bulk dimension
 ``r = min(m, d) − 2``.
+
+With ``rank = k`` orthonormal teachers ``ŵ_1 … ŵ_k`` orthogonal to the spike (target
+``M* = (1/k) Σ ŵ_iŵ_iᵀ``), ``W = O (a Σ_i ŵ_i e_iᵀ + …)`` is exact in the same way, with one
+coefficient ``a`` shared by the teachers, ``α − 1/k`` in place of ``α − 1`` and the bulk
+``min(m, d) − k − 1`` (docs/theory.md#rank-r-manifold); the signal statistic is ``a·√(k/m)``.
 """
 
 from __future__ import annotations
@@ -18,13 +23,22 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class ManifoldModel:
-    """Spiked problem on the manifold: ``Σ = s_a ŵŵᵀ + s_b vvᵀ + s_c P⊥`` (``s_b = 1 + λ``)."""
+    """Spiked problem on the manifold: ``Σ = s_a ŵŵᵀ + s_b vvᵀ + s_c P⊥`` (``s_b = 1 + λ``);
+    ``rank`` teachers (each of unit norm, orthonormal, orthogonal to ``v``, with variance ``s_a``;
+    ``m >= rank + 1``)."""
 
     d: int
     m: int
     lam: float
     s_a: float = 1.0
     s_c: float = 1.0
+    rank: int = 1
+
+    def __post_init__(self):
+        if self.rank != 1 and not (isinstance(self.rank, (int, np.integer)) and 1 <= self.rank < self.d - 1
+                                   and self.rank + 1 <= self.m):
+            raise ValueError(f"rank must be an integer with 1 <= rank <= min(m - 1, d - 2), "
+                             f"got {self.rank!r} (m = {self.m}, d = {self.d})")
 
     @property
     def s_b(self) -> float:
@@ -32,27 +46,32 @@ class ManifoldModel:
 
     @property
     def bulk_dim(self) -> int:
-        return min(self.m, self.d) - 2
+        return min(self.m, self.d) - self.rank - 1
 
     def gradients(self, a: float, b: float, c: float) -> tuple[float, float, float]:
         """``(g_a, g_b, g_c)`` of docs/theory.md#invariant-manifold (the diagonal of ``∇_M L`` in
         the frame, times m/2)."""
         m = self.m
         alpha, beta, gamma = a * a / m, b * b / m, c * c / m
-        T = self.s_a * (alpha - 1) + self.s_b * beta + self.bulk_dim * self.s_c * gamma
-        g_a = 2 * self.s_a * (2 * self.s_a * (alpha - 1) + T)
+        k = self.rank
+        if k == 1:
+            T = self.s_a * (alpha - 1) + self.s_b * beta + self.bulk_dim * self.s_c * gamma
+            g_a = 2 * self.s_a * (2 * self.s_a * (alpha - 1) + T)
+        else:  # k teachers share the coefficient: Δ = α − 1/k on each
+            T = k * self.s_a * (alpha - 1 / k) + self.s_b * beta + self.bulk_dim * self.s_c * gamma
+            g_a = 2 * self.s_a * (2 * self.s_a * (alpha - 1 / k) + T)
         g_b = 2 * self.s_b * (2 * self.s_b * beta + T)
         g_c = 2 * self.s_c * (2 * self.s_c * gamma + T)
         return g_a, g_b, g_c
 
     def loss(self, a: float, b: float, c: float) -> float:
         """Population loss on the manifold (``Δ`` is diagonal in the frame)."""
-        m = self.m
-        da = self.s_a * (a * a / m - 1)
+        m, k = self.m, self.rank
+        da = self.s_a * (a * a / m - 1 / k) if k > 1 else self.s_a * (a * a / m - 1)
         db = self.s_b * b * b / m
         dc = self.s_c * c * c / m
-        tr2 = da**2 + db**2 + self.bulk_dim * dc**2
-        tr = da + db + self.bulk_dim * dc
+        tr2 = k * da**2 + db**2 + self.bulk_dim * dc**2
+        tr = k * da + db + self.bulk_dim * dc
         return 2 * tr2 + tr**2
 
     def step(self, a, b, c, optimizer: str, lr: float):
@@ -80,12 +99,13 @@ class ManifoldModel:
         for t in range(steps + 1):
             if t % log_every == 0 or t == steps:
                 alpha, beta, gamma = a * a / self.m, b * b / self.m, c * c / self.m
-                m_fro = np.sqrt(alpha**2 + beta**2 + self.bulk_dim * gamma**2)
+                k = self.rank
+                m_fro = np.sqrt(k * alpha**2 + beta**2 + self.bulk_dim * gamma**2)
                 rows.append(
                     {
-                        "step": t, "a": abs(a) / sm, "b": abs(b) / sm,
+                        "step": t, "a": abs(a) / sm * (np.sqrt(k) if k > 1 else 1), "b": abs(b) / sm,
                         "c": abs(c) * np.sqrt(self.bulk_dim / self.m),
-                        "cos": alpha / m_fro if m_fro > 0 else np.nan,
+                        "cos": alpha * (np.sqrt(k) if k > 1 else 1) / m_fro if m_fro > 0 else np.nan,
                         "coef_a": a, "coef_b": b, "coef_c": c, "loss": self.loss(a, b, c),
                     }
                 )
@@ -115,7 +135,8 @@ class ManifoldModel:
         lengths = np.diff(np.concatenate([[0], log_steps]))
         out = np.asarray(iterate(tuple(jnp.float64(v) for v in coef0), jnp.asarray(lengths)))
         return pd.DataFrame({
-            "step": log_steps, "a": np.abs(out[:, 0]) / np.sqrt(self.m),
+            "step": log_steps,
+            "a": np.abs(out[:, 0]) / np.sqrt(self.m) * (np.sqrt(self.rank) if self.rank > 1 else 1),
             "b": np.abs(out[:, 1]) / np.sqrt(self.m),
             "c": np.abs(out[:, 2]) * np.sqrt(self.bulk_dim / self.m),
         })

@@ -43,3 +43,38 @@ def specgd_spike_peak(lr: float, m: int, lam: float, r: int) -> tuple[float, flo
     ``b = 1/√(r + 3λ + 4)``, after ``√m/η`` times that."""
     height = 1 / math.sqrt(r + 3 * lam + 4)
     return float(height), float(height * math.sqrt(m) / lr)
+
+
+# --- teachers of rank r (docs/theory.md#rank-r-teachers) ------------------------------------------
+
+
+def gd_growth_factors_rank(lr: float, m: int, lam: float, r: int) -> dict[str, float]:
+    """Per-step growth factors near ``W = 0`` under GD with ``r`` orthonormal unit teachers
+    orthogonal to the spike (``M* = (1/r) Σ_k ŵ_kŵ_kᵀ``, ``Σ = I + λvvᵀ``): signal
+    ``1 + (8/r + 4)η̃/m``, spike ``1 + 4η̃(1+λ)/m``, bulk ``1 + 4η̃/m``
+    (docs/theory.md#rank-r-growth-rates). ``r = 1`` gives :func:`gd_growth_factors`."""
+    return {
+        "signal": 1 + (8 / r + 4) * lr / m,
+        "spike": 1 + 4 * lr * (1 + lam) / m,
+        "bulk": 1 + 4 * lr / m,
+    }
+
+
+def spike_threshold_rank(r: int) -> float:
+    """The spike outgrows the rank-``r`` signal under GD iff ``λ > 2/r``
+    (docs/theory.md#rank-r-spike-threshold)."""
+    return 2.0 / r
+
+
+def spike_to_signal_ratio_rank(ratio0: float, lr: float, m: int, lam: float, r: int, k: int) -> float:
+    """``b_k/a_k = (b_0/a_0) (f_spike/f_signal)^k`` with the factors of
+    :func:`gd_growth_factors_rank` (exact while the dynamics are linear in ``W``)."""
+    f = gd_growth_factors_rank(lr, m, lam, r)
+    return ratio0 * (f["spike"] / f["signal"]) ** k
+
+
+def specgd_escape_steps_rank(lr: float, m: int, r: int) -> float:
+    """SpecGD moves ``a = ‖WBᵀ‖_F/√m`` (``B``: the teacher basis) by at most ``η√(r/m)`` per step:
+    ``a ≈ 1`` after ``√(m/r)/η`` steps, attained on the rank-r manifold
+    (docs/theory.md#rank-r-specgd-escape)."""
+    return math.sqrt(m / r) / lr
