@@ -437,7 +437,7 @@ def version_command() -> None:
 @app.command("reproduce")
 def reproduce_command(
     experiments: Annotated[list[str] | None, typer.Argument(
-        help="Experiments to run (E1 … E7); all of them by default.", show_default=False)] = None,
+        help="Experiments to run (E1 … E9); all of them by default.", show_default=False)] = None,
     out: Annotated[Path, typer.Option(
         help="Report folder: report.html, report.md, claims.json, one PNG + Parquet per figure.",
         file_okay=False)] = Path("reproduction"),

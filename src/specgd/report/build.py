@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 from specgd.report import headline
 from specgd.report.claims import ExperimentOutput, Figure, count_verdicts, format_counts
 from specgd.report.experiment import Context, registered
-from specgd.report.experiments import EXPERIMENTS as _SUITE  # noqa: F401  (registers E1…E7)
+from specgd.report.experiments import EXPERIMENTS as _SUITE  # noqa: F401  (registers E1…E9)
 from specgd.report.papers import assess
 from specgd.report.render import (
     Record,

@@ -12,7 +12,7 @@ decides: quick or full, and the results-store folder in which a grid experiment 
 that a rebuilt report reuses them (an experiment without a grid ignores it).
 
 The suite is the registry, in registration order: the modules of
-:mod:`specgd.report.experiments` register E1…E7 when imported; a plug-in registers its own
+:mod:`specgd.report.experiments` register E1…E9 when imported; a plug-in registers its own
 (docs/how-to.md#add-an-experiment) and :func:`specgd.report.build.build` runs it like any other.
 """
 
@@ -115,6 +115,6 @@ def unregister_experiment(key: str) -> None:
 
 
 def registered() -> dict[str, Experiment]:
-    """The suite by key, in registration order: E1…E7 once :mod:`specgd.report.experiments` is
+    """The suite by key, in registration order: E1…E9 once :mod:`specgd.report.experiments` is
     imported (the report builder imports it), then plug-ins."""
     return dict(REGISTRY)

@@ -16,6 +16,7 @@ _MODULES = {
     "E5": "e5_stability",
     "E6": "e6_robustness",
     "E7": "e7_powerlaw",
+    "E9": "e9_practice",
 }
 
 EXPERIMENTS: dict[str, ModuleType] = {key: import_module(f"{__name__}.{name}")
