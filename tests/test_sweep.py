@@ -47,6 +47,7 @@ def test_planning_batches_products_and_names_columns():
     assert [len(b) for b in make_batches(tasks, max_runs=4)] == [4, 4, 4]
 
 
+@pytest.mark.slow  # ~35 s; the fast suite's store-fault tests also run sweeps on a LocalCluster
 def test_two_hundred_runs_on_a_local_cluster_equal_single_runs(tmp_path):
     grid = _grid(**{
         "problem.cov.lam": [0.0, 1.0, 2.0, 4.0, 8.0],
@@ -80,6 +81,7 @@ def _write_grid(path: Path, grid: dict) -> Path:
     return path
 
 
+@pytest.mark.slow  # ~30 s; tests/test_store_faults.py kills a sweep during its writes in the fast suite
 def test_sigkill_midway_then_resume_loses_nothing(tmp_path):
     grid = _grid(**{"problem.cov.lam": [float(x) for x in range(12)]})
     grid_file = _write_grid(tmp_path / "grid.toml", grid)

@@ -109,6 +109,7 @@ def test_spike_overtakes_signal_iff_lambda_above_two(lam, overtakes):
     assert ratio.loc[steps] == pytest.approx(spike_to_signal_ratio(1.0, lr, m, lam, steps), rel=0.05)
 
 
+@pytest.mark.slow  # ~25 s of full runs at d = 200; E1.plateau-λ8 checks the plateau in every reproduction
 def test_gd_plateau_and_alignment_collapse_vs_specgd():
     """The worked example of docs/theory.md#plateau (d=200, m=50, λ=8, Gaussian init 1e-2), seeds 0-1."""
     prob = sg.Problem(d=200, m=50, cov=sg.Spiked(lam=8.0))
