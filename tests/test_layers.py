@@ -24,7 +24,7 @@ import specgd
 # (numpy only) and sits under ``sweeps``, whose phase diagrams use it; ``config`` reads a run's
 # TOML into the runner's options and sits above ``results``.
 LAYERS = ["errors", "data", "model", "loss", "optim", "runner", "results", "config", "analysis",
-          "sweeps", "theory", "report", "cli"]
+          "sweeps", "theory", "atlas", "report", "cli"]
 # ``import specgd`` gives the public names, which reach up to the sweeps.
 ROOT_RANK = LAYERS.index("sweeps")
 # Modules placed on another layer than their folder's, with why.

@@ -31,6 +31,7 @@ def _enable_x64() -> None:
 _enable_x64()
 
 if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
+    from specgd.atlas import atlas
     from specgd.data.covariance import Dense, Diagonal, Isotropic, MultiSpiked, PowerLaw, Spiked
     from specgd.data.problem import Problem
     from specgd.loss.population import population_grad, population_loss
@@ -75,6 +76,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("RunResult", "load_run"), "specgd.results.result"),
     **dict.fromkeys(("log_spaced", "run"), "specgd.runner.run"),
     **dict.fromkeys(("Grid", "load", "phase_diagram", "query", "sweep"), "specgd.sweeps"),
+    "atlas": "specgd.atlas",
 }
 
 
@@ -112,6 +114,7 @@ __all__ = [
     "SpectralInit",
     "Spiked",
     "adam",
+    "atlas",
     "empirical_grad",
     "empirical_loss",
     "from_rule",

@@ -626,5 +626,62 @@ def phase_diagram_command(
     typer.echo(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.parquet')}")
 
 
+# --- specgd atlas -----------------------------------------------------------------------------
+
+
+@app.command("atlas", help=(
+    "The advantage atlas: where GD, SpecGD, Muon (β = 0.95 and 0), normalized GD, Adam and sign GD "
+    "win, slice by slice through a base problem, each optimizer at its best rate per cell "
+    "(docs/atlas.md). Resumable: a rerun computes only the runs not yet stored."))
+def atlas_command(
+    out: Annotated[Path, typer.Option(
+        help="Atlas folder: store/, atlas.parquet, lr_choice.parquet, advantage.parquet, "
+             "boundaries.json, manifest.json, figures.", file_okay=False)] = Path("atlas"),
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Fewer cells and three rates per optimizer (a few minutes).")] = False,
+    slices: Annotated[str | None, typer.Option(
+        help="Comma-separated slices to run (lam, angle, n, batch, noise, width, spikes, powerlaw, "
+             "lam_n, lam_batch).", show_default="all")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Address of a running Dask scheduler (tcp://host:8786); default: a local cluster.",
+        show_default="a LocalCluster")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes of the local cluster (ignored with --scheduler).",
+        show_default="2")] = None,
+    progress: Annotated[bool, typer.Option(
+        "--progress/--no-progress", help="Show runs done / total, runs per second and ETA.")] = True,
+) -> None:
+    """Run (or resume) the advantage atlas and write its tables, boundaries and figures."""
+    # lazy: the slice declarations (the sweeps' grid helpers), to check the input before any work
+    from specgd.atlas.slices import check_slices
+
+    try:
+        names = check_slices(slices)
+        if scheduler is not None:
+            check_scheduler_address(scheduler)
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {workers}")
+        check_writable(out, "--out")
+    except ConfigError as e:
+        raise _fail(str(e).replace("slices:", "--slices:", 1)) from None
+    from specgd.atlas import atlas  # lazy: the atlas (sweep engine, JAX, matplotlib) computes
+
+    try:
+        result = atlas(out, quick=quick, slices=names, scheduler=scheduler, workers=workers,
+                       progress=progress, log=typer.echo)
+    except ConfigError as e:
+        raise _fail(str(e)) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the runs finished so far are stored; rerun the same command to "
+                   "resume", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    typer.echo(result.summary())
+    typer.echo(f"wrote {out}/atlas.parquet, lr_choice.parquet, advantage.parquet, boundaries.json, "
+               f"manifest.json and {len(result.figures)} figures")
+    if result.report is not None and result.report.failed:
+        typer.echo(f"failed runs are recorded with their error in {out}/store/errors/", err=True)
+        raise typer.Exit(EXIT_RUNTIME_FAILURE)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -16,6 +16,7 @@ _MODULES = {
     "E5": "e5_stability",
     "E6": "e6_robustness",
     "E7": "e7_powerlaw",
+    "E8": "e8_atlas",
     "E9": "e9_practice",
 }
 

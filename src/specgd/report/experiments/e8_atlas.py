@@ -1,0 +1,291 @@
+"""E8: the advantage atlas — where a spectral update beats GD, by how much, and where it stops.
+
+Documented in docs/experiments/e8.md; the atlas itself in docs/atlas.md. Runs the atlas
+(:func:`specgd.atlas.atlas`) into the report's store folder, or reads an atlas folder already
+computed (``Params.atlas_dir``, e.g. the output of ``specgd atlas --out DIR``), and turns its
+tables into figures and claims:
+
+* population cells: the winner predicted by the exact reduced recursion agrees with the simulation
+  from Gaussian init (derived, ≥ 95% of the cells the recursion does not call a tie);
+* the angle at which SpecGD's advantage crosses 1 is the derived threshold, within one grid step
+  (derived);
+* the finite-data and batch-size boundaries n*/d(λ) and B*(λ), as fitted laws (scope);
+* whether Muon's momentum (β = 0.95) keeps the advantage at small batches (scope).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from specgd.atlas import atlas
+from specgd.atlas.figures import curves, heatmap
+from specgd.atlas.run import AtlasResult
+from specgd.errors import ConfigError
+from specgd.report.claims import Claim, ExperimentOutput, Figure
+from specgd.report.experiment import Context, Experiment, Presets, register_experiment
+
+KEY = "E8"
+TITLE = "The advantage atlas: where a spectral update beats GD"
+SOURCE = "docs/atlas.md#boundaries"
+
+
+@dataclass
+class Params(Presets):
+    # The full preset is the quick atlas (every slice, three rates per optimizer); the full atlas
+    # (`specgd atlas`, about half an hour) is read instead when atlas_dir names its folder.
+    quick_atlas: bool = True
+    slices: tuple[str, ...] | None = None  # None: all
+    optimizers: tuple[str, ...] | None = None  # None: all seven
+    values: dict = field(default_factory=dict)
+    lr_grids: dict = field(default_factory=dict)
+    atlas_dir: str | None = None
+    agreement: float = 0.95  # fraction of population cells whose predicted winner must agree
+
+    # ≤ 20 s: the λ slice alone, GD and SpecGD, three cells.
+    QUICK = dict(slices=("lam",), optimizers=("gd", "specgd"), values={"lam": (0.0, 8.0, 64.0)},
+                 lr_grids={"gd": (0.01, 0.16), "specgd": (0.04,)})
+
+
+def _atlas(p: Params, ctx: Context) -> AtlasResult:
+    kw = dict(quick=p.quick_atlas, slices=p.slices, optimizers=p.optimizers, values=p.values,
+              lr_grids=p.lr_grids, progress=False, log=lambda s: None)
+    if p.atlas_dir is not None:  # an atlas computed before: rebuilt with its own configuration
+        manifest = Path(p.atlas_dir) / "manifest.json"
+        if not manifest.is_file():
+            raise ConfigError(f"E8: atlas_dir {p.atlas_dir} holds no manifest.json (run `specgd "
+                              "atlas --out DIR` first)")
+        cfg = json.loads(manifest.read_text())["config"]
+        return atlas(p.atlas_dir, quick=cfg["quick"], slices=cfg["slices"],
+                     optimizers=cfg["optimizers"], seeds=cfg["seeds"], steps=cfg["steps"],
+                     lr_grids=cfg["lr_grids"], values=cfg.get("values") or {}, progress=False,
+                     log=lambda s: None)
+    if ctx.store is not None:
+        return atlas(ctx.store, **kw)
+    with tempfile.TemporaryDirectory() as tmp:
+        return atlas(Path(tmp) / "atlas", **kw)
+
+
+def run(quick: bool = False, params: Params | None = None, ctx: Context | None = None
+        ) -> ExperimentOutput:
+    p = params or (Params.quick() if quick else Params.full())
+    res = _atlas(p, ctx or Context(quick=quick))
+    adv, bounds = res.advantage, res.boundaries
+    figures = []
+    one_d = [n for n in dict.fromkeys(adv["slice"]) if n not in ("lam_n", "lam_batch")]
+    if one_d:
+        figures.append(Figure(
+            "e8_curves", _caption_curves(res), curves(adv, one_d, bounds),
+            adv[adv["slice"].isin(one_d)].dropna(axis=1, how="all").reset_index(drop=True)))
+    for name in ("lam_n", "lam_batch"):
+        if name in set(adv["slice"]):
+            figures.append(Figure(
+                f"e8_{name}", _caption_heatmap(name), heatmap(adv, name, bounds),
+                adv[adv["slice"] == name].dropna(axis=1, how="all").reset_index(drop=True)))
+    claims = _claims(p, res)
+    summary = _summary(res)
+    return ExperimentOutput(KEY, TITLE, summary, figures, claims,
+                            {**asdict(p), "atlas": str(res.out)})
+
+
+def _caption_curves(res: AtlasResult) -> str:
+    cfg = res.runs
+    seeds = int(cfg.groupby(["slice", "optimizer"])["seed"].nunique().min()) if len(cfg) else 0
+    return ("Advantage over GD = GD's median steps to the target population loss / X's (target: "
+            "excess loss at 0.3% of its start), each optimizer at its own best rate in every cell "
+            "(fewest median steps to target over seeds; ties: lower median loss at the budget). "
+            f"Line: median over {seeds} seeds; band: 90% seed-bootstrap interval; above 1: faster "
+            "than GD. Base problem d = 32, m = 8, spike λ = 8 ⊥ w*, Gaussian init 1e-2, 1000 steps; "
+            "each panel varies one thing (docs/atlas.md#slices). Dashed: the derived angle "
+            "threshold; dotted: the spike threshold λ = 2.")
+
+
+def _caption_heatmap(name: str) -> str:
+    what = "n/d (finite data)" if name == "lam_n" else "batch size B (online)"
+    return (f"Advantage over GD across λ × {what}, SpecGD (left) and Muon β = 0.95 (right): "
+            "colour log-scaled and centred at 1 (blue: faster than GD, red: slower); each cell "
+            "at each optimizer's best rate. Triangles: measured boundary (advantage = 1, "
+            "interpolated in log–log); dashed: its fitted law in (1+λ); dotted: λ = 2.")
+
+
+def _fmt(x: float, inf: str = "∞ (GD diverged)") -> str:
+    if x is not None and x == math.inf:
+        return inf
+    return "nan" if x is None or not np.isfinite(x) else f"{x:.3g}"
+
+
+def _claims(p: Params, res: AtlasResult) -> list[Claim]:
+    claims: list[Claim] = []
+    adv, b = res.advantage, res.boundaries
+    pop = b.get("population", {})
+    if pop.get("available") and pop.get("judged"):
+        frac = float(pop["fraction"])
+        dis = "; ".join(f"{d['slice']} {_cell(d)}: predicted {d['predicted']}, simulated "
+                        f"{d['simulated']} (ratio {_fmt(d['sim_ratio'])})"
+                        for d in pop.get("disagreements", [])) or "none"
+        claims.append(Claim(
+            "E8.population-winner",
+            "Population cells (λ, angle and width slices): the winner, GD or SpecGD at the rates "
+            "chosen in the cell, predicted by the exact reduced recursion from the Gaussian start's "
+            "statistics agrees with the simulation from Gaussian init (fraction of the cells the "
+            "recursion does not call a tie)",
+            frac, p.agreement, f"≥ {p.agreement:g}", frac >= p.agreement, SOURCE, kind="derived",
+            note=f"{pop['agree']} of {pop['judged']} cells agree; disagreements: {dis}. Ties (the "
+                 "predicted ratio within 10% of 1) are not judged."))
+    man = b.get("manifold", {})
+    if man.get("available") and man.get("total"):
+        claims.append(Claim(
+            "E8.manifold-steps",
+            "λ cells started on the invariant manifold (ManifoldInit(0.05, 0.05, 0.05)), GD and "
+            "SpecGD at the rates chosen in the cell: the exact reduced recursion predicts the step "
+            "at which the excess loss reaches the target (fraction of runs within one step)",
+            man["agree"] / man["total"], 1.0, "= 1 (|Δ| ≤ 1 step + 1%)",
+            man["agree"] == man["total"], SOURCE, kind="derived",
+            note=f"worst |simulated − predicted| where both reach the target = "
+                 f"{_fmt(man['worst_error_steps'])} steps; the "
+                 "simulation records every step and interpolates the crossing in log L, the "
+                 "recursion gives the first whole step at or below the target; per run "
+                 "(λ, optimizer: simulated/predicted): "
+                 + ", ".join(f"{c['lam']:g} {c['optimizer']}: {_fmt(c['simulated'], 'never')}/"
+                             f"{_fmt(c['predicted'], 'never')}" for c in man["cells"])
+                 + ("" if man["agree"] == man["total"] else
+                    ". A disagreement is SpecGD in its O(η) band: the recursion stays on a period-2 "
+                    "orbit of the manifold above the target, while the simulation leaves the "
+                    "manifold (the orbit is unstable off it, and round-off grows until the run "
+                    "drops to a lower band below the target; at λ = 4, η = 0.08 after about 80 "
+                    "steps, docs/atlas.md#boundaries).")))
+    ang = b.get("angle", {})
+    if ang.get("available") and ang.get("predicted") is not None:
+        meas = ang["measured"]
+        ok = bool(np.isfinite(ang.get("error", math.nan)) and ang["error"] <= ang["grid_step"])
+        claims.append(Claim(
+            "E8.angle-threshold",
+            "The spike angle φ at which SpecGD's advantage over GD crosses 1 (λ = 8, population; "
+            "interpolated between grid angles) is the derived threshold, within one grid step",
+            meas.get("value") if meas.get("side") == "crossing" else f"≥ {meas.get('bound'):g}",
+            ang["predicted"], f"|Δ| ≤ {ang['grid_step']:g}°", bool(ok), SOURCE,
+            kind="derived",
+            note=f"fixed rates, those chosen at φ = 90°: GD η̃ = {_fmt(ang.get('lr_gd'))}, SpecGD "
+                 f"η = {_fmt(ang.get('lr_specgd'))}; crossing {meas.get('direction', meas.get('side'))}"
+                 "; GD/SpecGD steps to target at these rates per angle (nan: neither reached it; "
+                 "'above': SpecGD ahead up to the last angle, the crossing lies past it): "
+                 + ", ".join(f"{r['angle_deg']:g}°: {_fmt(r['ratio'])}" for r in ang["fixed_rate"])
+                 + ". At the best rate per angle (GD's grid scaled by 1/s*²) the advantage is "
+                 + ", ".join(f"{r['angle_deg']:g}°: {_fmt(r['advantage'])}" for r in ang["per_angle"])))
+    for key, what in (("n_star", "n*/d"), ("b_star", "B*")):
+        bd = b.get(key, {})
+        if not bd.get("available"):
+            continue
+        claims.append(_boundary_claim(key, what, bd))
+    mom = b.get("momentum", {})
+    if mom.get("available"):
+        table = {int(r["batch"]): r for r in mom["advantage"]}
+        small = min(table)
+        spec_small = table[small].get("specgd", math.nan)
+        mu_small = table[small].get("muon_b0.95", math.nan)
+        mu0_small = table[small].get("muon_b0", math.nan)
+        gain = mu_small / mu0_small if mu0_small > 0 else math.nan
+        ahead = (f"Muon β = 0.95 is ahead of GD from B = {mom['from_batch']} on (at every larger B)"
+                 if mom.get("from_batch") is not None else
+                 "Muon β = 0.95 is ahead of GD at no batch size of this slice")
+        claims.append(Claim(
+            "E8.momentum-small-batch",
+            f"Muon's momentum restores the spectral advantage at small batches: at the smallest "
+            f"batch (B = {small}, λ = 8, online) Muon with β = 0.95 is ahead of GD",
+            mu_small, "> 1", "> 1", bool(np.isfinite(mu_small) and mu_small > 1), SOURCE,
+            kind="scope",
+            note=f"advantage over GD at B = {small}: SpecGD {_fmt(spec_small)}, Muon β = 0.95 "
+                 f"{_fmt(mu_small)}, Muon β = 0 {_fmt(mu0_small)} (β = 0.95 over β = 0: "
+                 f"{_fmt(gain)}); {ahead}; ratio β = 0.95 / β = 0 per B: "
+                 + ", ".join(f"{k}: {_fmt(v)}" for k, v in mom["momentum_gain"].items())
+                 + ". " + _momentum_2d(adv)))
+    # observations: the best optimizer per 1-D slice at its most anisotropic cell
+    lam = adv[(adv["slice"] == "lam")]
+    if len(lam):
+        top = lam[lam["lam"] == lam["lam"].max()].set_index("optimizer")
+        others = top.drop(index="gd", errors="ignore")
+        claims.append(Claim(
+            "E8.lam-max",
+            f"Advantage over GD at λ = {lam['lam'].max():g} (population), per optimizer",
+            {k: round(float(v), 3) for k, v in others["advantage"].items()}, None, "", None, SOURCE,
+            kind="observation",
+            note="; ".join(f"{k}: {_fmt(r['advantage'])} [{_fmt(r['ci_lo'])}, {_fmt(r['ci_hi'])}] "
+                           f"at lr {r['lr']:g}" for k, r in others.iterrows())))
+        low = lam[lam["lam"] == lam["lam"].min()].set_index("optimizer").drop(index="gd", errors="ignore")
+        claims.append(Claim(
+            "E8.lam-min",
+            f"Advantage over GD at λ = {lam['lam'].min():g} (isotropic), per optimizer",
+            {k: round(float(v), 3) for k, v in low["advantage"].items()}, None, "", None, SOURCE,
+            kind="observation",
+            note="Without a spike GD's best rate is limited only by the signal's own curvature; "
+                 "below 1 means GD is faster."))
+    return claims
+
+
+def _momentum_2d(adv: pd.DataFrame) -> str:
+    """Muon β = 0.95 and SpecGD against GD per B at the largest λ of the λ × B slice."""
+    part = adv[adv["slice"] == "lam_batch"]
+    if part.empty:
+        return ""
+    lam = part["lam"].max()
+    t = part[part["lam"] == lam].pivot_table(index="batch", columns="optimizer", values="advantage")
+    cols = [c for c in ("specgd", "muon_b0.95", "muon_b0") if c in t]
+    rows = ", ".join(f"B = {int(b)}: " + "/".join(_fmt(t.loc[b, c]) for c in cols) for b in t.index)
+    return f"At λ = {lam:g} (λ × B slice), advantage {'/'.join(cols)} per B: {rows}."
+
+
+def _cell(d: dict) -> str:
+    return ", ".join(f"{k} = {d[k]:g}" for k in ("lam", "angle_deg", "m") if k in d
+                     and d[k] is not None and not (isinstance(d[k], float) and math.isnan(d[k])))
+
+
+def _boundary_claim(key: str, what: str, bd: dict) -> Claim:
+    law = bd.get("law")
+    per = bd["per_lam"]
+    found = [r for r in per if r["side"] == "crossing"]
+    detail = ", ".join(f"λ = {r['lam']:g}: {r['side']}"
+                       + (f" at {_fmt(r['value'])}" if r["side"] == "crossing" else "") for r in per)
+    axis = "n/d" if key == "n_star" else "B"
+    if law:
+        p_ = law.get("p", law.get("exponent"))
+        interval = law.get("interval", law.get("p_interval"))
+        holds = p_ is not None and np.isfinite(p_)
+        measured = {"law": law.get("law"), "p": p_, "C": law.get("C", law.get("c")),
+                    "interval": interval}
+        text = (f"SpecGD's advantage over GD stays ≥ 1 from {what}(λ) on, a law C·λ^p fitted over "
+                f"the λ whose boundary lies inside the grid ({len(found)} of {len(per)})")
+        note = f"crossings: {detail}; fitted by {law.get('fitted_by')}."
+    else:
+        holds = False
+        measured = {"crossings": len(found)}
+        text = (f"SpecGD's advantage over GD stays ≥ 1 from a boundary {what}(λ) on, inside the "
+                f"grid of {axis}, for enough λ to fit a law")
+        note = (f"per λ: {detail} ('above': ≥ 1 at every {axis} of the grid; 'below': < 1 at the "
+                f"largest {axis}).")
+    return Claim(f"E8.{key.replace('_', '-')}", text, measured, "a boundary with a fitted law",
+                 "a law with a finite exponent", bool(holds), SOURCE, kind="scope", note=note)
+
+
+def _summary(res: AtlasResult) -> str:
+    adv = res.advantage
+    spec = adv[adv["optimizer"] == "specgd"]
+    wins = int((spec["advantage"] > 1).sum())
+    return (f"The atlas compares {adv['optimizer'].nunique()} optimizers in {len(spec)} cells of "
+            f"{adv['slice'].nunique()} slices, each at its own best rate per cell. SpecGD is faster "
+            f"than GD to the target loss in {wins} of {len(spec)} cells: its advantage appears once "
+            "the spike is strong enough to hold GD's rate down"
+            + (" and shrinks when the gradient is noisy (small n or B)."
+               if {"n", "batch", "lam_n", "lam_batch"} & set(adv["slice"]) else "."))
+
+
+def _run(p: Params, ctx: Context) -> ExperimentOutput:
+    return run(params=p, ctx=ctx)
+
+
+EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))
