@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from specgd.atlas import boundaries as BD
 from specgd.atlas import slices as S
 from specgd.atlas.boundaries import crossing, fit_law, onset
 from specgd.atlas.measure import (
@@ -248,7 +249,7 @@ def test_e8_claims_and_figures_from_an_atlas(stub):
     from specgd.report.experiments import e8_atlas as e8
 
     assert EXPERIMENTS["E8"] is e8 and e8.EXPERIMENT.key == "E8"
-    assert e8.Params.quick().slices == ("lam",) and e8.Params.full().slices is None
+    assert e8.Params.quick().slices == ("lam", "angle") and e8.Params.full().slices is None
     claims = e8._claims(e8.Params(), stub[1])
     by_id = {c.id: c for c in claims}
     assert {"E8.population-winner", "E8.lam-max", "E8.lam-min"} <= set(by_id)
@@ -264,3 +265,103 @@ def test_specgd_atlas_is_callable_either_way():
 
     assert callable(specgd.atlas)  # the package is bound to the name once imported: callable too
     assert specgd.atlas.atlas is atlas
+
+
+def _angle_tables(gd_steps, sp_steps, angles=(0.5, 30.0, 60.0, 90.0), lr_gd=0.01, lr_sp=0.04):
+    """Synthetic advantage and lr_choice tables of an angle slice: GD and SpecGD at one pair
+    (plus a decoy GD rate that must not be read)."""
+    rows, adv = [], []
+    for a, g, sp in zip(angles, gd_steps, sp_steps, strict=True):
+        rows += [{"slice": "angle", "angle_deg": a, "optimizer": "gd", "lr": lr_gd, "median_to_target": g},
+                 {"slice": "angle", "angle_deg": a, "optimizer": "gd", "lr": 0.16, "median_to_target": 1.0},
+                 {"slice": "angle", "angle_deg": a, "optimizer": "specgd", "lr": lr_sp,
+                  "median_to_target": sp}]
+        adv += [{"slice": "angle", "angle_deg": a, "optimizer": o, "lr": 0.04, "advantage": 1.0}
+                for o in ("gd", "specgd")]
+    return pd.DataFrame(adv), pd.DataFrame(rows)
+
+
+def test_angle_rate_pair_rule(monkeypatch):
+    """The pair: rates of both grids, GD's recursion finite at every angle, the derived threshold
+    in the window and closest to its aim (stubbed theory: no recursion runs)."""
+    from types import SimpleNamespace
+
+    both_gd = [r for r in S.LR_GRIDS["gd"] if r in S.quick_grid(S.LR_GRIDS["gd"])]
+    assert both_gd == [0.01, 0.04, 0.16]
+    table = {(0.01, 0.01): 81.0, (0.01, 0.04): 56.0, (0.01, 0.16): 21.0, (0.04, 0.04): 60.0}
+
+    def fake_rec(d, m, lam, angles, opt, lr, steps, **kw):  # GD diverges above η̃ = 0.01
+        return SimpleNamespace(diverged=np.full(len(angles), lr > 0.01))
+
+    def fake_thr(lam, m, g, sp, **kw):
+        return table.get((g, sp), math.nan)
+
+    monkeypatch.setattr(BD.theory, "angle_recursion", fake_rec)
+    monkeypatch.setattr(BD.theory, "angle_threshold_deg", fake_thr)
+    pair = BD.angle_rate_pair(100)
+    # (0.04, 0.04) is at the aim but GD diverges there; 81° lies outside the window
+    assert (pair["lr_gd"], pair["lr_specgd"], pair["predicted"]) == (0.01, 0.04, 56.0)
+    assert len(pair["candidates"]) == 9 and "closest to 60°" in pair["rule"]
+
+
+def test_angle_check_and_claim_from_fixed_rates():
+    """The measured crossing is the last rise of GD/SpecGD steps through 1 at the pair's rates;
+    the claim passes within one grid step and fails, with its numbers, outside it."""
+    from types import SimpleNamespace
+
+    from specgd.report.experiments.e8_atlas import _angle_claim
+
+    cfg = SimpleNamespace(steps=100)
+    # GD never reaches the target at 0.5° (a bound), is ahead at 30°, behind from 60°:
+    # ratios (>)20, 0.5, 1.5, 3 → the last rise is at 30 + 30·0.5/1.0 = 45°
+    adv, tried = _angle_tables([math.inf, 5.0, 15.0, 30.0], [5.0, 10.0, 10.0, 10.0])
+    pair = {"lr_gd": 0.01, "lr_specgd": 0.04, "predicted": 50.0, "rule": "test rule"}
+    out = BD._angle(adv, tried, cfg, pair)
+    assert out["fixed_rate"][0]["bound"] == ">" and out["fixed_rate"][0]["ratio"] == pytest.approx(20.0)
+    assert out["measured"] == pytest.approx(45.0) and out["grid_step"] == 30.0
+    assert out["error"] == pytest.approx(5.0)
+    claim = _angle_claim(out)
+    assert claim.passed and claim.kind == "derived" and claim.measured == pytest.approx(45.0)
+    assert "η̃ = 0.01" in claim.text and "0.5°: 20 (>)" in claim.note
+    far = _angle_claim(BD._angle(adv, tried, cfg, {**pair, "predicted": 80.0}))
+    assert far.passed is False and "more than one grid step" in far.note
+    # no rise through 1 at all (SpecGD behind everywhere): a FAIL that says so
+    adv2, tried2 = _angle_tables([5.0, 5.0, 5.0, 5.0], [10.0, 10.0, 10.0, 10.0])
+    none = _angle_claim(BD._angle(adv2, tried2, cfg, pair))
+    assert none.passed is False and "never rises" in none.note
+    # the pair not run in this atlas: the check is unavailable, not failed
+    assert not BD._angle(adv, tried, cfg, {**pair, "lr_gd": 0.02})["available"]
+
+
+def test_manifold_claims_split_band_runs():
+    """Runs whose recursion reaches the target are judged step by step (derived); runs whose
+    recursion stays in its band above the target get a scope claim, only when there are any."""
+    from specgd.report.experiments.e8_atlas import _manifold_claims
+
+    def row(lam, opt, sim, pred, regime):
+        err = 0.0 if math.isinf(sim) and math.isinf(pred) else abs(sim - pred)
+        return {"lam": lam, "optimizer": opt, "lr": 0.08, "simulated": sim, "predicted": pred,
+                "error_steps": err, "regime": regime, "agrees": err <= 1 + 0.01 * min(sim, pred)}
+
+    cells = [row(0.0, "gd", 16.4, 17.0, "reaches"), row(4.0, "specgd", 79.4, math.inf, "band"),
+             row(8.0, "specgd", 34.7, 35.0, "reaches")]
+    man = {"available": True, "cells": cells, **BD.manifold_summary(cells)}
+    by_id = {c.id: c for c in _manifold_claims(man)}
+    steps, band = by_id["E8.manifold-steps"], by_id["E8.manifold-band"]
+    assert steps.passed and steps.measured == 1.0 and "2 of 2" in steps.note
+    assert band.kind == "scope" and band.passed is False and band.to_json()["verdict"] == "BREAKS"
+    assert "λ = 4 specgd" in band.note and "unstable across it" in band.note
+    stays = [cells[0], row(4.0, "specgd", math.inf, math.inf, "band")]
+    by_id = {c.id: c for c in _manifold_claims({"cells": stays, **BD.manifold_summary(stays)})}
+    assert by_id["E8.manifold-band"].to_json()["verdict"] == "HOLDS"
+    only = [cells[0], row(1.0, "gd", 20.0, 25.0, "reaches")]
+    claims = _manifold_claims({"cells": only, **BD.manifold_summary(only)})
+    assert [c.id for c in claims] == ["E8.manifold-steps"] and claims[0].passed is False
+
+
+@pytest.mark.slow
+def test_angle_rate_pair_from_the_theory():
+    """With the real recursion: GD η̃ = 0.01 with SpecGD η = 0.04, threshold ≈ 56° (λ = 8)."""
+    pair = BD.angle_rate_pair(S.BASE["steps"])
+    assert (pair["lr_gd"], pair["lr_specgd"]) == (0.01, 0.04)
+    assert 50.0 < pair["predicted"] < 62.0

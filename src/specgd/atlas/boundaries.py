@@ -4,15 +4,19 @@
   (GD or SpecGD, fewer median steps to the target) predicted by the exact reduced recursion at the
   rates chosen in that cell (:func:`specgd.theory.atlas.predict_population_winner`) against the
   simulated winner from Gaussian init; cells the recursion calls a tie are not counted.
-* ``angle``: GD and SpecGD at fixed rates (those chosen at φ = 90°) across the angle slice; the
-  last angle at which SpecGD's advantage crosses 1 (interpolated linearly in φ, in log
-  advantage) against the derived threshold at the same rates
+* ``angle``: GD and SpecGD at one fixed rate pair (:func:`angle_rate_pair`: a pair of both the
+  quick and the full grids at which GD does not diverge at any angle and whose derived threshold
+  lies well inside (0°, 90°)) across the angle slice; the last angle at which GD's steps over
+  SpecGD's rise through 1 (:func:`specgd.theory.atlas.boundary_crossing`, linear in φ and in the
+  ratio) against the derived threshold at the same rates
   (:func:`specgd.theory.atlas.angle_threshold_deg`, with the atlas' target and budget).
 * ``n_star`` and ``b_star``: per λ of the 2-D slices, the n/d (or B) from which SpecGD's
   advantage stays ≥ 1 (:func:`onset`, interpolated in log–log), with a fitted law in λ and its
   uncertainty (:func:`specgd.theory.atlas.fit_boundary`).
 * ``manifold``: the λ cells rerun from a manifold point at the chosen rates, every step
-  recorded: simulated steps to the target against the recursion's (:func:`manifold_check`).
+  recorded: simulated steps to the target against the recursion's (:func:`manifold_check`),
+  each run classed by what the recursion does: reaches the target, diverges, or stays in its
+  O(η) band above the target.
 * ``momentum``: per batch size, Muon's advantage with β = 0.95 and with β = 0, and the smallest B
   from which β = 0.95 is ahead of GD.
 
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from specgd.analysis import censored_ratio
 from specgd.atlas import slices as S
 from specgd.atlas.measure import TARGET_FRACTION
 from specgd.theory import atlas as theory
@@ -162,62 +167,128 @@ def last_crossing(xs, ratios) -> dict[str, Any]:
     return {"value": float(t), "side": "crossing", "direction": "up" if sign[i + 1] else "down"}
 
 
-def _angle(adv: pd.DataFrame, lr_choice: pd.DataFrame, config) -> dict[str, Any]:
-    """The angle threshold at fixed rates: GD and SpecGD at the rates chosen at φ = 90°, run at
-    every angle (the angle slice keeps GD's unscaled grid for this)."""
+#: The window of the rate pair's derived angle threshold (:func:`angle_rate_pair`), in degrees,
+#: and the threshold it aims at inside it.
+ANGLE_WINDOW = (40.0, 80.0)
+ANGLE_AIM = 60.0
+
+
+def _angle_setting(steps: int) -> dict[str, Any]:
+    return {"lam": S.BASE["problem"]["cov"]["lam"], "m": S.BASE["problem"]["m"],
+            "d": S.BASE["problem"]["d"], "init_scale": S.BASE["init"]["scale"],
+            "target_rel": TARGET_FRACTION, "steps": int(steps)}
+
+
+def angle_rate_pair(steps: int = S.BASE["steps"]) -> dict[str, Any]:
+    """The fixed rate pair (GD η̃, SpecGD η) of the angle-threshold check, chosen by a rule:
+
+    1. candidates: the rates of both the full grid (:data:`specgd.atlas.slices.LR_GRIDS`) and the
+       quick grid (:func:`specgd.atlas.slices.quick_grid`), so that every atlas runs them (the
+       angle slice keeps GD's unscaled grid);
+    2. GD rates at which the exact reduced recursion (:func:`specgd.theory.atlas.angle_recursion`,
+       Gaussian start, the atlas' budget) does not diverge at any angle of the full angle grid
+       (GD's curvature along the teacher grows as ``s*² = (1 + λcos²φ)²`` towards 0°);
+    3. per pair, the derived threshold :func:`specgd.theory.atlas.angle_threshold_deg` with the
+       atlas' target and budget; the pair whose threshold lies in :data:`ANGLE_WINDOW` and is
+       closest to :data:`ANGLE_AIM` (ties: the smaller rates), or, if none lies in the window,
+       the one closest to :data:`ANGLE_AIM`.
+
+    Returns ``{lr_gd, lr_specgd, predicted, rule, candidates}`` (every pair with its threshold and
+    whether GD's recursion stays finite)."""
+    fn, rec = _theory("angle_threshold_deg"), _theory("angle_recursion")
+    if fn is None or rec is None:
+        return {"available": False, "why": "angle_threshold_deg or angle_recursion is not available"}
+    setting = _angle_setting(steps)
+    both = {opt: [r for r in S.LR_GRIDS[opt] if r in S.quick_grid(S.LR_GRIDS[opt])]
+            for opt in ("gd", "specgd")}
+    angles = np.asarray(S.SLICES["angle"].axes[0].full, dtype=float)
+    stable = {}
+    for lr in both["gd"]:
+        run = rec(setting["d"], setting["m"], setting["lam"], angles, "gd", lr, setting["steps"],
+                  target_rel=setting["target_rel"], init_scale=setting["init_scale"])
+        stable[lr] = not bool(np.any(run.diverged))
+    candidates = []
+    for lr_gd in both["gd"]:
+        for lr_sp in both["specgd"]:
+            pred = float(fn(setting["lam"], setting["m"], lr_gd, lr_sp, d=setting["d"],
+                            init_scale=setting["init_scale"], target_rel=setting["target_rel"],
+                            steps=setting["steps"]))
+            candidates.append({"lr_gd": lr_gd, "lr_specgd": lr_sp, "predicted": pred,
+                               "gd_stable": stable[lr_gd]})
+    lo, hi = ANGLE_WINDOW
+    pool = [c for c in candidates if c["gd_stable"] and np.isfinite(c["predicted"])]
+    inside = [c for c in pool if lo <= c["predicted"] <= hi]
+    pick = min(inside or pool, key=lambda c: (abs(c["predicted"] - ANGLE_AIM), c["lr_gd"],
+                                              c["lr_specgd"]), default=None)
+    if pick is None:
+        return {"available": False, "why": "no candidate pair with GD stable at every angle",
+                "candidates": candidates}
+    rule = (f"rates of both the quick and full grids; GD's recursion finite at every angle; "
+            f"derived threshold in [{lo:g}°, {hi:g}°], closest to {ANGLE_AIM:g}°"
+            + ("" if inside else " (none in the window: closest to it)"))
+    return {"available": True, "lr_gd": pick["lr_gd"], "lr_specgd": pick["lr_specgd"],
+            "predicted": pick["predicted"], "rule": rule, "candidates": candidates}
+
+
+def _angle(adv: pd.DataFrame, lr_choice: pd.DataFrame, config,
+           pair: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The angle threshold at one fixed rate pair (:func:`angle_rate_pair`, or ``pair``), read from
+    the rates tried in the angle slice (every rate of the grid is run at every angle)."""
     part = _spec(adv, "angle").sort_values("angle_deg")
     if part.empty or "gd" not in set(adv[adv["slice"] == "angle"]["optimizer"]):
         return {"available": False, "why": "slice angle (with gd and specgd) not in this atlas"}
+    pair = pair if pair is not None else angle_rate_pair(config.steps)
+    if not pair.get("available", True):
+        return {"available": False, "why": pair.get("why", "no rate pair")}
+    lr_gd, lr_sp = float(pair["lr_gd"]), float(pair["lr_specgd"])
     angles = np.sort(part["angle_deg"].unique())
-    at90 = adv[(adv["slice"] == "angle") & (adv["angle_deg"] == angles[-1])].set_index("optimizer")
-    lr_gd, lr_sp = float(at90.loc["gd", "lr"]), float(at90.loc["specgd", "lr"])
     tried = lr_choice[lr_choice["slice"] == "angle"]
     t_gd = tried[(tried["optimizer"] == "gd") & np.isclose(tried["lr"], lr_gd)].set_index("angle_deg")
     t_sp = tried[(tried["optimizer"] == "specgd") & np.isclose(tried["lr"], lr_sp)].set_index("angle_deg")
-    horizon = float(config.steps)
-    ratios = []
-    for phi in angles:
-        g = float(t_gd.loc[phi, "median_to_target"]) if phi in t_gd.index else math.nan
-        sp = float(t_sp.loc[phi, "median_to_target"]) if phi in t_sp.index else math.nan
-        if g >= horizon and sp >= horizon:  # neither reached the target: no comparison
-            ratios.append(math.nan)
-            continue
-        g, sp = min(g, horizon), min(sp, horizon)
-        ratios.append(g / sp if sp > 0 else math.nan)
-    known = np.isfinite(np.asarray(ratios, dtype=float))
-    measured = last_crossing(angles[known], np.asarray(ratios)[known])
-    if measured["side"] != "crossing":  # the crossing lies beyond the grid: a bound at its end
-        measured["bound"] = float(angles[known][-1] if measured["side"] == "above"
-                                  else angles[known][0]) if known.any() else math.nan
+    base = {"lr_gd": lr_gd, "lr_specgd": lr_sp, "rule": pair.get("rule"),
+            "candidates": pair.get("candidates")}
+    if t_gd.empty or t_sp.empty:
+        return {"available": False, **base,
+                "why": f"the angle slice did not run GD at η̃ = {lr_gd:g} and SpecGD at η = {lr_sp:g}"}
+    g = t_gd["median_to_target"].reindex(angles).to_numpy(dtype=float)
+    sp = t_sp["median_to_target"].reindex(angles).to_numpy(dtype=float)
+    horizon = np.full(len(angles), float(config.steps))
+    ratios, bound = censored_ratio(g, sp, horizon, horizon)
     step = float(np.diff(angles).max()) if len(angles) > 1 else math.nan
     out: dict[str, Any] = {
-        "available": True, "measured": measured, "grid_step": step, "lr_gd": lr_gd,
-        "lr_specgd": lr_sp,
-        "fixed_rate": [{"angle_deg": float(a), "ratio": float(r)}
-                       for a, r in zip(angles, ratios, strict=True)],
+        "available": True, "grid_step": step, **base,
+        "fixed_rate": [{"angle_deg": float(a), "ratio": float(r), "bound": b,
+                        "gd_steps": float(x), "specgd_steps": float(y)}
+                       for a, r, b, x, y in zip(angles, ratios, bound, g, sp, strict=True)],
         "per_angle": part[["angle_deg", "advantage", "lr"]].to_dict("records")}
-    fn = _theory("angle_threshold_deg")
-    if fn is None:
-        out["predicted"] = None
-        out["why"] = "specgd.theory.atlas.angle_threshold_deg is not available"
-        return out
-    lam = S.BASE["problem"]["cov"]["lam"]
-    m = S.BASE["problem"]["m"]
-    kwargs = _accepts(fn, d=S.BASE["problem"]["d"], steps=config.steps,
-                      init_scale=S.BASE["init"]["scale"], target_rel=TARGET_FRACTION)
-    try:
-        pred = float(fn(lam, m, lr_gd, lr_sp, **kwargs))
-    except Exception as err:  # noqa: BLE001 - report, do not fail the atlas
-        out["predicted"] = None
-        out["why"] = f"angle_threshold_deg raised {type(err).__name__}: {err}"
-        return out
-    if measured["side"] == "crossing":
-        error = abs(measured["value"] - pred)
-    elif measured["side"] == "above":  # SpecGD ahead up to the last angle: the crossing is past it
-        error = max(0.0, measured["bound"] - pred)
+    cross = _theory("boundary_crossing")
+    if cross is not None and len(angles) >= 2:
+        measured = float(cross(angles, ratios, log=False, direction="rises", which="last")["x"])
     else:
-        error = math.nan
-    out.update(predicted=pred, error=error)
+        measured = last_crossing(angles, ratios)["value"]
+    out["measured"] = measured
+    pred = pair.get("predicted")
+    fn = _theory("angle_threshold_deg")
+    if pred is None and fn is not None:
+        s = _angle_setting(config.steps)
+        try:
+            pred = float(fn(s["lam"], s["m"], lr_gd, lr_sp, d=s["d"], init_scale=s["init_scale"],
+                            target_rel=s["target_rel"], steps=s["steps"]))
+        except Exception as err:  # noqa: BLE001 - report, do not fail the atlas
+            out.update(predicted=None, why=f"angle_threshold_deg raised {type(err).__name__}: {err}")
+            return out
+    if pred is None:
+        out.update(predicted=None, why="specgd.theory.atlas.angle_threshold_deg is not available")
+        return out
+    rec = _theory("predict_population_winner")
+    if rec is not None:  # the recursion's ratio at the slice's angles, for the figure and the note
+        s = _angle_setting(config.steps)
+        p = rec(s["d"], s["m"], s["lam"], lr_gd, lr_sp, config.steps, target_rel=s["target_rel"],
+                init_scale=s["init_scale"], phi_deg=angles)
+        for row, r in zip(out["fixed_rate"], np.asarray(p["ratio"], dtype=float), strict=True):
+            row["predicted_ratio"] = float(r)
+    error = abs(measured - float(pred)) if math.isfinite(measured) else math.nan
+    out.update(predicted=float(pred), error=error)
     return out
 
 
@@ -314,12 +385,33 @@ def manifold_check(runs: pd.DataFrame, config, start: tuple[float, float, float]
             sim, hit = float(g.loc[opt, "to_target"]), float(pred[f"{opt}_hit"])
             both_inf = math.isinf(sim) and math.isinf(hit)
             err = 0.0 if both_inf else abs(sim - hit)
+            # what the recursion does: reaches the target, diverges, or stays in its band above it
+            regime = ("reaches" if math.isfinite(hit) else
+                      "diverges" if bool(pred[f"{opt}_diverged"]) else "band")
             rows.append({"lam": float(lam), "optimizer": opt, "lr": float(g.loc[opt, "lr"]),
-                         "simulated": sim, "predicted": hit, "error_steps": err,
+                         "simulated": sim, "predicted": hit, "error_steps": err, "regime": regime,
                          "agrees": bool(both_inf or err <= 1.0 + 0.01 * min(sim, hit))})
-    worst = max((r["error_steps"] for r in rows if math.isfinite(r["error_steps"])), default=math.nan)
-    return {"available": True, "start": list(start), "cells": rows, "agree": sum(r["agrees"] for r in rows),
-            "total": len(rows), "worst_error_steps": worst}
+    return {"available": True, "start": list(start), "cells": rows, **manifold_summary(rows)}
+
+
+def manifold_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts of :func:`manifold_check`'s runs: all of them (``agree``/``total``), those whose
+    recursion reaches the target or diverges (``predicted_agree``/``predicted_total``, with the
+    worst step error where both reach it), and those whose recursion stays in its band above
+    the target (``band_stay``/``band_total``: the simulation does not reach the target either).
+    Rows without a ``regime`` (older atlases) are classed from ``predicted``: finite → reaches,
+    infinite → band."""
+    def regime(r):
+        return r.get("regime") or ("reaches" if math.isfinite(r["predicted"]) else "band")
+
+    judged = [r for r in rows if regime(r) != "band"]
+    band = [r for r in rows if regime(r) == "band"]
+    worst = max((r["error_steps"] for r in judged if math.isfinite(r["error_steps"])),
+                default=math.nan)
+    return {"agree": sum(bool(r["agrees"]) for r in rows), "total": len(rows),
+            "predicted_agree": sum(bool(r["agrees"]) for r in judged),
+            "predicted_total": len(judged), "worst_error_steps": worst,
+            "band_stay": sum(math.isinf(r["simulated"]) for r in band), "band_total": len(band)}
 
 
 def boundaries(adv: pd.DataFrame, lr_choice: pd.DataFrame, config) -> dict[str, Any]:

@@ -114,6 +114,32 @@ def _draw_boundary(ax, boundary: dict[str, Any], xs, ys) -> None:
                   frameon=False)
 
 
+def _draw_fixed_rates(ax, angle: dict[str, Any]) -> None:
+    """The angle check at its fixed rate pair: GD's steps over SpecGD's per angle (squares; hollow
+    where GD did not reach the target, a bound), the recursion's ratio (crosses), the measured
+    crossing (diamond on parity) and the derived threshold (dashed)."""
+    fr = angle["fixed_rate"]
+    pair = f"GD η̃ = {angle['lr_gd']:g}, SpecGD η = {angle['lr_specgd']:g}"
+    xs = np.array([r["angle_deg"] for r in fr], dtype=float)
+    ratio = np.array([r["ratio"] for r in fr], dtype=float)
+    ax.plot(xs, ratio, color="black", ls="-.", lw=1, label=f"SpecGD at fixed rates ({pair})")
+    exact = np.array([r.get("bound", "=") == "=" for r in fr])
+    ax.plot(xs[exact], ratio[exact], "ks", ms=4)
+    if (~exact).any():
+        ax.plot(xs[~exact], ratio[~exact], "ks", ms=5, mfc="white",
+                label="fixed rates: a bound (one never reached the target)")
+    if all("predicted_ratio" in r for r in fr):
+        ax.plot(xs, [r["predicted_ratio"] for r in fr], "kx", ms=5,
+                label="fixed rates: exact recursion")
+    if angle.get("predicted") is not None:
+        ax.axvline(angle["predicted"], color="black", ls="--", lw=1.2,
+                   label=f"derived angle threshold ({angle['predicted']:.3g}°, fixed rates)")
+    measured = angle.get("measured")
+    if measured is not None and np.isfinite(measured):
+        ax.plot([measured], [1.0], "kD", ms=6, mfc="gold",
+                label=f"measured crossing ({measured:.3g}°, fixed rates)")
+
+
 def curves(adv: pd.DataFrame, names, bounds: dict[str, Any]):
     """One panel per 1-D slice: advantage over GD (median, bootstrap band) per optimizer."""
     names = [n for n in names if n in set(adv["slice"])]
@@ -134,13 +160,8 @@ def curves(adv: pd.DataFrame, names, bounds: dict[str, Any]):
             ax.fill_between(xv, g["ci_lo"], g["ci_hi"], color=COLORS.get(opt), alpha=0.15, lw=0)
         ax.axhline(1.0, color="black", lw=1)
         angle = bounds.get("angle", {})
-        if name == "angle" and angle.get("fixed_rate"):
-            fr = angle["fixed_rate"]
-            ax.plot([r["angle_deg"] for r in fr], [r["ratio"] for r in fr], color="black", ls="-.",
-                    marker="s", ms=3.5, lw=1, label="SpecGD at fixed rates (those chosen at 90°)")
-        if name == "angle" and angle.get("predicted") is not None:
-            ax.axvline(angle["predicted"], color="black", ls="--", lw=1.2,
-                       label="derived angle threshold (fixed rates)")
+        if name == "angle" and angle.get("available") and angle.get("fixed_rate"):
+            _draw_fixed_rates(ax, angle)
         if name == "lam":
             ax.axvline(SPIKE_THRESHOLD, color="black", ls=":", lw=1, label="λ = 2 (spike threshold)")
         ax.set_yscale("log")
