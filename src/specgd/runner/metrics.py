@@ -45,27 +45,13 @@ def summary(
     out: dict[str, jax.Array] = {}
     signal = W @ w_hat
     out["a"] = jnp.linalg.norm(signal) / sqrt_m
-    k = pa.spikes.shape[0]
-    if k:
-        Wv = W @ pa.spikes.T  # (m, k)
-        per_spike = jnp.linalg.norm(Wv, axis=0) / sqrt_m
-        out["b"] = jnp.linalg.norm(per_spike)
-        if k > 1:
-            for i in range(k):
-                out[f"b{i + 1}"] = per_spike[i]
-    in_frame = jnp.sum((W @ pa.frame.T) ** 2)
-    out["c"] = jnp.sqrt(jnp.maximum(jnp.sum(W * W) - in_frame, 0.0)) / sqrt_m
+    out.update(_spike_and_bulk(W, pa, sqrt_m))
 
-    # M = Wᵀ diag(a) W = Q (R diag(a) Rᵀ) Qᵀ with Wᵀ = Q R (thin QR): alignment and top eigvector.
     a = pa.second_layer
-    G = W @ W.T
-    aG = a[:, None] * G
-    m_fro = jnp.sqrt(jnp.maximum(jnp.sum(aG * aG.T), 0.0))
+    m_fro = _m_norm(W, a)
     signal_mass = jnp.sum(a * signal**2)  # ŵᵀMŵ
     out["cos"] = signal_mass / jnp.where(m_fro > 0, m_fro, 1.0)
-    Q, R = jnp.linalg.qr(W.T)
-    core = (R * a[None, :]) @ R.T
-    _, vecs = jnp.linalg.eigh((core + core.T) / 2)
+    Q, vecs = _m_eigenvectors(W, a)
     top = Q @ vecs[:, -1]
     out["overlap"] = (top @ w_hat) ** 2
 
@@ -101,27 +87,15 @@ def _summary_rank(W: jax.Array, pa: ProblemArrays, moments: tuple[int, ...]) -> 
     r = T.shape[0]
     out: dict[str, jax.Array] = {}
     out["a"] = jnp.sqrt(jnp.sum((W @ B.T) ** 2)) / sqrt_m
-    k = pa.spikes.shape[0]
-    if k:
-        per_spike = jnp.linalg.norm(W @ pa.spikes.T, axis=0) / sqrt_m
-        out["b"] = jnp.linalg.norm(per_spike)
-        if k > 1:
-            for i in range(k):
-                out[f"b{i + 1}"] = per_spike[i]
-    in_frame = jnp.sum((W @ pa.frame.T) ** 2)
-    out["c"] = jnp.sqrt(jnp.maximum(jnp.sum(W * W) - in_frame, 0.0)) / sqrt_m
+    out.update(_spike_and_bulk(W, pa, sqrt_m))
 
     a = pa.second_layer
-    G = W @ W.T
-    aG = a[:, None] * G
-    m_fro = jnp.sqrt(jnp.maximum(jnp.sum(aG * aG.T), 0.0))
+    m_fro = _m_norm(W, a)
     TTt = T @ T.T
     star_fro = jnp.sqrt(jnp.sum(TTt * TTt))  # ‖M*‖_F
     inner = jnp.sum(a * jnp.sum((W @ T.T) ** 2, axis=1))  # ⟨M, M*⟩
     out["cos"] = inner / (jnp.where(m_fro > 0, m_fro, 1.0) * star_fro)
-    Q, R = jnp.linalg.qr(W.T)
-    core = (R * a[None, :]) @ R.T
-    _, vecs = jnp.linalg.eigh((core + core.T) / 2)
+    Q, vecs = _m_eigenvectors(W, a)
     top = Q @ vecs[:, -1]
     out["overlap"] = jnp.sum((B @ top) ** 2)
     top_r = Q @ vecs[:, -min(r, vecs.shape[1]):]  # (d, min(r, m))
@@ -136,6 +110,37 @@ def _summary_rank(W: jax.Array, pa: ProblemArrays, moments: tuple[int, ...]) -> 
         for p in moments:
             out[f"s{p}"] = pa.cov.apply_power(w, p) @ w
     return out
+
+
+def _spike_and_bulk(W: jax.Array, pa: ProblemArrays, sqrt_m: jax.Array) -> dict[str, jax.Array]:
+    """The spike ``b`` (and ``b1, b2, …`` with several spikes) and the bulk ``c``."""
+    out: dict[str, jax.Array] = {}
+    k = pa.spikes.shape[0]
+    if k:
+        per_spike = jnp.linalg.norm(W @ pa.spikes.T, axis=0) / sqrt_m  # (k,)
+        out["b"] = jnp.linalg.norm(per_spike)
+        if k > 1:
+            for i in range(k):
+                out[f"b{i + 1}"] = per_spike[i]
+    in_frame = jnp.sum((W @ pa.frame.T) ** 2)
+    out["c"] = jnp.sqrt(jnp.maximum(jnp.sum(W * W) - in_frame, 0.0)) / sqrt_m
+    return out
+
+
+def _m_norm(W: jax.Array, a: jax.Array) -> jax.Array:
+    """``‖M‖_F`` for ``M = Wᵀ diag(a) W``, from the m×m Gram matrix."""
+    aG = a[:, None] * (W @ W.T)
+    return jnp.sqrt(jnp.maximum(jnp.sum(aG * aG.T), 0.0))
+
+
+def _m_eigenvectors(W: jax.Array, a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``Q`` and ``V`` with ``M = Wᵀ diag(a) W = (QV) diag(λ) (QV)ᵀ``, eigenvalues ascending.
+
+    ``Wᵀ = Q R`` (thin QR), so ``M = Q (R diag(a) Rᵀ) Qᵀ`` needs only an m×m eigensolve."""
+    Q, R = jnp.linalg.qr(W.T)
+    core = (R * a[None, :]) @ R.T
+    _, vecs = jnp.linalg.eigh((core + core.T) / 2)
+    return Q, vecs
 
 
 def update_spectrum(U: jax.Array) -> tuple[jax.Array, jax.Array]:
