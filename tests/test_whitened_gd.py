@@ -19,7 +19,7 @@ from specgd.data import covariance
 from specgd.data.covariance import SampleCovariance
 from specgd.loss.population import population_loss
 from specgd.optim.registry import capabilities_of
-from specgd.runner.run import _CACHE
+from specgd.runner.run import _CACHE, BIND_WHILE_CHECKING, validate
 
 FAMILIES = {
     "isotropic": sg.Isotropic(),
@@ -109,7 +109,7 @@ def test_sample_covariance_matches_dense_numpy(n, ridge):
 
 
 def test_drawn_sample_covariance_estimates_sigma(monkeypatch):
-    monkeypatch.setattr(covariance, "SAMPLE_CHUNK", 1000)  # drawn in chunks when n >= d
+    monkeypatch.setattr(covariance, "SAMPLE_CHUNK", 8000)  # 1000 rows per chunk when n >= d
     prob = sg.Problem(d=8, m=2, cov=FAMILIES["spiked"])
     op = SampleCovariance.draw(prob.cov, 4000, seed=1)
     assert (op.n, op.d, op.seed) == (4000, 8, 1)
@@ -118,6 +118,20 @@ def test_drawn_sample_covariance_estimates_sigma(monkeypatch):
     np.testing.assert_array_equal(op.to_dense(), SampleCovariance.draw(prob.cov, 4000, seed=1).to_dense())
     small = SampleCovariance.draw(prob.cov, 5, seed=1)  # n < d: the samples themselves
     assert small.samples.shape == (5, 8) and small.min_eigenvalue() == 0.0
+
+
+def test_checking_a_run_leaves_a_costly_sigma_hat_to_the_run(monkeypatch):
+    """Checking does no real work: Σ̂ from n = 10⁹ samples is drawn by run(), not by validate()."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("validate() drew Σ̂")
+
+    prob = sg.Problem(d=6, m=2, cov=sg.Spiked(lam=4.0))
+    small = sg.whitened_gd(0.1, whiten="estimated", whiten_n=60)
+    validate(prob, small, steps=1)  # cheap: bound (and its Σ̂ checked) while checking
+    monkeypatch.setattr(SampleCovariance, "draw", classmethod(refuse))
+    huge = sg.whitened_gd(0.1, whiten="estimated", whiten_n=10**9)
+    assert 2.0 * 10**9 * 6 * 6 > BIND_WHILE_CHECKING
+    validate(prob, huge, steps=1)
 
 
 # --- registered: TOML, command line, sweeps -------------------------------------------------------

@@ -398,9 +398,10 @@ for _cls in (Isotropic, Spiked, MultiSpiked, PowerLaw, Diagonal, Dense):
 del _cls
 
 
-#: Rows of samples drawn at once when accumulating ``XᵀX`` for :class:`SampleCovariance` with
-#: ``n ≥ d`` (so memory stays ``O(d² + chunk·d)`` whatever ``n``).
-SAMPLE_CHUNK = 8192
+#: Entries (rows × d) of samples drawn at once when accumulating ``XᵀX`` for
+#: :class:`SampleCovariance` with ``n ≥ d``: memory stays ``O(d² + SAMPLE_CHUNK)`` whatever ``n``
+#: (32 MB of float64), and a large ``n`` in small ``d`` takes few chunks.
+SAMPLE_CHUNK = 2**22
 
 
 class SampleCovariance:
@@ -442,7 +443,7 @@ class SampleCovariance:
     @classmethod
     def draw(cls, cov: CovarianceOperator, n: int, seed: int = 0) -> SampleCovariance:
         """``Σ̂`` from ``n`` samples ``x = Σ^{1/2} z``, ``z ~ N(0, I)`` drawn from
-        ``PRNGKey(seed)`` (in chunks of :data:`SAMPLE_CHUNK` rows when ``n ≥ d``)."""
+        ``PRNGKey(seed)`` (in chunks of :data:`SAMPLE_CHUNK` entries when ``n ≥ d``)."""
         d = cov.d
         key = jax.random.PRNGKey(seed)
         draw = lambda k, rows: np.asarray(  # noqa: E731
@@ -450,8 +451,9 @@ class SampleCovariance:
         if n < d:
             return cls(draw(key, n), seed=seed)
         gram = np.zeros((d, d))
-        for i, start in enumerate(range(0, n, SAMPLE_CHUNK)):
-            X = draw(jax.random.fold_in(key, i), min(SAMPLE_CHUNK, n - start))
+        chunk = max(1, SAMPLE_CHUNK // d)  # rows per chunk
+        for i, start in enumerate(range(0, n, chunk)):
+            X = draw(jax.random.fold_in(key, i), min(chunk, n - start))
             gram += X.T @ X
         return cls(n=n, gram=gram / n, seed=seed)
 

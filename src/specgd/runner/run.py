@@ -175,7 +175,9 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
                               optimizer=optimizer),
                     force=force, memory=False, backend=jax.default_backend())
     for prob in problems:  # an optimizer needing the problem: its checks (e.g. a singular Σ̂)
-        bind_problem(optimizer, prob)  # remembered, so run() does not bind twice
+        cost = _whitening_cost(optimizer, prob, 1)
+        if cost is None or cost[1] <= BIND_WHILE_CHECKING:  # else run() binds: drawing is work
+            bind_problem(optimizer, prob)  # remembered, so run() does not bind twice
     return RunSpec(
         steps, seeds, mode, log_every, tuple(log_steps), n, batch_size, lrs, s["dtype"], moments,
         bool(track_update), s["vectorize"], s["reduce"], reduced,
@@ -210,6 +212,12 @@ def _estimate(problems: list[Problem], settings: dict[str, Any], in_flight: int 
         flops=est.flops + setup + float(est.steps) * est.runs * per_step)
 
 
+#: Most setup flop (drawing and factoring ``Σ̂``) that :func:`validate` spends to bind an optimizer
+#: to its problem, so that a singular ``Σ̂`` is refused while checking; a costlier binding waits
+#: for :func:`run` (checking does no real work).
+BIND_WHILE_CHECKING = 1e9
+
+
 def _whitening_cost(optimizer: Any, problem: Problem, problems: int):
     """``(bytes, setup flop, flop per step and run, detail)`` of preconditioning by ``Σ⁻¹`` or
     ``Σ̂⁻¹`` (an optimizer with ``whiten``/``whiten_n`` hyperparameters), roughly; ``None`` for
@@ -222,7 +230,7 @@ def _whitening_cost(optimizer: Any, problem: Problem, problems: int):
     n = hp.get("whiten_n")
     if hp.get("whiten") == "estimated" and isinstance(n, int):
         r = min(n, d)
-        memory = problems * 8 * (r * d + r * r + min(n, SAMPLE_CHUNK) * d)
+        memory = problems * 8 * (r * d + r * r + min(n * d, SAMPLE_CHUNK))
         setup = problems * (2.0 * n * d * r + r**3 / 3.0)
         per_step = 4.0 * m * d * r
         return memory, setup, per_step, f"{problems:,} Σ̂ from n = {n:,} samples in d = {d:,}"
