@@ -362,3 +362,17 @@ def test_spectral_init_population_closed_form_for_rank_r():
     # centered: 2ΣM*Σ = 2M* here (teachers ⊥ spike), whose top-2 eigenspace is the teacher span
     B = np.asarray(p.arrays.teacher_basis)
     assert np.sum((B @ vecs[:2].T) ** 2) == pytest.approx(2.0, rel=1e-12)
+
+
+def test_the_memory_check_counts_the_teachers():
+    """Each teacher adds vectors of d: a rank that does not fit is refused before the problem is
+    built (the estimate grows with r)."""
+    from specgd.runner import resources  # lazy: only this test reads the estimate directly
+
+    one = resources.for_settings(10**6, 2, {"steps": 1})
+    forty = resources.for_settings(10**6, 2, {"steps": 1}, teachers=40)
+    assert forty.parts["problem"] - one.parts["problem"] == 6 * 39 * 10**6 * 8
+    result = CliRunner().invoke(app, ["run", "--d", str(10**11), "--m", "2", "--teacher-rank", "40",
+                                      "--optimizer", "gd", "--lr", "0.01", "--steps", "1",
+                                      "--out", "never-written"])
+    assert result.exit_code == 2 and "teacher rank 40" in result.output

@@ -417,7 +417,8 @@ class RunConfig(_fields("run", problem=ProblemConfig, optimizer=OptimizerConfig,
         spikes = len(cov.lams or ()) if cov.family == "multispiked" else int(cov.lam is not None)
         estimate = resources.for_settings(
             self.problem.d, self.problem.m, kwargs, dense=issubclass(FAMILIES[cov.family], Dense),
-            spikes=spikes, in_flight=_runs_at_once(kwargs.get("vectorize") or "auto"))
+            spikes=spikes, in_flight=_runs_at_once(kwargs.get("vectorize") or "auto"),
+            teachers=self.problem.teacher_rank if isinstance(self.problem.teacher_rank, int) else 1)
         resources.check(estimate, work=False)
 
     def _value(self, path: Path_) -> Any:

@@ -107,6 +107,7 @@ def estimate(
     schedule: int | None = None,
     in_flight: int | None = None,
     reduced_dim: int | None = None,
+    teachers: int = 1,
 ) -> Estimate:
     """The memory and work of ``runs`` runs of ``steps`` steps on problems of dimension ``d`` with
     ``m`` neurons, logging ``logs`` steps.
@@ -114,7 +115,9 @@ def estimate(
     ``in_flight``: runs computed at once (``runs`` under ``vmap``, 1 under ``lax.map``; default
     ``runs``). ``schedule``: entries of the log schedule built on the way (default ``logs``).
     ``reduced_dim``: the dimension the steps run in, when the run is reduced to its invariant
-    subspace (the weights are still drawn and returned in dimension ``d``).
+    subspace (the weights are still drawn and returned in dimension ``d``). ``teachers``: the
+    teacher rank ``r`` (each problem holds about ``6r`` vectors of ``d`` for its teachers, their
+    basis, its frame and their construction).
     """
     item = ITEMSIZE.get(dtype, 8)
     in_flight = runs if in_flight is None else max(1, min(in_flight, runs))
@@ -126,14 +129,15 @@ def estimate(
         "work arrays": _size(in_flight * (4 * m * dim + 6 * m * m) * item),
         "logs": _size(runs * logs * columns * 8 * LOG_COPIES),
         "log schedule": _size(schedule * SCHEDULE_BYTES),
-        "problem": _size(problems * (3 * spikes + 8) * d * 8),
+        "problem": _size(problems * (3 * spikes + 8 + 6 * (teachers - 1)) * d * 8),
     }
     detail = {
         "weights": f"{runs:,} run(s) × m×d = {m:,}×{d:,}",
         "work arrays": f"{in_flight:,} run(s) at once × m×m = {m:,}×{m:,} and m×d",
         "logs": f"{logs:,} logged steps × {columns} columns × {runs:,} run(s)",
         "log schedule": f"{schedule:,} logged steps to schedule",
-        "problem": f"{problems:,} problem(s) × vectors of d = {d:,}",
+        "problem": f"{problems:,} problem(s) × vectors of d = {d:,}"
+                   + (f" (teacher rank {teachers:,})" if teachers > 1 else ""),
     }
     per_step = 10.0 * m * m * dim  # population gradient: P = WΣ, K = PWᵀ, K P
     if mode == "finite" and n is not None:
@@ -175,7 +179,7 @@ def logged_steps(steps: int, log_every: int | None = None, log_at: Any = None,
 
 def for_settings(d: int, m: int, settings: Mapping[str, Any], *, problems: int = 1,
                  dense: bool = False, spikes: int = 1, in_flight: int | None = None,
-                 reduced_dim: int | None = None) -> Estimate:
+                 reduced_dim: int | None = None, teachers: int = 1) -> Estimate:
     """The :func:`estimate` of a run with these (checked) run options (``steps``, ``seeds``,
     ``lrs``, ``mode``, ``n``, ``log_every``...; the keyword arguments of :func:`specgd.run`)."""
     steps = int(settings["steps"])
@@ -188,7 +192,7 @@ def for_settings(d: int, m: int, settings: Mapping[str, Any], *, problems: int =
                     batch_size=settings.get("batch_size"), dtype=settings.get("dtype") or "float64",
                     dense=dense, problems=problems, spikes=spikes,
                     columns=BASE_COLUMNS + spikes + 2 * moments, in_flight=in_flight,
-                    reduced_dim=reduced_dim)
+                    reduced_dim=reduced_dim, teachers=teachers)
 
 
 def available_memory() -> int | None:

@@ -202,7 +202,7 @@ def _estimate(problems: list[Problem], settings: dict[str, Any], in_flight: int 
     est = resources.for_settings(
         problem.d, problem.m, settings, problems=len(problems),
         dense=problem.arrays.cov.dense is not None, spikes=int(problem.arrays.spikes.shape[0]),
-        in_flight=in_flight, reduced_dim=reduced_dim)
+        in_flight=in_flight, reduced_dim=reduced_dim, teachers=problem.arrays.teacher_rank)
     cost = _whitening_cost(optimizer, problem, len(problems))
     if cost is None:
         return est
