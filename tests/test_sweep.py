@@ -153,6 +153,7 @@ def test_sweep_on_a_separately_started_scheduler(tmp_path):
         (_grid(**{"optimizer.lr": [0.01, 0.0]}), "grid point 1.*lr"),
         ({"grid": {"problem.d": [4]}}, r"\[base\]"),
         ({**_grid(), "extra": 1}, "unknown top-level"),
+        ({"base": {**BASE, "seeds": 10**13}, "grid": {}}, "seeds = 10,000,000,000,000.*most one sweep"),
     ],
 )
 def test_bad_grids_fail_before_anything_runs(tmp_path, grid, match):
@@ -160,6 +161,12 @@ def test_bad_grids_fail_before_anything_runs(tmp_path, grid, match):
     with pytest.raises(sg.ConfigError, match=match):
         sweep(grid, out, workers=1, progress=False, log=lambda s: None)
     assert not out.exists()
+
+
+def test_a_grid_with_too_many_runs_is_refused_while_planning(monkeypatch):
+    monkeypatch.setattr("specgd.sweeps.engine.MAX_SWEEP_RUNS", 5)
+    with pytest.raises(sg.ConfigError, match=r"grid point 2 .*more than 5 runs"):
+        plan(Grid.from_dict(_grid(**{"problem.cov.lam": [1.0, 2.0, 3.0]})))  # 3 points × 2 seeds
 
 
 def test_unreachable_scheduler_fails_before_anything_runs(tmp_path):

@@ -62,6 +62,10 @@ def _resolve(config: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+#: The most runs one sweep plans (each is a task with its resolved configuration in memory).
+MAX_SWEEP_RUNS = 10**6
+
+
 def plan(grid: Grid) -> list[RunTask]:
     """Every run of the grid, validated; a bad point raises ConfigError naming it."""
     points = grid.points()
@@ -72,12 +76,21 @@ def plan(grid: Grid) -> list[RunTask]:
         try:
             config = apply_overrides(grid.base, overrides)
             seeds = config.get("seeds", [0])
-            seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+            if isinstance(seeds, int) and not isinstance(seeds, bool):
+                if seeds > MAX_SWEEP_RUNS:  # checked before the list of seeds is built
+                    raise ConfigError(f"seeds = {seeds:,}: a sweep stores one run per seed, and "
+                                      f"{MAX_SWEEP_RUNS:,} runs is the most one sweep plans")
+                seeds = list(range(seeds))
+            else:
+                seeds = list(seeds)
             if not seeds:
                 raise ConfigError("seeds must not be empty")
             configs = [_resolve({**one, "seeds": seeds}) for one in _per_learning_rate(config)]
         except (ConfigError, ValueError, TypeError) as err:
             raise ConfigError(f"{where}: {err}") from None
+        if len(tasks) + len(configs) * len(seeds) > MAX_SWEEP_RUNS:
+            raise ConfigError(f"{where}: the grid has more than {MAX_SWEEP_RUNS:,} runs, the most "
+                              "one sweep plans; split it into several sweeps into the same store")
         for resolved, seed in ((c, s) for c in configs for s in c["seeds"]):
             one = {**resolved, "seeds": [seed]}
             key = config_hash(one)
