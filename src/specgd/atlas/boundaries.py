@@ -26,7 +26,6 @@ False}``.
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -37,33 +36,6 @@ from specgd.analysis import censored_ratio
 from specgd.atlas import slices as S
 from specgd.atlas.measure import TARGET_FRACTION
 from specgd.theory import atlas as theory
-
-
-def _theory(name: str):
-    return getattr(theory, name, None)
-
-
-def crossing(xs, ratios, log_x: bool = True) -> dict[str, Any]:
-    """Where ``ratios`` (advantage per x, sorted by x) first crosses 1: interpolated in log ratio
-    (and log x when ``log_x``). ``side``: "crossing", "above" (≥ 1 everywhere: the boundary is
-    below the smallest x), "below" (< 1 everywhere) or "none" (no finite ratio)."""
-    xs = np.asarray(xs, dtype=float)
-    r = np.asarray(ratios, dtype=float)
-    ok = np.isfinite(r) & (r > 0)
-    xs, r = xs[ok], r[ok]
-    if len(xs) == 0:
-        return {"value": math.nan, "side": "none"}
-    lr = np.log(r)
-    tx = np.log(xs) if log_x else xs
-    sign = lr >= 0
-    if sign.all():
-        return {"value": float(xs[0]), "side": "above"}
-    if not sign.any():
-        return {"value": float(xs[-1]), "side": "below"}
-    i = int(np.nonzero(sign[1:] != sign[:-1])[0][0])
-    t = tx[i] + (0 - lr[i]) / (lr[i + 1] - lr[i]) * (tx[i + 1] - tx[i])
-    return {"value": float(math.exp(t) if log_x else t), "side": "crossing",
-            "direction": "up" if lr[i + 1] > lr[i] else "down"}
 
 
 def onset(xs, ratios) -> dict[str, Any]:
@@ -90,25 +62,6 @@ def _spec(adv: pd.DataFrame, name: str, optimizer: str = "specgd") -> pd.DataFra
     return adv[(adv["slice"] == name) & (adv["optimizer"] == optimizer)]
 
 
-def fit_law(lams, values) -> dict[str, Any]:
-    """A power law ``value = C·λ^p`` by least squares in log–log, with ±2 standard errors on p
-    (used when :func:`specgd.theory.atlas.fit_boundary` cannot fit, e.g. with two points)."""
-    x = np.log(np.asarray(lams, dtype=float))
-    y = np.log(np.asarray(values, dtype=float))
-    if len(x) < 2:
-        return {"law": "value = C·λ^p", "p": math.nan, "C": math.nan, "p_se": math.nan}
-    A = np.vstack([np.ones_like(x), x]).T
-    coef, res, *_ = np.linalg.lstsq(A, y, rcond=None)
-    dof = len(x) - 2
-    resid = y - A @ coef
-    s2 = float(resid @ resid / dof) if dof > 0 else math.nan
-    cov = s2 * np.linalg.inv(A.T @ A) if dof > 0 else np.full((2, 2), math.nan)
-    return {"law": "value = C·λ^p", "p": float(coef[1]), "C": float(math.exp(coef[0])),
-            "p_se": float(math.sqrt(cov[1, 1])) if dof > 0 else math.nan,
-            "interval": [float(coef[1] - 2 * math.sqrt(cov[1, 1])),
-                         float(coef[1] + 2 * math.sqrt(cov[1, 1]))] if dof > 0 else [math.nan] * 2}
-
-
 def _boundary(adv: pd.DataFrame, name: str, axis: str) -> dict[str, Any]:
     part = _spec(adv, name)
     if part.empty:
@@ -121,25 +74,14 @@ def _boundary(adv: pd.DataFrame, name: str, axis: str) -> dict[str, Any]:
     found = [r for r in per_lam if r["side"] == "crossing"]
     out: dict[str, Any] = {"available": True, "axis": axis, "per_lam": per_lam,
                            "crossings": len(found)}
-    if len(found) >= 2:
-        lams = [r["lam"] for r in found]
-        vals = [r["value"] for r in found]
-        fit = _theory("fit_boundary")
-        law = None
-        if fit is not None:
-            try:
-                raw = fit(lams, vals)
-                law = {"law": "value = C·λ^p", "p": raw["params"]["p"], "C": raw["params"]["c"],
-                       "interval": [raw["ci_low"]["p"], raw["ci_high"]["p"]],
-                       "C_interval": [raw["ci_low"]["c"], raw["ci_high"]["c"]],
-                       "level": raw.get("level"), "rms_log": raw.get("rms_log"),
-                       "n_points": raw.get("n_points"),
-                       "fitted_by": "specgd.theory.atlas.fit_boundary (residual bootstrap)"}
-            except Exception as err:  # noqa: BLE001 - fall back to the plain fit, say why
-                law = {**fit_law(lams, vals), "fitted_by": "plain log–log fit",
-                       "why": f"fit_boundary raised {type(err).__name__}: {err}"}
-        if law is None:
-            law = {**fit_law(lams, vals), "fitted_by": "plain log–log fit"}
+    if len(found) >= 3:  # a law with an interval needs three points (fit_boundary)
+        raw = theory.fit_boundary([r["lam"] for r in found], [r["value"] for r in found])
+        law = {"law": "value = C·λ^p", "p": raw["params"]["p"], "C": raw["params"]["c"],
+               "interval": [raw["ci_low"]["p"], raw["ci_high"]["p"]],
+               "C_interval": [raw["ci_low"]["c"], raw["ci_high"]["c"]],
+               "level": raw.get("level"), "rms_log": raw.get("rms_log"),
+               "n_points": raw.get("n_points"),
+               "fitted_by": "specgd.theory.atlas.fit_boundary (residual bootstrap)"}
         out["law"] = _plain(law)
     return out
 
@@ -152,19 +94,6 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
-
-
-def last_crossing(xs, ratios) -> dict[str, Any]:
-    """The last x at which ``ratios`` (sorted by x) crosses 1, either way, interpolated linearly
-    in x and log ratio; ``side`` "above" or "below" (with NaN) when it never crosses."""
-    xs = np.asarray(xs, dtype=float)
-    lr = np.log(np.clip(np.nan_to_num(np.asarray(ratios, dtype=float), nan=1.0), 1e-300, 1e300))
-    sign = lr >= 0
-    if sign.all() or not sign.any():
-        return {"value": math.nan, "side": "above" if sign.all() else "below"}
-    i = int(np.nonzero(sign[:-1] != sign[1:])[0][-1])
-    t = xs[i] + (0 - lr[i]) / (lr[i + 1] - lr[i]) * (xs[i + 1] - xs[i])
-    return {"value": float(t), "side": "crossing", "direction": "up" if sign[i + 1] else "down"}
 
 
 #: The window of the rate pair's derived angle threshold (:func:`angle_rate_pair`), in degrees,
@@ -195,9 +124,7 @@ def angle_rate_pair(steps: int = S.BASE["steps"]) -> dict[str, Any]:
 
     Returns ``{lr_gd, lr_specgd, predicted, rule, candidates}`` (every pair with its threshold and
     whether GD's recursion stays finite)."""
-    fn, rec = _theory("angle_threshold_deg"), _theory("angle_recursion")
-    if fn is None or rec is None:
-        return {"available": False, "why": "angle_threshold_deg or angle_recursion is not available"}
+    fn, rec = theory.angle_threshold_deg, theory.angle_recursion
     setting = _angle_setting(steps)
     both = {opt: [r for r in S.LR_GRIDS[opt] if r in S.quick_grid(S.LR_GRIDS[opt])]
             for opt in ("gd", "specgd")}
@@ -261,46 +188,26 @@ def _angle(adv: pd.DataFrame, lr_choice: pd.DataFrame, config,
                         "gd_steps": float(x), "specgd_steps": float(y)}
                        for a, r, b, x, y in zip(angles, ratios, bound, g, sp, strict=True)],
         "per_angle": part[["angle_deg", "advantage", "lr"]].to_dict("records")}
-    cross = _theory("boundary_crossing")
-    if cross is not None and len(angles) >= 2:
-        measured = float(cross(angles, ratios, log=False, direction="rises", which="last")["x"])
-    else:
-        measured = last_crossing(angles, ratios)["value"]
-    out["measured"] = measured
+    cross = theory.boundary_crossing(angles, ratios, log=False, direction="rises", which="last")
+    out["measured"] = measured = float(cross["x"])
     pred = pair.get("predicted")
-    fn = _theory("angle_threshold_deg")
-    if pred is None and fn is not None:
-        s = _angle_setting(config.steps)
-        try:
-            pred = float(fn(s["lam"], s["m"], lr_gd, lr_sp, d=s["d"], init_scale=s["init_scale"],
-                            target_rel=s["target_rel"], steps=s["steps"]))
-        except Exception as err:  # noqa: BLE001 - report, do not fail the atlas
-            out.update(predicted=None, why=f"angle_threshold_deg raised {type(err).__name__}: {err}")
-            return out
     if pred is None:
-        out.update(predicted=None, why="specgd.theory.atlas.angle_threshold_deg is not available")
-        return out
-    rec = _theory("predict_population_winner")
-    if rec is not None:  # the recursion's ratio at the slice's angles, for the figure and the note
         s = _angle_setting(config.steps)
-        p = rec(s["d"], s["m"], s["lam"], lr_gd, lr_sp, config.steps, target_rel=s["target_rel"],
-                init_scale=s["init_scale"], phi_deg=angles)
-        for row, r in zip(out["fixed_rate"], np.asarray(p["ratio"], dtype=float), strict=True):
-            row["predicted_ratio"] = float(r)
+        pred = float(theory.angle_threshold_deg(s["lam"], s["m"], lr_gd, lr_sp, d=s["d"],
+                                                init_scale=s["init_scale"],
+                                                target_rel=s["target_rel"], steps=s["steps"]))
+    s = _angle_setting(config.steps)  # the recursion's ratio at the slice's angles, for the figure
+    p = theory.predict_population_winner(s["d"], s["m"], s["lam"], lr_gd, lr_sp, config.steps,
+                                         target_rel=s["target_rel"], init_scale=s["init_scale"],
+                                         phi_deg=angles)
+    for row, r in zip(out["fixed_rate"], np.asarray(p["ratio"], dtype=float), strict=True):
+        row["predicted_ratio"] = float(r)
     error = abs(measured - float(pred)) if math.isfinite(measured) else math.nan
     out.update(predicted=float(pred), error=error)
     return out
 
 
-def _accepts(fn, **kwargs) -> dict[str, Any]:
-    params = inspect.signature(fn).parameters
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
 def _population(adv: pd.DataFrame, config) -> dict[str, Any]:
-    fn = _theory("predict_population_winner")
-    if fn is None:
-        return {"available": False, "why": "predict_population_winner is not available"}
     rows = []
     d, m0 = S.BASE["problem"]["d"], S.BASE["problem"]["m"]
     lam0 = S.BASE["problem"]["cov"]["lam"]
@@ -318,13 +225,11 @@ def _population(adv: pd.DataFrame, config) -> dict[str, Any]:
             if m < 2:
                 continue
             lam = float(cell.get("lam", lam0))
-            kwargs = _accepts(fn, steps=config.steps, target_loss=None, target_rel=TARGET_FRACTION,
-                              init_scale=S.BASE["init"]["scale"],
-                              phi_deg=float(cell.get("angle_deg", 90.0)),
-                              angle_deg=float(cell.get("angle_deg", 90.0)))
-            kwargs = {k: v for k, v in kwargs.items() if v is not None}
             try:
-                pred = fn(d, m, lam, float(g.loc["gd", "lr"]), float(g.loc["specgd", "lr"]), **kwargs)
+                pred = theory.predict_population_winner(
+                    d, m, lam, float(g.loc["gd", "lr"]), float(g.loc["specgd", "lr"]), config.steps,
+                    target_rel=TARGET_FRACTION, init_scale=S.BASE["init"]["scale"],
+                    phi_deg=float(cell.get("angle_deg", 90.0)))
             except Exception as err:  # noqa: BLE001 - one cell the theory cannot take
                 rows.append({"slice": name, **cell, "predicted": "error", "why": str(err)})
                 continue
@@ -369,18 +274,17 @@ def manifold_check(runs: pd.DataFrame, config, start: tuple[float, float, float]
     gives the first whole step at or below the target, so they agree within one step, plus the
     difference of targets (the recursion's is relative to ``L(0) = 3s*²``, the atlas' to the
     run's first loss: 0.1% apart here)."""
-    fn = _theory("predict_population_winner")
-    if fn is None or runs.empty:
-        return {"available": False, "why": "predict_population_winner is not available"}
+    if runs.empty:
+        return {"available": False, "why": "no runs from the manifold start"}
     d, m = S.BASE["problem"]["d"], S.BASE["problem"]["m"]
     rows = []
     for lam, g in runs.groupby("lam"):
         g = g.set_index("optimizer")
         if not {"gd", "specgd"} <= set(g.index):
             continue
-        kwargs = _accepts(fn, target_rel=TARGET_FRACTION, coef0=tuple(start))
-        pred = fn(d, m, float(lam), float(g.loc["gd", "lr"]), float(g.loc["specgd", "lr"]),
-                  config.steps, **kwargs)
+        pred = theory.predict_population_winner(
+            d, m, float(lam), float(g.loc["gd", "lr"]), float(g.loc["specgd", "lr"]), config.steps,
+            target_rel=TARGET_FRACTION, coef0=tuple(start))
         for opt in ("gd", "specgd"):
             sim, hit = float(g.loc[opt, "to_target"]), float(pred[f"{opt}_hit"])
             both_inf = math.isinf(sim) and math.isinf(hit)

@@ -334,7 +334,7 @@ def _boundary_claim(key: str, what: str, bd: dict) -> Claim:
         holds = False
         measured = {"crossings": len(found)}
         text = (f"SpecGD's advantage over GD stays ≥ 1 from a boundary {what}(λ) on, inside the "
-                f"grid of {axis}, for enough λ to fit a law")
+                f"grid of {axis}, for enough λ to fit a law with an interval (three)")
         note = (f"per λ: {detail} ('above': ≥ 1 at every {axis} of the grid; 'below': < 1 at the "
                 f"largest {axis}).")
     return Claim(f"E8.{key.replace('_', '-')}", text, measured, "a boundary with a fitted law",
