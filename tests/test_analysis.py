@@ -3,8 +3,16 @@
 import math
 
 import numpy as np
+import pytest
 
-from specgd.analysis import censored_ratio, escape_step, first_crossing, log_slope, loglog_slope
+from specgd.analysis import (
+    censored_ratio,
+    escape_step,
+    first_crossing,
+    log_slope,
+    loglog_slope,
+    steps_to_loss,
+)
 
 
 def test_escape_step_interpolated_or_first_logged():
@@ -34,3 +42,14 @@ def test_slopes_and_censored_ratio():
                                   [20, 20, 20, 20, 20], [8, 8, 8, 8, 8])
     assert bound == ["=", ">", "<", "none", ""]
     assert np.allclose(ratio[:3], [2.0, 5.0, 5 / 8]) and np.isnan(ratio[3:]).all()
+
+
+def test_steps_to_loss_interpolates_in_log_loss():
+    steps = np.array([0.0, 10.0, 20.0, 30.0])
+    loss = np.exp(-0.5 * steps)  # log L linear in the step: exact for log interpolation
+    assert steps_to_loss(steps, loss, math.exp(-7.5)) == pytest.approx(15.0)
+    y0, y1 = -math.log(0.5), -math.log(1e-300)  # a loss of 0 counts as reached (as 1e-300)
+    expected = 10.0 + (-math.log(1e-3) - y0) / (y1 - y0) * 10.0
+    assert steps_to_loss(steps, np.array([1.0, 0.5, 0.0, 0.0]), 1e-3) == pytest.approx(expected)
+    assert math.isnan(steps_to_loss(steps, np.array([1.0, np.nan, np.nan, np.nan]), 1e-3))
+    assert math.isnan(steps_to_loss(steps, loss, 1e-20))

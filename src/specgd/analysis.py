@@ -53,6 +53,15 @@ def first_crossing(x, y, level: float, interpolate: str | None = "linear",
     return float(x[i - 1] + (target - y0) / (y1 - y0) * (x[i] - x[i - 1]))
 
 
+def steps_to_loss(steps, loss, level: float) -> float:
+    """The first step with ``loss ≤ level``, interpolated linearly in ``log loss`` between the
+    logged steps around it (a loss falls about exponentially between logs); NaN if never. A loss
+    at or below 0 counts as reached; a NaN loss never does."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = -np.log(np.maximum(np.asarray(loss, dtype=float), 1e-300))
+    return first_crossing(steps, y, -math.log(level))
+
+
 def escape_step(steps, a, level: float = ESCAPE_A2, interpolate: bool = True) -> float:
     """The escape step: the first step with ``a² ≥ level`` (``1/2`` by default); NaN if never.
 

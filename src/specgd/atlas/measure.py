@@ -8,7 +8,7 @@ Per run (one table of logged steps), one definition each (docs/atlas.md#measures
 * ``worst_cos``: the worst alignment, ``min cos`` over the logged steps.
 * ``to_target``: steps to the target population loss, the first step with excess loss
   ``L − σ² ≤ TARGET_FRACTION · (L₀ − σ²)``, interpolated in ``log L``
-  (:func:`specgd.analysis.first_crossing`); ``inf`` when never reached within the budget or when
+  (:func:`specgd.analysis.steps_to_loss`); ``inf`` when never reached within the budget or when
   the run diverged.
 * ``loss_at_budget``: the excess population loss at the last step (``inf`` if diverged).
 * ``final_bulk``: the bulk statistic ``c`` at the last step.
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from specgd.analysis import censored_ratio, escape_step, first_crossing
+from specgd.analysis import censored_ratio, escape_step, steps_to_loss
 
 #: The target: excess population loss at this fraction of its initial value (≈ 1e-2 on the base
 #: problem, whose initial loss is ≈ 3).
@@ -54,10 +54,7 @@ def run_measures(frame: pd.DataFrame, noise: float = 0.0, budget: int | None = N
     budget = int(steps[-1]) if budget is None else budget
     start = excess[0]
     target = TARGET_FRACTION * start
-    with np.errstate(divide="ignore", invalid="ignore"):
-        level = -np.log(np.where(excess > 0, excess, 1e-300))
-    t = first_crossing(steps, level, -math.log(target), interpolate="linear") \
-        if np.isfinite(start) and start > 0 else math.nan
+    t = steps_to_loss(steps, excess, target) if np.isfinite(start) and start > 0 else math.nan
     last = excess[np.isfinite(excess)]
     return {
         "escape": escape_step(steps, g["a"].to_numpy(dtype=float)),

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 import specgd as sg
-from specgd.analysis import escape_step, first_crossing
+from specgd.analysis import escape_step, first_crossing, steps_to_loss
 from specgd.report.claims import Claim, ExperimentOutput, Figure
 from specgd.report.experiment import Context, Experiment, Presets, register_experiment
 from specgd.report.plotting import COLORS, THEORY, band, label, subplots
@@ -324,8 +324,8 @@ def _metrics(p: Params, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _first_below(steps: np.ndarray, loss: np.ndarray, level: float) -> float:
-    """First step with loss ≤ level, interpolated in log loss; ∞ if never."""
-    x = first_crossing(steps, -np.log(np.maximum(loss, 1e-300)), -math.log(level))
+    """First step with loss ≤ level (:func:`specgd.analysis.steps_to_loss`); ∞ if never."""
+    x = steps_to_loss(steps, loss, level)
     return x if math.isfinite(x) else math.inf
 
 
