@@ -11,6 +11,7 @@ from specgd.analysis import (
     first_crossing,
     log_slope,
     loglog_slope,
+    settle_step,
     steps_to_loss,
 )
 
@@ -53,3 +54,16 @@ def test_steps_to_loss_interpolates_in_log_loss():
     assert steps_to_loss(steps, np.array([1.0, 0.5, 0.0, 0.0]), 1e-3) == pytest.approx(expected)
     assert math.isnan(steps_to_loss(steps, np.array([1.0, np.nan, np.nan, np.nan]), 1e-3))
     assert math.isnan(steps_to_loss(steps, loss, 1e-20))
+
+
+def test_settle_step_ignores_dips_that_do_not_last():
+    steps = np.arange(8)
+    # dips below 1.0 at step 2, rises again, then stays below from step 5 on
+    loss = np.array([9.0, 3.0, 0.5, 2.0, 1.5, 0.9, 0.8, 0.7])
+    assert settle_step(steps, loss, 1.0) == 5.0
+    assert steps_to_loss(steps, loss, 1.0) < 2.0  # the first crossing takes the dip
+    assert settle_step(steps, loss, 0.75) == 7.0  # 0.8 at step 6 is above: only step 7 below
+    assert settle_step(steps, loss, 0.6) == math.inf  # the last step is above: not settled
+    assert settle_step(steps, loss, 10.0) == 0.0  # never above
+    assert settle_step(steps, np.r_[loss[:-1], np.nan], 1.0) == math.inf  # NaN counts as above
+    assert settle_step(steps[::2] * 10, loss[::2], 1.0) == 60.0  # records at 0, 20, 40, 60

@@ -10,6 +10,10 @@ means one thing across the suite. Pure numpy: this module knows nothing of runs 
   docs/model.md#statistics); ``interpolate=True`` places it between logged steps.
 * :func:`loglog_slope`, :func:`log_slope` — least-squares slopes of ``log y`` against ``log x``
   (a power-law exponent) and against ``x`` (an exponential rate).
+* :func:`steps_to_loss` — the first step at which a loss reaches a level (first crossing,
+  interpolated in ``log loss``).
+* :func:`settle_step` — the step from which a loss *stays* at or below a level until the last
+  step: robust to one-step dips of an oscillating loss (the primary "time to target").
 * :func:`censored_ratio` — the advantage ratio ``GD / SpecGD`` of two times, as a bound when one
   of them was not reached within its horizon.
 """
@@ -21,7 +25,7 @@ import math
 import numpy as np
 
 __all__ = ["ESCAPE_A2", "censored_ratio", "escape_step", "first_crossing", "log_slope",
-           "loglog_slope"]
+           "loglog_slope", "settle_step", "steps_to_loss"]
 
 #: The escape threshold on the signal statistic: a run has escaped once ``a² ≥ 1/2``.
 ESCAPE_A2 = 0.5
@@ -60,6 +64,24 @@ def steps_to_loss(steps, loss, level: float) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         y = -np.log(np.maximum(np.asarray(loss, dtype=float), 1e-300))
     return first_crossing(steps, y, -math.log(level))
+
+
+def settle_step(steps, loss, level: float) -> float:
+    """The step from which ``loss ≤ level`` holds at every recorded step up to the last: the
+    recorded step after the last one above ``level`` (``steps[0]`` when none is above); ``inf``
+    when the last recorded loss is above ``level`` (not settled within the budget). A NaN or
+    infinite loss counts as above. No interpolation: with every step recorded this is exact,
+    with sparser records it is the first recorded step of the final stretch below the level.
+
+    Unlike the first crossing (:func:`steps_to_loss`), a loss that dips below the level for a
+    step or two and then rises again (the period-2 band of SpecGD and Muon) has not settled."""
+    steps = np.asarray(steps)
+    loss = np.asarray(loss, dtype=float)
+    above = ~(np.nan_to_num(loss, nan=np.inf) <= level)
+    if not above.any():
+        return float(steps[0])
+    last = int(np.nonzero(above)[0][-1])
+    return math.inf if last == len(steps) - 1 else float(steps[last + 1])
 
 
 def escape_step(steps, a, level: float = ESCAPE_A2, interpolate: bool = True) -> float:
