@@ -551,8 +551,10 @@ def run(
     outs = []
     with progress_bar(spec.steps * len(calls), label, show) as bar:
         for opt, part, real in calls:  # one call, or one per problem or per runs_per_call runs
-            stacked_c, pidx_c = stacked, pidx[part]
-            if spec.runs_per_call is not None:  # the call's own problems: the same shapes each call
+            every = real == len(part) == len(runs)  # the call holds every run, in order
+            stacked_c, pidx_c = stacked, pidx if every else pidx[part]
+            if spec.runs_per_call is not None and not (every and spec.reduced):
+                # the call's own problems: the same shapes each call
                 stacked_c = jax.tree.map(lambda x, i=pidx_c: x[i], stacked)
                 pidx_c = jnp.arange(len(part), dtype=jnp.int32)
             outs.append(_call(spec, opt, vectorize, problems[0].d, part, real, W0, keys, data,
@@ -586,8 +588,10 @@ def _call(spec: RunSpec, opt: Any, vectorize: str, dim: int, part: np.ndarray, r
           data, lr_arr, pidx, stacked, padded: np.ndarray, n_logs: int, chunk: int, bar) -> dict:
     """One compiled call: the runs ``part`` (the first ``real`` of them its own, the rest padding)
     through every log interval; their records, final weights, divergence steps and tracking."""
+    every = real == len(part) == W0.shape[0]
+
     def take(x):
-        return x[part]
+        return x if every else x[part]
 
     lr_g, data_g = take(lr_arr), jax.tree.map(take, data)
     active = jnp.asarray(np.arange(len(part)) < real)
