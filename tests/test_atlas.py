@@ -315,7 +315,7 @@ def test_tiny_atlas_end_to_end(tmp_path):
     """The real runs (100 steps): every run measured, the tables, and a rerun computes nothing."""
     out = tmp_path / "tiny"
     res = atlas(out, **TINY)
-    assert res.report.completed == 2 * 2 * 2 * 3 + 2  # cells × optimizers × rates × seeds + manifold
+    assert res.report.completed == 2 * 2 * 2 * 3 + 2 * 2  # cells × opts × rates × seeds + manifold
     assert len(res.lr_choice) == 2 * 2 * 2 and res.lr_choice["chosen"].sum() == 4
     assert set(res.advantage["optimizer"]) == {"gd", "specgd"}
     for name in ("atlas.parquet", "lr_choice.parquet", "advantage.parquet", "boundaries.json",

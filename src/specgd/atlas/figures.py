@@ -7,6 +7,7 @@ rates tried."""
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import colormaps  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from specgd.atlas import slices as S  # noqa: E402
 from specgd.atlas.table import LABELS as TABLE_LABELS  # noqa: E402
@@ -166,8 +168,10 @@ def _line(ax, g: pd.DataFrame, x: str, color, label: str) -> None:
 
 
 def _axes_grid(n: int, cols: int = 3, size=(4.6, 3.5)):
-    """A grid of ``n`` panels, at most ``cols`` wide (no empty columns)."""
-    cols = max(1, min(cols, n))
+    """A grid of ``n`` panels, at most ``cols`` wide, with as few empty slots as can be (no empty
+    column: two panels are two columns, four a 2 × 2 grid)."""
+    options = range(max(1, min(cols, n) - 1), max(1, min(cols, n)) + 1)
+    cols = min(options, key=lambda c: (math.ceil(n / c) * c - n, -c))
     rows = max(1, math.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False,
                              constrained_layout=True)
@@ -176,23 +180,43 @@ def _axes_grid(n: int, cols: int = 3, size=(4.6, 3.5)):
     return fig, axes
 
 
-def _legend(fig, axes, ncols: int = 5) -> None:
+def _legend(fig, axes) -> None:
+    """One legend under the panels, as many columns as the figure's width holds."""
     handles: dict[str, Any] = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
+    longest = max((len(k) for k in handles), default=10)
+    fits = max(1, int(fig.get_size_inches()[0] / (0.3 + 0.075 * longest)))
     fig.legend(list(handles.values()), list(handles), loc="outside lower center",
-               ncols=min(ncols, max(1, len(handles))), fontsize=8)
+               ncols=min(fits, max(1, len(handles))), fontsize=8)
 
 
-def _style(ax, xlabel: str, title: str, log_x: str | None = None) -> None:
+def _title(fig, text: str) -> None:
+    """A suptitle wrapped to the figure's width."""
+    width = int(fig.get_size_inches()[0] * 15)
+    fig.suptitle(textwrap.fill(text, width), fontsize=9)
+
+
+def _style(ax, xlabel: str, title: str, log_x: str | None = None, xs=()) -> None:
     ax.axhline(1.0, color="black", lw=1)
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    if log_x == "symlog" and len(xs) and min(xs) > 0:
+        log_x = "log2"
     if log_x == "log2":
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     elif log_x == "symlog":
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlim(left=0)
+    ticks = sorted(set(np.asarray(xs, dtype=float).tolist()))
+    if ticks and len(ticks) <= 8:
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel("advantage over GD")
     ax.set_title(title, fontsize=9)
@@ -215,12 +239,12 @@ def curves(adv: pd.DataFrame, names, bounds: dict[str, Any]):
         if name == "lam":
             ax.axvline(SPIKE_THRESHOLD, color="black", ls=":", lw=1, label="λ = 2 (spike threshold)")
         _style(ax, sl.axes[0].label, sl.title,
-               "log2" if sl.axes[0].log else "symlog" if name == "lam" else None)
+               "log2" if sl.axes[0].log else "symlog" if name == "lam" else None,
+               part[x].dropna().to_numpy(dtype=float))
     _legend(fig, axes)
     seeds = int(adv["n_seeds"].min()) if len(adv) else 0
-    fig.suptitle(f"Advantage over GD = {CRITERION} (line: median over ≥ {seeds} seeds; band: 90% "
-                 "seed-bootstrap interval; hollow: rate at an edge; above 1: better than GD)",
-                 fontsize=9)
+    _title(fig, f"Advantage over GD = {CRITERION} (line: median over ≥ {seeds} seeds; band: 90% "
+           "seed-bootstrap interval; hollow: rate at an edge; above 1: better than GD)")
     return fig
 
 
@@ -233,9 +257,10 @@ def schedules(adv: pd.DataFrame):
     for ax, opt in zip(axes.flat, opts, strict=False):
         for kind, g in part[part["optimizer"] == opt].groupby("schedule", sort=False):
             _line(ax, g, "lam", SCHEDULE_COLORS.get(kind), kind)
-        _style(ax, "spike strength λ", LABELS.get(opt, opt), "symlog")
+        _style(ax, "spike strength λ", LABELS.get(opt, opt), "symlog",
+               part["lam"].to_numpy(dtype=float))
     _legend(fig, axes)
-    fig.suptitle(f"Schedules: advantage over GD on the same schedule = {CRITERION}", fontsize=9)
+    _title(fig, f"Schedules: advantage over GD on the same schedule = {CRITERION}")
     return fig
 
 
@@ -247,9 +272,10 @@ def dimensions(adv: pd.DataFrame):
     for ax, lam in zip(axes.flat, lams, strict=False):
         for opt, g in part[part["lam"] == lam].groupby("optimizer", sort=False):
             _line(ax, g, "d", COLORS.get(opt), LABELS.get(opt, opt))
-        _style(ax, "dimension d", f"λ = {lam:g} (population)", "log2")
+        _style(ax, "dimension d", f"λ = {lam:g} (population)", "log2",
+               part["d"].to_numpy(dtype=float))
     _legend(fig, axes)
-    fig.suptitle(f"Dimension: advantage over GD = {CRITERION}", fontsize=9)
+    _title(fig, f"Dimension: advantage over GD = {CRITERION}")
     return fig
 
 

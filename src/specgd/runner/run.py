@@ -310,7 +310,8 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
     ``dim`` is the input dimension d (the weights may live in a reduced subspace). With a
     schedule, each update is multiplied by its factor (:mod:`specgd.runner.schedule`); with
     targets, each step's excess loss updates the run's tracking state
-    (:mod:`specgd.runner.tracking`)."""
+    (:mod:`specgd.runner.tracking`). (Longer than most: its inner functions are the compiled
+    step and interval, closing over one run's problem and optimizer.)"""
     factor = schedules.build(spec.schedule, spec.steps, spec.warmup, spec.decay)
 
     def advance(carry, data, lr, pidx, problems: ProblemArrays, lengths: jax.Array):
@@ -322,9 +323,8 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
             excess = population_loss(c["W"], pa) - pa.noise**2
             return tracking.observe(c["track"], excess, k, c["diverged_at"] >= 0, spec.targets)
 
-        def step(_, c):
-            # Only online mode draws data; elsewhere the key would be split for nothing.
-            key, sub = jax.random.split(c["key"]) if spec.mode == "online" else (c["key"], c["key"])
+        def update(c, sub):
+            """The step's update (times the schedule's factor) and the new optimizer state."""
             if spec.fused_polar:  # SpecGD: the polar factor without forming the gradient
                 updates, opt_state = _fused_specgd_update(c["W"], pa, optimizer, lr, spec), c["opt"]
             else:
@@ -332,6 +332,12 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
             if factor is not None:
                 s = factor(c["step"].astype(c["W"].dtype))  # in the run's precision
                 updates = jax.tree.map(lambda u: u * jnp.asarray(s, u.dtype), updates)
+            return updates, opt_state
+
+        def step(_, c):
+            # Only online mode draws data; elsewhere the key would be split for nothing.
+            key, sub = jax.random.split(c["key"]) if spec.mode == "online" else (c["key"], c["key"])
+            updates, opt_state = update(c, sub)
             W_new = optax.apply_updates(c["W"], updates)
             ok = jnp.all(jnp.isfinite(W_new))
             alive = c["diverged_at"] < 0

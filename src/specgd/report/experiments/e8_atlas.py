@@ -127,9 +127,11 @@ def _seeds(res: AtlasResult, mode: str | None = None) -> int:
 
 def _caption_curves(res: AtlasResult) -> str:
     seeds = _seeds(res)
+    fixed = res.manifest.get("config", {}).get("lr_grids")
+    rates = ("at the preset's fixed rates" if fixed else "rates searched on a √2 lattice")
     return ("Advantage over GD = GD's median settle step (the step from which the excess population "
             "loss stays at or below 0.3% of its start until the budget) over X's, each optimizer "
-            "at its own best rate in every cell (rates searched on a √2 lattice; a hollow marker: "
+            f"at its own best rate in every cell ({rates}; a hollow marker: "
             "the chosen rate at the edge of the rates tried). Line: median over at least "
             f"{seeds} seeds; band: 90% seed-bootstrap interval of the ratio of medians; above 1: "
             "faster than GD. Base problem d = 32, m = 8, spike λ = 8 ⊥ w*, Gaussian init 1e-2, "
