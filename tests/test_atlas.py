@@ -193,6 +193,25 @@ def test_advantage_interval_and_verdict():
     assert lo == hi == 2.0
 
 
+def test_the_verdict_table_marks_cells_decided_by_the_loss_at_the_budget():
+    """Where neither X nor GD gets there, the ratio of losses at the budget decides; the table
+    says so (a bare "30 ahead" read as thirty times faster)."""
+    from specgd.atlas.table import verdicts
+
+    rows = [{"lam": 1.0, "optimizer": o, "lr": 0.1, "seed": s, M.PRIMARY: math.inf,
+             "budget": 1000, "diverged": False, "escape": 1.0, "worst_cos": 0.1,
+             "loss_at_budget": loss * (1 + 0.01 * s), "final_bulk": 0.0}
+            for o, loss in (("gd", 0.3), ("specgd", 0.01)) for s in range(5)]
+    runs = pd.DataFrame(rows)
+    chosen = runs[["lam", "optimizer", "lr"]].drop_duplicates()
+    adv = M.advantage(runs, chosen, M.PRIMARY, ["lam"], chosen.assign(edge=False))
+    adv = adv.assign(slice="lam", schedule="constant")
+    row = adv.set_index("optimizer").loc["specgd"]
+    assert row["decided_by"] == "loss_at_budget" and row["advantage"] == pytest.approx(30.0)
+    text = verdicts(adv)
+    assert "30ℓ ahead" in text and "ℓ: neither X nor GD got there" in text
+
+
 @pytest.fixture(scope="module")
 def stub(tmp_path_factory):
     out = tmp_path_factory.mktemp("atlas") / "stub"

@@ -69,14 +69,16 @@ def program(config: dict[str, Any]) -> str:
 
 
 def cost(config: dict[str, Any]) -> float:
-    """Rough seconds of one run on one core (to cut tasks and start the longest first)."""
-    steps, d, m = config["steps"], config["problem"]["d"], config["problem"]["m"]
+    """Rough seconds of one run on one core (to cut tasks and place programs on workers): the
+    step of a reduced population run, plus ~20 ns per sample and dimension with finite data and
+    ~25 ns per Gaussian number drawn online (B·d a step), measured on the base problem."""
+    steps, d = config["steps"], config["problem"]["d"]
     name = config["optimizer"]["name"]
-    per_step = {"specgd": 12e-6, "muon": 5e-6}.get(name, 3e-6)
+    per_step = {"specgd": 10e-6, "muon": 4e-6}.get(name, 2e-6)
     if config.get("mode") == "finite":
-        per_step += 6e-10 * config["n"] * d * m
+        per_step += 20e-9 * config["n"] * d
     elif config.get("mode") == "online":
-        per_step += 1.5e-9 * config.get("batch_size", 1) * d * m + 2e-6
+        per_step += 25e-9 * config.get("batch_size", 1) * d
     return 2e-3 + steps * per_step
 
 

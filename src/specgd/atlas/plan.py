@@ -255,7 +255,7 @@ class Planner:
     def extend(self, runs: pd.DataFrame) -> bool:
         """Plan the rates the search needs in each group (:func:`specgd.atlas.search.needs`);
         whether any was added."""
-        keys = ["slice", *S.CELL_COLUMNS, "schedule", "optimizer"]
+        keys = ["slice", *S.CELL_COLUMNS, "schedule", "optimizer"]  # a group's columns
         rates = M.per_rate(runs, keys).merge(
             runs[[*keys, "lr", "k", "candidate"]].drop_duplicates([*keys, "lr"]),
             on=[*keys, "lr"], how="left")

@@ -164,13 +164,13 @@ def _search(planner: Planner, store: MeasureStore, ex: Executor, log) -> tuple[p
             return runs, rounds
 
 
-def _group_keys(config: AtlasConfig) -> list[str]:
-    return ["slice", *CELL_COLUMNS, "schedule", "optimizer"]
+#: The columns naming a group: slice × cell × optimizer (the schedule is a cell column).
+GROUP_KEYS = ["slice", *CELL_COLUMNS, "schedule", "optimizer"]
 
 
 def _choices(runs: pd.DataFrame, config: AtlasConfig):
     """Every rate tried with its medians and choices; the chosen rate per criterion; edges."""
-    keys = _group_keys(config)
+    keys = GROUP_KEYS
     rates = M.per_rate(runs, keys).merge(
         runs[[*keys, "lr", "k", "candidate", "origin"]].drop_duplicates([*keys, "lr"]),
         on=[*keys, "lr"], how="left")
@@ -188,7 +188,7 @@ def _choices(runs: pd.DataFrame, config: AtlasConfig):
 
 def _advantage(runs: pd.DataFrame, chosen: dict, edges: list, config: AtlasConfig) -> pd.DataFrame:
     """Every criterion's advantage table, one after the other (:func:`specgd.atlas.measure.advantage`)."""
-    cell = [k for k in _group_keys(config) if k != "optimizer"]
+    cell = [k for k in GROUP_KEYS if k != "optimizer"]
     parts = [M.advantage(runs, chosen[crit], crit, cell,
                          e.rename(columns={f"edge_{crit}": "edge"}))
              for crit, e in zip(M.CRITERIA, edges, strict=True)]
@@ -230,7 +230,7 @@ def _write(out: Path, config: AtlasConfig, runs, lr_choice, chosen, adv, manifol
     from specgd.atlas.boundaries import boundaries as find_boundaries
     from specgd.atlas.boundaries import manifold_check
 
-    at_primary = runs.merge(chosen[M.PRIMARY], on=[*_group_keys(config), "lr"], how="inner")
+    at_primary = runs.merge(chosen[M.PRIMARY], on=[*GROUP_KEYS, "lr"], how="inner")
     bounds = find_boundaries(adv, lr_choice, config, at_primary)
     if len(manifold):
         bounds["manifold"] = manifold_check(manifold, config, MANIFOLD_START)

@@ -1,6 +1,7 @@
 """The atlas' answer as text: per slice, a table of optimizer × cell with the advantage over GD
 on one criterion (by default the primary one, settle at 3e-3·L₀), its 90% interval, the verdict
-and a mark where the chosen rate sits at the edge of the rates tried."""
+a mark where the chosen rate sits at the edge of the rates tried, and another where neither
+optimizer reached the target and the loss at the budget decided."""
 
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def _block(part: pd.DataFrame, columns: list[str]) -> list[str]:
                     top, low = top + f"{'':<{WIDTH}}", low + f"{'':<{WIDTH}}"
                     continue
                 r = hit.iloc[0]
-                mark = "*" if bool(r["lr_at_edge"]) else ""
+                mark = ("ℓ" if r.get("decided_by") == "loss_at_budget" else "") + \
+                    ("*" if bool(r["lr_at_edge"]) else "")
                 top += f"{number(r['advantage'], r['bound']) + mark + ' ' + r['verdict']:<{WIDTH}}"
                 low += f"{interval(r['ci_lo'], r['ci_hi']):<{WIDTH}}"
             out += [top.rstrip(), low.rstrip()]
@@ -85,7 +87,8 @@ def verdicts(adv: pd.DataFrame, measure: str = S.PRIMARY_MEASURE, target: float 
     lines = [f"Advantage over GD = GD's median {what} to {target:g}·L₀ / X's, each at its best "
              "rate; below it, the 90% seed-bootstrap interval. Verdict: ahead (interval above 1), "
              "behind (below 1), even (contains 1). *: the chosen rate is at the edge of the rates "
-             "tried."]
+             "tried. ℓ: neither X nor GD got there within the budget (median); the ratio is GD's "
+             "median loss at the budget over X's."]
     for name in dict.fromkeys(part["slice"]):
         sl = S.SLICES[name]
         g = part[part["slice"] == name]
