@@ -154,15 +154,20 @@ def _draw_fixed_rates(ax, angle: dict[str, Any]) -> None:
 
 
 def _line(ax, g: pd.DataFrame, x: str, color, label: str) -> None:
-    """Median advantage with its interval band; hollow markers where the rate is at an edge."""
+    """Median advantage with its interval band; hollow markers where the rate is at an edge,
+    triangles where neither settled and the losses at the budget decided."""
     g = g.sort_values(x)
     xv = g[x].to_numpy(dtype=float)
     y = g["advantage"].to_numpy(dtype=float)
     ax.plot(xv, y, color=color, lw=1.4, label=label)
     edge = g["lr_at_edge"].to_numpy(dtype=bool)
-    ax.plot(xv[~edge], y[~edge], "o", ms=3.5, color=color)
-    if edge.any():
-        ax.plot(xv[edge], y[edge], "o", ms=5, mfc="white", color=color)
+    loss = (g["decided_by"] == "loss_at_budget").to_numpy(dtype=bool) if "decided_by" in g \
+        else np.zeros(len(g), dtype=bool)
+    for where, marker in ((~loss, "o"), (loss, "^")):
+        ax.plot(xv[where & ~edge], y[where & ~edge], marker, ms=3.5 if marker == "o" else 5,
+                color=color)
+        if (where & edge).any():
+            ax.plot(xv[where & edge], y[where & edge], marker, ms=5, mfc="white", color=color)
     lo = np.clip(g["ci_lo"].to_numpy(dtype=float), 1e-3, None)
     ax.fill_between(xv, lo, g["ci_hi"].to_numpy(dtype=float), color=color, alpha=0.15, lw=0)
 
@@ -244,7 +249,8 @@ def curves(adv: pd.DataFrame, names, bounds: dict[str, Any]):
     _legend(fig, axes)
     seeds = int(adv["n_seeds"].min()) if len(adv) else 0
     _title(fig, f"Advantage over GD = {CRITERION} (line: median over ≥ {seeds} seeds; band: 90% "
-           "seed-bootstrap interval; hollow: rate at an edge; above 1: better than GD)")
+           "seed-bootstrap interval; hollow: rate at an edge; triangle: neither settled, ratio of "
+           "losses at the budget; above 1: better than GD)")
     return fig
 
 
