@@ -64,9 +64,10 @@ def worker_sample(steps: int, blas_threads: int) -> float:
     return step_timer(steps, blas_threads)()
 
 
-def _burn(stop: Any) -> None:
+def _burn(stop: Any, parent: int) -> None:
+    """Spin until told to stop, or until the benchmark that started it is gone."""
     x = 0
-    while not stop.is_set():
+    while not stop.is_set() and os.getppid() == parent:
         for _ in range(100_000):
             x += 1
 
@@ -76,7 +77,7 @@ def burning(n: int) -> Iterator[None]:
     """``n`` processes spinning on the CPU while the block runs."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
-    procs = [ctx.Process(target=_burn, args=(stop,), daemon=True) for _ in range(n)]
+    procs = [ctx.Process(target=_burn, args=(stop, os.getpid()), daemon=True) for _ in range(n)]
     for p in procs:
         p.start()
     time.sleep(0.5 if n else 0.0)  # let them reach the CPU
@@ -174,11 +175,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--steps", type=int, default=3000, help="steps per sample (the README's 3000)")
     p.add_argument("--rounds", type=int, default=4, help="quiet/busy pairs per setting")
     p.add_argument("--burners", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    p.add_argument("--threads", default=None,
+                   help="BLAS thread counts to compare, comma separated (default: 1 and the CPU count)")
     p.add_argument("--no-sweep", action="store_true", help="skip the two-worker LocalCluster")
     p.add_argument("--out", default=None, help="directory for busy.json and busy.md")
     args = p.parse_args(argv)
     cpus = os.cpu_count() or 1
-    threads = [1] if cpus == 1 else [1, cpus]
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, cpus})
     started, load = time.perf_counter(), os.getloadavg()[0]
     rows = local_arms(args.steps, args.rounds, args.burners, threads)
     if not args.no_sweep:
