@@ -13,12 +13,10 @@ import numpy as np
 
 from specgd.data.problem import Problem
 from specgd.errors import ConfigError, check_number
-from specgd.model.preprocessing import PREPROCESSINGS
-from specgd.model.spectral import MAX_SPECTRAL_N, SpectralInit
 
-__all__ = ["INIT_KINDS", "MAX_SPECTRAL_N", "PREPROCESSINGS", "ArrayInit", "GaussianInit", "Init",
-           "ManifoldInit", "OrthogonalInit", "SpectralInit", "as_init", "init_parameters",
-           "init_required"]
+# Re-exported: the spectral initialization and its preprocessings lived here before.
+from specgd.model.preprocessing import PREPROCESSINGS  # noqa: F401
+from specgd.model.spectral import MAX_SPECTRAL_N, SpectralInit  # noqa: F401
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
