@@ -173,9 +173,12 @@ class SpectralInit:
     @staticmethod
     def _label_mean(problem: Problem) -> float:
         """``E[y]``: ``w*ᵀΣw*`` (``tr(TΣTᵀ)`` for a rank-``r`` teacher ``M* = TᵀT``)."""
-        T = np.asarray(problem.arrays.teachers if problem.teacher_rank > 1 else problem.teacher[None],
-                       dtype=float)
-        s = float(np.sum(np.asarray(problem.cov.apply(jnp.asarray(T))) * T))
+        if problem.teacher_rank > 1:
+            T = np.asarray(problem.arrays.teachers, dtype=float)
+            s = float(np.sum(np.asarray(problem.cov.apply(jnp.asarray(T))) * T))
+        else:  # the same arithmetic as the estimator's ȳ (ties between eigenvalues stay put)
+            w = np.asarray(problem.teacher, dtype=float)
+            s = float(np.asarray(problem.cov.apply(jnp.asarray(w))) @ w)
         if s <= 0:
             raise ConfigError("SpectralInit needs w*ᵀΣw* > 0")
         return s

@@ -520,13 +520,13 @@ def _figure_overlap(p: Params, tab: pd.DataFrame, curves: pd.DataFrame):
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     ax = axes[0, -1]
     markers = dict(zip(p.ovl_ds, ("o", "^", "s", "D"), strict=False))
-    shift = dict(zip(p.ovl_ds, np.linspace(0.96, 1.04, len(p.ovl_ds)), strict=False))
-    for prep in BOUNDED:
-        for d in p.ovl_ds:
+    for i, prep in enumerate(BOUNDED):  # side by side at each δ: preprocessings, then d
+        for j, d in enumerate(p.ovl_ds):
             g = tab[(tab["d"] == d) & (tab["preprocessing"] == prep) & np.isfinite(tab["predicted"])]
+            shift = 0.14 * (i - (len(BOUNDED) - 1) / 2) + 0.05 * (j - (len(p.ovl_ds) - 1) / 2)
             for checked, face in ((True, PREP_COLORS[prep]), (False, "white")):
                 h = g[g["checked"] == checked]
-                ax.errorbar(h["delta"] * shift[d], h["rho2"] - h["predicted"], yerr=h["half"],
+                ax.errorbar(h["delta"] + shift, h["rho2"] - h["predicted"], yerr=h["half"],
                             fmt=markers[d], color=PREP_COLORS[prep], mfc=face, ms=4.5, capsize=2)
     for d in p.ovl_ds:
         ax.plot([], [], markers[d], color="black", label=f"d = {d}")
