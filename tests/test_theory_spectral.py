@@ -82,6 +82,8 @@ def test_one_minus_one_over_y_maximizes_the_overlap(delta):
             assert lu_li_overlap(T, delta, max(sup, 1.0)).rho2 < best - 1e-5
     for prep in ("mondelli_montanari", "truncated"):
         assert spectral_overlap(prep, delta).rho2 <= best
+    # SpectralInit's floor max(ŷ, 10⁻³) costs less than 10⁻⁵ of ρ² (docs/theory.md)
+    assert spectral_overlap("optimal", delta).rho2 == pytest.approx(best, abs=1e-5)
 
 
 def _monte_carlo(prep, delta, d, seeds):

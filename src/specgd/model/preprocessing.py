@@ -38,7 +38,7 @@ def normalized(preprocessing: str, yn: np.ndarray, delta: float | None = None,
     - ``optimal`` ``1 − 1/max(ŷ, ε)``, ``ε =`` :data:`OPTIMAL_FLOOR`: the overlap-optimal
       preprocessing of the real model (Luo, Alghamdi and Lu, arXiv 1811.04420), independent of
       ``δ``; the floor only matters for ``ŷ < ε`` (without noise 2.5% of the labels, changing the
-      asymptotic overlap by less than 10⁻⁴ at ``δ ≤ 6``) and keeps labels ``≤ 0`` (label noise)
+      asymptotic overlap by less than 10⁻⁵ at ``δ ≤ 6``) and keeps labels ``≤ 0`` (label noise)
       from getting unbounded or positive weights;
     - ``mondelli_montanari`` ``(ŷ₊ − 1)/(ŷ₊ + √(2δ) − 1)``: the threshold-optimal function of the
       real model (Mondelli and Montanari, arXiv 1708.05932), ``δ > 1/2``;

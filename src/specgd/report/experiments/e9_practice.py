@@ -640,9 +640,13 @@ def run(quick: bool = False, params: Params | None = None) -> ExperimentOutput:
         figures.append(Figure("e9_rank", _caption_rank(p), _figure_rank(p, rk, thr), rk))
         claims += _claims_rank(p, rk, thr)
     if p.ovl_ds:  # (e); an empty `ovl_ds` (the quick run) leaves it out
-        tab = _overlap_table(p, _overlaps(p))
-        figures.append(Figure("e9_overlap", _caption_overlap(p),
-                              _figure_overlap(p, tab, _overlap_curves(p)), tab))
+        ovl = _overlaps(p)
+        tab = _overlap_table(p, ovl)
+        keys = ["d", "preprocessing", "delta"]
+        figures.append(Figure("e9_overlap", _caption_overlap(p),  # every seed, with its prediction
+                              _figure_overlap(p, tab, _overlap_curves(p)),
+                              ovl.merge(tab[keys + ["predicted", "predicted_top", "checked"]],
+                                        on=keys)))
         claims += _claims_overlap(p, tab)
     summary = (
         "The population spectral estimators switch from the signal to the spike exactly where the "
