@@ -110,15 +110,19 @@ def _dispatch(f: Activation, g: Activation, q1, q2, c) -> jax.Array:
         return 2 / math.pi * jnp.arcsin(_ratio(c, q1 * q2))
     if (a, b) == ("sign", "erf"):
         return 2 / math.pi * jnp.arcsin(_ratio(c, (1 + q2) * q1))
-    if (a, b) == ("erf", "erf"):
-        return 2 / math.pi * jnp.arcsin(c / jnp.sqrt((1 + q1) * (1 + q2)))
+    if (a, b) == ("erf", "erf"):  # the square roots on q1's and q2's own (small) shapes
+        return 2 / math.pi * jnp.arcsin(c * jax.lax.rsqrt(1 + q1) * jax.lax.rsqrt(1 + q2))
     raise ValueError(f"no kernel for {f.name} × {g.name}")  # unreachable for KINDS
 
 
 def _ratio(c: jax.Array, qq: jax.Array) -> jax.Array:
-    """``c/√qq`` clipped to ``[−1, 1]`` (0 where ``qq = 0``)."""
+    """``c/√qq`` clipped to ``[−1, 1]`` (0 where ``qq = 0``), and exactly ``±1`` where
+    ``c² ≥ qq`` in floating point (the diagonal ``c = q1 = q2``): ``arcsin`` and ``arccos`` turn a
+    one-ulp error in ``ρ`` near ±1 into ``√ulp ≈ 10⁻⁸``."""
     ok = qq > 0
-    return jnp.clip(jnp.where(ok, c / jnp.sqrt(jnp.where(ok, qq, 1.0)), 0.0), -1.0, 1.0)
+    rho = jnp.where(ok, c / jnp.sqrt(jnp.where(ok, qq, 1.0)), 0.0)
+    rho = jnp.where(ok & (c * c >= qq), jnp.sign(c), rho)
+    return jnp.clip(rho, -1.0, 1.0)
 
 
 def _poly_kernel(poly: tuple[float, ...], g: Activation, q1, q2, c) -> jax.Array:
