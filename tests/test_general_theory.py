@@ -138,7 +138,11 @@ def _unit(w, S):
     return w / math.sqrt(float(w @ S @ w))
 
 
-def test_parity_and_degree_obstructions_hide_the_teacher_direction():
+@pytest.mark.parametrize("pairs", [
+    pytest.param([("quadratic", "hermite(3)"), ("erf", "square"), ("relu", "hermite(3)")], id="three"),
+    pytest.param([("quadratic", "hermite(4)"), ("abs", "sign"), ("tanh", "abs")], id="more",
+                 marks=pytest.mark.slow)])
+def test_parity_and_degree_obstructions_hide_the_teacher_direction(pairs):
     """For a pair with no correlation term of order ≥ 1 the loss does not depend on the teacher's
     direction: moving the teacher (``w*ᵀΣw* = 1`` both) leaves L unchanged to round-off (parity,
     degree, relu's linear odd part)."""
@@ -146,7 +150,7 @@ def test_parity_and_degree_obstructions_hide_the_teacher_direction():
     W = jnp.asarray(W0) * 0.4
     Ws = jnp.asarray(_unit(Ws[0], S))[None]
     moved = jnp.asarray(_unit(np.random.default_rng(9).standard_normal(8), S))[None]
-    for act, link in [("quadratic", "hermite(3)"), ("erf", "square"), ("relu", "hermite(3)")]:
+    for act, link in pairs:
         assert th.early_phase(act, link).order is None
         L, L_moved = gen.population_loss(W, Ws, cov, act, link), gen.population_loss(W, moved, cov, act, link)
         assert float(L) == pytest.approx(float(L_moved), rel=1e-13), (act, link)
