@@ -186,10 +186,8 @@ def _first_growing(act, link, lr, grid, d=16, m=8, steps=100):
     return grid[first]
 
 
-@pytest.mark.parametrize("act,link", [
-    ("quadratic", "relu"),
-    pytest.param("hermite(2)", "relu", marks=pytest.mark.slow),
-    pytest.param("quadratic", "abs", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("act,link", [("quadratic", "relu"), ("hermite(2)", "relu"), ("quadratic", "abs")])
 def test_spike_threshold_by_simulation_within_one_grid_step(act, link):
     """Full GD runs (population, d = 16, m = 8, Gaussian init 10⁻⁴, η̃ = 0.05, 100 steps): the
     smallest λ on a grid of step 0.1 at which b/a grows is within one step above λ_c."""
@@ -243,6 +241,7 @@ def test_homogeneous_amplification_is_a_power_law():
     assert slope == pytest.approx(th.homogeneous_exponent("relu", "square", lam), rel=0.01)
 
 
+@pytest.mark.slow
 def test_odd_activation_gradient_is_rank_one_and_the_spike_contracts():
     """Near W = 0 every row of an odd σ's gradient is a_j times the same vector (a linear
     regression of the mean neuron): σ₂/σ₁ ≤ 10⁻⁵. Under GD (λ = 8, d = 64, m = 8, η̃ = 0.5) b/a
@@ -282,10 +281,8 @@ def test_higher_order_saddle_force_and_a_stuck_single_odd_neuron(acts, stuck):
 # ---- SpecGD --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("act,link", [
-    ("relu", "square"),
-    pytest.param("quadratic", "relu", marks=pytest.mark.slow),
-    pytest.param("hermite(2)", "square", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("act,link", [("relu", "square"), ("quadratic", "relu"), ("hermite(2)", "square")])
 def test_specgd_removes_the_amplification(act, link):
     """λ = 8, d = 64, m = 16, Gaussian init 10⁻³, 100 steps: GD's b/a grows more than 5-fold,
     SpecGD's (η = 0.01) stays ≤ 1 while a grows by ≥ 0.95 η/√m per step."""

@@ -142,12 +142,11 @@ def _against_reference(pairs, rows, ref_fn):
     return worst
 
 
-# One pair per branch of the dispatch (polynomial × each kind, the arc kernels, relu × odd,
-# |z| × odd, the arcsines, the tanh mixture on one side and on both); all 36 in the slow suite.
-BRANCHES = [("quadratic", "hermite(4)"), ("hermite(3)", "relu"), ("hermite(3)", "sign"),
-            ("hermite(3)", "tanh"), ("relu", "relu"), ("relu", "abs"), ("abs", "abs"),
-            ("relu", "sign"), ("abs", "erf"), ("sign", "sign"), ("sign", "erf"), ("erf", "erf"),
-            ("sign", "tanh"), ("tanh", "tanh")]
+# The risky branches of the dispatch (polynomial × polynomial and × a kink, the arc kernel,
+# relu × odd, the arcsines, the tanh mixture on one side and on both); all 36 pairs in the slow
+# suite.
+BRANCHES = [("quadratic", "hermite(4)"), ("hermite(3)", "relu"), ("relu", "relu"), ("relu", "sign"),
+            ("sign", "erf"), ("erf", "erf"), ("sign", "tanh"), ("tanh", "tanh")]
 
 
 def test_every_branch_against_a_quadrature_reference():
@@ -196,9 +195,10 @@ def test_gradients_finite_differences_diagonal_and_zero_variance(pairs):
         fd_d = (tail[:nd] - tail[nd:]) / (2 * H)
         assert np.allclose(np.sum(Gd * Xd, axis=1), fd_d, rtol=1e-6, atol=1e-10), (f, g)
     assert worst <= 1e-7
-    # Price's limits at the diagonal: ∂κ/∂c = E[f'g'] (relu: 1/2; |z| at ρ = −1: −1), ∂J/∂q = 0
+    # Price's limit at the diagonal: ∂κ/∂c = E[f'g'] = 1/2 for relu, and ∂J/∂q = 0
     assert np.allclose(probe("relu", "relu")[1][n + ni], [0.0, 0.0, 0.5], atol=1e-15)
-    assert np.allclose(probe("abs", "abs")[1][n + ni + 1], [0.0, 0.0, -1.0], atol=1e-15)
+    if ("abs", "abs") in pairs:  # |z| at ρ = −1: E[sign(z) sign(−z)] = −1
+        assert np.allclose(probe("abs", "abs")[1][n + ni + 1], [0.0, 0.0, -1.0], atol=1e-15)
 
 
 def test_classical_forms():
@@ -226,6 +226,7 @@ def test_quadrature_fallback_error_for_tanh():
     assert np.all(err[:3] <= 1e-13) and err[3] <= 1e-11, err
 
 
+@pytest.mark.slow
 def test_quadrature_fallback_error():
     """The 2-D fallback against the closed forms: round-off for a smooth pair (≤ 10⁻¹³, including
     q = 4 for erf × He₃); kinks converge slowly (relu × relu: 2·10⁻³ relative). Any elementwise
@@ -244,6 +245,7 @@ def test_quadrature_fallback_error():
     assert float(g) == pytest.approx(float(fd), rel=1e-8)
 
 
+@pytest.mark.slow
 def test_jit_vmap_and_float32():
     q = jnp.asarray([[0.5], [1.0], [2.0]])
     C = jnp.asarray([[0.5, 0.3, -0.2], [0.3, 1.0, 0.9], [-0.2, 0.9, 2.0]])
