@@ -32,7 +32,7 @@ from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, as_init
 from specgd.optim.registry import bind_problem, capabilities_of, is_unbound, names_with
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
-from specgd.runner import options, resources, subspace, tracking
+from specgd.runner import options, resources, subspace, threads, tracking
 from specgd.runner import schedule as schedules
 from specgd.runner.metrics import summary, update_spectrum
 
@@ -424,6 +424,7 @@ def _run_calls(group: np.ndarray, per_call: int | None) -> list[tuple[np.ndarray
     return calls
 
 
+@threads.limit_blas  # small LAPACK calls: one thread (see specgd.runner.threads)
 def run(
     problem: Problem | Sequence[Problem],
     optimizer: Any,
