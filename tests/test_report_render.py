@@ -9,12 +9,12 @@ import re
 
 import pandas as pd
 import pytest
+from specgd.report.render import first_sentence, fmt, md_cell, source_html, source_md
 
 from specgd.report import headline, papers
 from specgd.report.build import write_outputs, write_report
 from specgd.report.claims import JSON_KEYS, Claim, ExperimentOutput, Figure
 from specgd.report.plotting import subplots
-from specgd.report.render import first_sentence, fmt, md_cell, source_html, source_md
 
 THEORY = "docs/theory.md#growth-rates"
 

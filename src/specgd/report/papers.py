@@ -1,9 +1,11 @@
 """What the two papers claim, and the evidence the experiments bring for each statement.
 
 The statements are a declarative list: each quotes arXiv 2601.22652 or arXiv 2511.18661, names
-the experiment claims that bear on it (exact ids, or ``fnmatch`` patterns such as ``E7.rho-*``)
-and writes one sentence of measured evidence from those claims. An id that no experiment states
-(renamed, or its experiment not built) is simply not evidence.
+the experiment claims that bear on it (exact ids, or ``fnmatch`` patterns such as ``E7.rho-*``;
+every one matches a claim some experiment declares, which a test checks) and writes one sentence
+of measured evidence from those claims' typed values (measured, predicted and ``values``; never
+their words). An id that did not run (its experiment not built, or left out of the quick preset)
+is simply not evidence.
 
 Verdict of a statement (documented in ``docs/report.md#verdicts``): PASS when every judged
 evidence claim that ran is PASS or HOLDS, FAIL when any is FAIL or BREAKS, NOT RUN when no judged
@@ -60,8 +62,9 @@ def _g(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def _suffix(cid: str, prefix: str) -> str:
-    return cid[len(prefix):] if cid.startswith(prefix) else cid
+def _value(claim: Claim, name: str) -> Any:
+    """A typed value of a claim (KeyError when it lacks it: the clause is then left out)."""
+    return claim.values[name]
 
 
 Part = Callable[[Evidence], "str | None"]
@@ -151,8 +154,13 @@ class Assessment:
                      self.statement.source, note=f"{self.sentence} Evidence: {ids}.", kind="paper")
 
 
-def assess(claims: Sequence[Claim], statements: Sequence[Statement] | None = None) -> list[Assessment]:
-    """Judge every statement on ``claims`` (the experiment claims of a report, in report order)."""
+def assess(claims: Sequence[Claim], statements: Sequence[Statement] | None = None,
+           built: dict[str, bool] | None = None) -> list[Assessment]:
+    """Judge every statement on ``claims`` (the experiment claims of a report, in report order).
+
+    ``built`` maps the experiments the report shows to their mode (True: quick); a statement
+    none of whose evidence ran says why: its experiments are not built, or were built in quick
+    mode, whose presets leave some evidence out."""
     out = []
     for st in STATEMENTS if statements is None else statements:
         # Experiments may state claims of kind paper themselves (a quoted statement checked
@@ -166,10 +174,28 @@ def assess(claims: Sequence[Claim], statements: Sequence[Statement] | None = Non
         else:
             verdict = "PASS"
         ev = Evidence(found)
-        text = st.write(ev) if found else (
-            f"None of its evidence claims ({', '.join(st.evidence)}) ran in this report.")
+        text = st.write(ev) if found else _absent(st, built)
         out.append(Assessment(st, verdict, found, text))
     return out
+
+
+def _absent(st: Statement, built: dict[str, bool] | None) -> str:
+    """Why a statement has no evidence in this report."""
+    text = f"None of its evidence claims ({', '.join(st.evidence)}) ran in this report"
+    if built is None:
+        return text + "."
+    keys = list(dict.fromkeys(pattern.split(".")[0] for pattern in st.evidence))
+    quick = [k for k in keys if built.get(k)]
+    missing = [k for k in keys if k not in built]
+    why = []
+    if quick:
+        why.append(f"{', '.join(quick)} {'was' if len(quick) == 1 else 'were'} built in quick mode, "
+                   "whose preset leaves this evidence out (a full build, `specgd reproduce "
+                   f"{' '.join(quick)}`, runs it)")
+    if missing:
+        why.append(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not built in this "
+                   "report")
+    return text + (": " + "; ".join(why) if why else "") + "."
 
 
 # --- the evidence sentences ----------------------------------------------------------------------
@@ -204,7 +230,7 @@ def _plateau(ev: Evidence) -> str | None:
     for c in ev.match("E1.plateau-*"):
         m, p = number(c.measured), number(c.predicted)
         if m is not None:
-            lam = _suffix(c.id, "E1.plateau-").lstrip("λ")
+            lam = f"{_value(c, 'lam'):g}"
             clauses.append(f"at λ = {lam} the spike plateaus at b = {_g(m)}"
                            + (f" (predicted {_g(p)})" if p is not None else ""))
     return "; ".join(clauses) or None
@@ -215,7 +241,7 @@ def _alignment_gd(ev: Evidence) -> str | None:
     for c in ev.match("E1.alignment-*"):
         g, s = number(c.measured, 0), number(c.measured, 1)
         start = number(c.predicted, 1)
-        lam = _suffix(c.id, "E1.alignment-").lstrip("λ")
+        lam = f"{_value(c, 'lam'):g}"
         if g is not None:
             row = f"at λ = {lam} GD's alignment cos falls to {_g(g, 2)}"
             if s is not None:
@@ -230,7 +256,7 @@ def _alignment_specgd(ev: Evidence) -> str | None:
     for c in ev.match("E1.alignment-*"):
         s, start = number(c.measured, 1), number(c.predicted, 1)
         if s is not None and start is not None:
-            lams.append(_suffix(c.id, "E1.alignment-").lstrip("λ"))
+            lams.append(f"{_value(c, 'lam'):g}")
             drops.append(start - s)
     if not lams:
         return None
@@ -245,12 +271,16 @@ _ceiling = _clause("E2.specgd-ceiling", "its spike-to-signal ratio b/a stays und
                    "ceiling (at most {m:.3f}× it)")
 
 
+# E3's two scans of its escape time (E3 states these two ids).
+_FLAT_SCANS = {"E3.specgd-flat-d": "d", "E3.specgd-flat-lambda": "λ"}
+
+
 def _flat(ev: Evidence) -> str | None:
     rows = []
     for c in ev.match("E3.specgd-flat-*"):
         m = number(c.measured)
         if m is not None:
-            what = {"d": "d", "lambda": "λ"}.get(_suffix(c.id, "E3.specgd-flat-"), "the scan")
+            what = _FLAT_SCANS.get(c.id, "the scan")
             rows.append(f"{m:.3f} over {what}")
     return ("its escape time varies by a factor of only " + " and ".join(rows)) if rows else None
 
@@ -295,8 +325,8 @@ _gd_slope_c = _clause("E4.gd-slope-c", "GD's bulk shrinks only like k^({m:.2f})"
 
 
 def _scope(ev: Evidence) -> str | None:
-    holds = [_suffix(c.id, "E6.") for c in ev.claims.values() if c.verdict in GOOD]
-    breaks = [_suffix(c.id, "E6.") for c in ev.claims.values() if c.verdict in BAD]
+    holds = [_value(c, "variation") for c in ev.claims.values() if c.verdict in GOOD]
+    breaks = [_value(c, "variation") for c in ev.claims.values() if c.verdict in BAD]
     if not holds and not breaks:
         return None
     out = []
@@ -313,7 +343,7 @@ def _rho(ev: Evidence) -> str | None:
     for c in ev.match("E7.rho-*"):
         m, p = number(c.measured), number(c.predicted)
         if m is not None and p:
-            rows.append(f"{m / p:.3f} at a = {_suffix(c.id, 'E7.rho-a')}")
+            rows.append(f"{m / p:.3f} at a = {_value(c, 'a'):g}")
     return ("the alignment u leaves 0 at the predicted exponential rate ρ (measured/predicted "
             + ", ".join(rows) + ")") if rows else None
 
@@ -326,33 +356,31 @@ def _logd(ev: Evidence) -> str | None:
         "dimensions" + (f" (predicted {_g(p)})" if p is not None else ""))
 
 
-_PAPER_KAPPA = re.compile(r"2a/\(a−1\) = ([0-9.]+)")
-
-
 def _slow(ev: Evidence) -> str | None:
     c = ev.get("E7.slow-exponent")
     m, p = (number(c.measured), number(c.predicted)) if c else (None, None)
     if m is None:
         return None
     # The prediction is the finite-d closed form's exponent; the paper's 2a/(a−1) is its d → ∞
-    # limit, whose value the claim's note states.
-    limit = _PAPER_KAPPA.search(c.note or "")
+    # limit, a typed value of the claim.
+    limit = c.values.get("kappa_paper")
     return (
         f"in the slow phase the exponent κ of t(ε) ∝ ε^(−κ) (ε = ‖w − w*‖_Σ) fitted to the simulation "
         f"is {_g(m)}"
         + (f", against {_g(p)} from the same fit of the closed form Σλᵢ(w*ᵢ)²e^(−16λᵢt) for ε² at "
            "the simulated d" if p is not None else "")
         + ", whose d → ∞ limit is the paper's 2a/(a−1)"
-        + (f" = {limit.group(1)}" if limit else ""))
+        + (f" = {limit:.3g}" if limit is not None else ""))
 
 
 def _tail(ev: Evidence) -> str | None:
     rel, taus = [], []
     for c in ev.match("E7.tail-*"):
         m, p = number(c.measured), number(c.predicted)
-        if c.id.startswith("E7.tail-τ") and m is not None and p:
+        tau = c.values.get("tau")
+        if tau is not None and m is not None and p:
             rel.append(abs(m / p - 1))
-            taus.append(_suffix(c.id, "E7.tail-τ"))
+            taus.append(f"{tau:g}")
     return (f"in tail learning MSE(T₂+τ)/MSE(T₂) is within {max(rel):.1%} of the law "
             f"(1/d)Σe^(−16λᵢτ) at τ = {', '.join(taus)}") if rel else None
 

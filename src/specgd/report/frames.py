@@ -1,0 +1,101 @@
+"""The frames cache of a report folder: each experiment's measured frames, so that its claims,
+figures and the report can be redone without simulating.
+
+Layout (``docs/report.md#layout``): ``frames/<key>/<name>.parquet`` for every frame the
+experiment's ``measure`` returned, and ``frames/<key>/meta.json`` with its parameters, mode,
+build time and seconds. ``meta.json`` is written last and removed first, so a cache interrupted
+while being written is never read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from specgd.results.io import atomic_write, write_json
+
+__all__ = ["Cached", "load", "params_from_json", "params_to_json", "save"]
+
+FRAMES = "frames"
+META = "meta.json"
+
+
+@dataclass
+class Cached:
+    """One experiment's cache: parameters (as JSON), mode, when and how long it was measured,
+    and its frames by name."""
+
+    key: str
+    params: dict[str, Any]
+    quick: bool
+    built_at: str
+    seconds: float
+    frames: dict[str, pd.DataFrame]
+
+
+def folder(out: Path, key: str) -> Path:
+    return Path(out) / FRAMES / key
+
+
+def save(out: Path, key: str, params: Any, quick: bool, built_at: str, seconds: float,
+         frames: dict[str, pd.DataFrame]) -> None:
+    """Store ``frames`` (index dropped: a frame's meaning is in its columns) and the parameters."""
+    where = folder(out, key)
+    (where / META).unlink(missing_ok=True)
+    where.mkdir(parents=True, exist_ok=True)
+    for stale in where.glob("*.parquet"):
+        if stale.stem not in frames:
+            stale.unlink()
+    for name, frame in frames.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"{key}: measure returned {type(frame).__name__} for frame {name!r}, "
+                            "not a DataFrame")
+        atomic_write(where / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+    write_json(where / META, {"key": key, "params": params_to_json(params), "quick": bool(quick),
+                              "built_at": built_at, "seconds": seconds,
+                              "frames": list(frames)})
+
+
+def load(out: Path, key: str) -> Cached | None:
+    """The cache of ``key`` in the report folder ``out``, or None when there is none."""
+    where = folder(out, key)
+    try:
+        meta = json.loads((where / META).read_text())
+    except (OSError, ValueError):
+        return None
+    frames = {name: pd.read_parquet(where / f"{name}.parquet") for name in meta["frames"]}
+    seconds = meta.get("seconds")
+    return Cached(key, meta["params"], bool(meta["quick"]), meta.get("built_at", ""),
+                  float("nan") if seconds is None else float(seconds), frames)
+
+
+def params_to_json(params: Any) -> dict[str, Any]:
+    """A ``Params`` dataclass as JSON values (tuples as lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(params), default=_number))
+
+
+def params_from_json(cls: type, obj: dict[str, Any]) -> Any:
+    """The ``Params`` written by :func:`params_to_json`: lists back to tuples where the field's
+    default is a tuple."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in obj.items():
+        f = fields[name]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        kwargs[name] = _tuples(value) if isinstance(default, tuple) else value
+    return cls(**kwargs)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _number(obj: Any) -> Any:
+    if hasattr(obj, "item"):  # NumPy scalars
+        return obj.item()
+    raise TypeError(f"not JSON: {obj!r}")
