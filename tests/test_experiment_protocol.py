@@ -119,3 +119,22 @@ def test_registry_rejects_a_second_experiment_under_one_key(toy):
 def test_a_claim_without_words_is_refused_when_declared():
     with pytest.raises(KeyError, match="claim ZTOY.other"):
         TEXT.claim("ZTOY.other", "derived", "docs/how-to.md#add-an-experiment")
+
+
+def test_the_words_and_the_style_sheet_ship_with_the_package():
+    """Every non-Python file of specgd.report (the style sheet, each experiment's text.md) is
+    named by the package data of pyproject.toml, so an installed specgd has them."""
+    import fnmatch
+    import tomllib
+
+    import specgd
+
+    root = Path(specgd.__file__).parent
+    data = tomllib.loads((root.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]
+    files = [p for p in (root / "report").rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")]
+    assert {p.name for p in files} >= {"style.css", "text.md"}
+    for path in files:
+        package = ".".join(("specgd", *path.parent.relative_to(root).parts))
+        patterns = data.get(package, []) + data.get("*", [])
+        assert any(fnmatch.fnmatch(path.name, pat) for pat in patterns), path

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from specgd.report.claims import Claim, count_verdicts
+from specgd.report.evidence import fmt
 from specgd.report.model import (
     CLAIMS_ID,
     DOCS_CITATION,
@@ -32,7 +33,6 @@ from specgd.report.model import (
     seconds_text,
     section_id,
 )
-from specgd.report.papers import fmt
 
 __all__ = ["render_html", "source_html", "stylesheet"]
 

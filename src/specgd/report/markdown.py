@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from specgd.report.claims import Claim
+from specgd.report.evidence import NOT_RUN, fmt
 from specgd.report.model import (
     CLAIMS_ID,
     DOCS_CITATION,
@@ -25,7 +26,6 @@ from specgd.report.model import (
     seconds_text,
     section_id,
 )
-from specgd.report.papers import NOT_RUN, fmt
 
 __all__ = ["claims_table_md", "md_cell", "render_markdown", "source_md"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specgd.report.claims import Claim, claim_from_json, count_verdicts, format_counts
+from specgd.report.evidence import NOT_RUN, Assessment
 from specgd.report.experiment import ExperimentOutput
-from specgd.report.papers import NOT_RUN, Assessment
 
 TITLE = "specgd reproduction report"
 HEADLINE = "headline"
