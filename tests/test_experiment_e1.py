@@ -6,7 +6,6 @@ import json
 import math
 
 import matplotlib.pyplot as plt
-import pytest
 
 from specgd.report import headline
 from specgd.report.build import build, rerender
@@ -19,15 +18,17 @@ TINY = e1.Params(d=24, m=8, lams=(0.0, 8.0), steps=600, log_every=10)
 TINY_HEADLINE = headline.Params(d=20, m=6, steps=400, seeds=(0,), log_every=10, lr_gd=0.05, lr_specgd=0.02)
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """One tiny build of E1 and the headline (every test of this module reads it)."""
-    out = tmp_path_factory.mktemp("e1")
-    build(out, ["E1"], quick=True, log=lambda _m: None, params={"E1": TINY, "headline": TINY_HEADLINE})
-    return out
+def test_e1_and_the_headline_built_tiny_then_rerendered(tmp_path):
+    """One tiny build of E1 (and, into an empty folder, the headline figure), checked, then
+    re-rendered from its frames. One test, so that the build runs once under pytest-xdist."""
+    build(tmp_path, ["E1"], quick=True, log=lambda _m: None,
+          params={"E1": TINY, "headline": TINY_HEADLINE})
+    _check_e1(tmp_path)
+    _check_headline(tmp_path)
+    _check_rerender(tmp_path)
 
 
-def test_e1_tiny(built):
+def _check_e1(built):
     assert EXPERIMENTS["E1"] is e1
     out = e1.EXPERIMENT.judge(TINY, load(built, "E1").frames)  # from the build's frames
     assert isinstance(out, ExperimentOutput) and out.key == "E1" and out.title and out.summary
@@ -54,6 +55,22 @@ def test_e1_tiny(built):
     assert claims["E1.plateau-λ8"].values["lam"] == 8.0  # typed, for the papers' evidence
 
 
+def _check_headline(built):
+    """The headline figure of the same build, drawn from its frames: two legible panels."""
+    (fig,) = headline.HEADLINE_EXPERIMENT.judge(TINY_HEADLINE, load(built, "headline").frames).figures
+    assert fig.name == "headline" and "d = 20, m = 6" in fig.caption
+    assert set(fig.data["optimizer"]) == {"gd", "specgd"}
+    assert {"a", "b", "c", "step", "seed"} <= set(fig.data.columns)
+    drawn = fig.draw()
+    axes = drawn.get_axes()
+    assert len(axes) == 2 and axes[0].get_title(loc="left").startswith("SpecGD")
+    for ax in axes:  # legible: every text at 9 pt or more
+        texts = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts, *ax.get_xticklabels(),
+                 *ax.get_yticklabels(), *ax.get_legend().get_texts()]
+        assert min(t.get_fontsize() for t in texts) >= 9
+    plt.close(drawn)
+
+
 def _without_timings(path):
     data = json.loads(path.read_text())
     for key in ("created", "seconds", "rebuilt"):
@@ -61,10 +78,9 @@ def _without_timings(path):
     return json.dumps(data, indent=2, sort_keys=True)
 
 
-def test_rerender_gives_byte_identical_claims(built):
-    """A build of E1 (and, into an empty folder, the headline), then ``rerender``: claims.json is
-    byte-identical apart from its timings, and no experiment is measured again."""
-    tmp_path = built
+def _check_rerender(tmp_path):
+    """``rerender`` after the build: claims.json is byte-identical apart from its timings, the
+    records keep their claims and build times, and nothing is measured again."""
     first = _without_timings(tmp_path / "claims.json")
     assert json.loads(first)["experiments"] == ["E1"] and "P2" in first
     records = {p.name: json.loads(p.read_text()) for p in (tmp_path / "experiments").glob("*.json")}

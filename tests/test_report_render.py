@@ -1,13 +1,13 @@
 """The report's rendering, from fabricated experiment outputs (no simulation): section order,
 counts per kind and verdict, the scope map, links for docs sources, subset updates, the papers
-summary, and the headline figure at a tiny size."""
+summary, and the headline figure's phases (the headline figure itself is built at a tiny size by
+tests/test_experiment_e1.py)."""
 
 from __future__ import annotations
 
 import json
 import re
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
@@ -260,22 +260,6 @@ def test_missing_figure_file_does_not_break_the_report(report_dir):
     html = (report_dir / "report.html").read_text()
     assert "Figure file e6_fig.png is missing" in html
     assert html.count("data:image/png;base64,") == 4
-
-
-def test_headline_tiny_run():
-    p = headline.Params(d=20, m=6, steps=400, seeds=(0,), log_every=10, lr_gd=0.05, lr_specgd=0.02)
-    (fig,) = headline.HEADLINE_EXPERIMENT.run(p).figures
-    assert fig.name == "headline" and "d = 20, m = 6" in fig.caption
-    assert set(fig.data["optimizer"]) == {"gd", "specgd"}
-    assert {"a", "b", "c", "step", "seed"} <= set(fig.data.columns)
-    drawn = fig.draw()
-    axes = drawn.get_axes()
-    assert len(axes) == 2 and axes[0].get_title(loc="left").startswith("SpecGD")
-    for ax in axes:  # legible: every text at 9 pt or more
-        texts = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts, *ax.get_xticklabels(),
-                 *ax.get_yticklabels(), *ax.get_legend().get_texts()]
-        assert min(t.get_fontsize() for t in texts) >= 9
-    plt.close(drawn)
 
 
 def test_headline_phases_on_known_curves():

@@ -152,10 +152,12 @@ def rerender(out: str | Path, keys: Sequence[str] | None = None, quick: bool | N
     started = time.perf_counter()
     done, kept = [], []
     wanted = [HEADLINE_EXPERIMENT] if not keys or any(k.lower() == HEADLINE for k in keys) else []
+    shown = {k for k, r in load_records(out, log=lambda _m: None).items() if r.quick == quick}
     for experiment in wanted + [suite[k] for k in chosen]:
         stored = cache.load(out, experiment.key) if experiment.cached else None
         if stored is None or stored.quick != quick:
-            kept.append(experiment.key)
+            if experiment.key in shown:  # built, but without frames in this mode: as it was
+                kept.append(experiment.key)
             continue
         _render_cached(out, experiment, stored)
         done.append(experiment.key)
