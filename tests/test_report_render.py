@@ -351,3 +351,41 @@ def test_quick_reports_say_why_a_statement_did_not_run(tmp_path):
     assert p5.verdict == "NOT RUN" and "E6 was built in quick mode" in p5.sentence
     md = (out / "report.md").read_text()
     assert "E6 was built in quick mode, whose preset leaves this evidence out" in md
+
+
+def test_a_missing_headline_figure_is_drawn_from_its_cached_frames(tmp_path, monkeypatch):
+    """A build of E1 into a folder whose headline record is gone but whose headline frames are
+    cached draws the figure from them instead of simulating it again."""
+    import dataclasses
+
+    from specgd.report import build as build_module
+    from specgd.report import experiment
+
+    @dataclasses.dataclass
+    class Params(experiment.Presets):
+        n: int = 2
+
+    measured = []
+
+    def measure(p, ctx):
+        measured.append(p)
+        return {"xy": pd.DataFrame({"x": [0, 1], "y": [0, p.n]})}
+
+    def figures(name):
+        return lambda p, frames: [Figure(name, "caption", frames["xy"], _figure(name).draw)]
+
+    def stub(key, name):
+        return experiment.Experiment(key, "stub", Params, measure, lambda p, f: [], figures(name))
+
+    monkeypatch.setattr(experiment, "REGISTRY", {"E1": stub("E1", "e1_fig")})
+    monkeypatch.setattr(build_module, "HEADLINE_EXPERIMENT", stub("headline", "headline"))
+    out = tmp_path / "r"
+    build_module.build(out, ["E1"], quick=True, log=lambda m: None)
+    assert len(measured) == 2  # E1 and the headline, into an empty folder
+    (out / "experiments" / "headline.json").unlink()
+    (out / "headline.png").unlink()
+    messages = []
+    build_module.build(out, ["E1"], quick=True, log=messages.append)
+    assert len(measured) == 3 and (out / "headline.png").exists()  # E1 again, the headline redrawn
+    assert any("drawn from its cached frames" in m for m in messages)
+    assert json.loads((out / "claims.json").read_text())["rebuilt"] == ["headline", "E1"]

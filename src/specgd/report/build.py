@@ -73,6 +73,16 @@ def _wants_headline(out: Path, keys: Sequence[str] | None, chosen: list[str], qu
     return record is None or record.quick != quick
 
 
+def _cached_headline(out: Path, keys: Sequence[str] | None, quick: bool,
+                     params: dict[str, Any] | None) -> cache.Cached | None:
+    """The headline's frames in this mode when the figure is only missing (not asked for, not a
+    whole-suite build, no parameters given): it is then drawn from them, not measured again."""
+    if not keys or any(k.lower() == HEADLINE for k in keys) or HEADLINE in (params or {}):
+        return None
+    stored = cache.load(out, HEADLINE)
+    return stored if stored is not None and stored.quick == quick else None
+
+
 def build(out: str | Path, keys: Sequence[str] | None = None, quick: bool = False,
           log: Log = print, params: dict[str, Any] | None = None) -> list[ExperimentOutput]:
     """Run the chosen experiments (all by default) and write the report into ``out``.
@@ -91,6 +101,12 @@ def build(out: str | Path, keys: Sequence[str] | None = None, quick: bool = Fals
     jobs += [(suite[key], f"[{key}]") for key in chosen]
     for experiment, tag in jobs:
         log(f"{tag} {experiment.title} ...")
+        stored = _cached_headline(out, keys, quick, params) if experiment.key == HEADLINE else None
+        if stored is not None:
+            _render_cached(out, experiment, stored)
+            rebuilt.append(HEADLINE)
+            log(f"{tag} drawn from its cached frames (built {stored.built_at})")
+            continue
         p = (params or {}).get(experiment.key) or experiment.preset(quick)
         # grid experiments keep their runs here, so that a rebuilt report reuses them
         store = out / "stores" / (f"{experiment.key}-quick" if quick else experiment.key)
