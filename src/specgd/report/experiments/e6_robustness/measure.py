@@ -22,13 +22,14 @@ def run(p: Params, ctx: Context | None = None) -> Frames:
     runner = _Runner(p)
     frames, base_gd = [], None
     for var in chosen:
+        problem = var.problem()
         if var.group == "optimizer":
             gd = base_gd
         else:
-            gd = runner(var.problem, "gd", var.gd_lr, var.init, var.mode).assign(role="gd")
+            gd = runner(problem, "gd", var.gd_lr, var.init, var.mode).assign(role="gd")
             if var.key == "gaussian":
                 base_gd = gd
-        x = runner(var.problem, var.x_name, var.x_lr, var.init, var.mode).assign(role="x")
+        x = runner(problem, var.x_name, var.x_lr, var.init, var.mode).assign(role="x")
         frames.append(pd.concat([gd, x], ignore_index=True).assign(variation=var.key))
     out = {"runs": pd.concat(frames, ignore_index=True), "sensitivity": _lr_sensitivity(p, runner)}
     online = _online_check(p, runner, chosen)
@@ -54,7 +55,8 @@ def _online_check(p: Params, runner: _Runner, chosen: list[Variation]) -> pd.Dat
     var = next((v for v in chosen if v.key == "online"), None)
     if var is None or not p.online_check_factors:
         return None
-    frames = [runner(var.problem, name, lr, var.init, var.mode).assign(optimizer=name, factor=factor)
+    problem = var.problem()
+    frames = [runner(problem, name, lr, var.init, var.mode).assign(optimizer=name, factor=factor)
               for factor in p.online_check_factors
               for name, lr in (("gd", factor * var.gd_lr), ("specgd", factor * var.x_lr))]
     return pd.concat(frames, ignore_index=True)

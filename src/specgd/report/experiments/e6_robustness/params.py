@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache, partial
 from typing import Any
 
 import specgd as sg
@@ -83,10 +85,13 @@ class Params(Presets):
 
 @dataclass
 class Variation:
+    """One variation of the base problem. ``problem`` makes its problem when called (claims and
+    figures never need it: only the measure builds problems)."""
+
     key: str
     label: str
     group: str
-    problem: Any
+    problem: Callable[[], sg.Problem] | None
     x_name: str  # the optimizer in SpecGD's role ("specgd", "muon", ...)
     x_lr: float
     gd_lr: float
@@ -102,7 +107,7 @@ def variations(p: Params) -> list[Variation]:
     if unknown:
         raise ValueError(f"unknown variations {sorted(unknown)}; choose from {ALL_VARIATIONS}")
     spiked = sg.Spiked(lam=p.lam)
-    base = sg.Problem(p.d, p.m, cov=spiked)
+    base = cache(lambda: sg.Problem(p.d, p.m, cov=spiked))  # one problem, shared by its variations
     gauss = sg.GaussianInit(p.init_scale)
     eta, eta_gd = p.lr_specgd, p.lr_gd
     out: list[Variation] = []
@@ -116,9 +121,9 @@ def variations(p: Params) -> list[Variation]:
         sg.OrthogonalInit(p.init_scale))
     for m in p.widths:
         add(f"m={m}", f"width m = {m}" + (" (SpecGD = NGD)" if m == 1 else ""), "width",
-            sg.Problem(p.d, m, cov=spiked), "specgd", eta, eta_gd, gauss)
+            partial(sg.Problem, p.d, m, cov=spiked), "specgd", eta, eta_gd, gauss)
     add("m=d", f"width m = d = {p.full_width_d}", "width",
-        sg.Problem(p.full_width_d, p.full_width_d, cov=spiked), "specgd", eta, eta_gd, gauss)
+        partial(sg.Problem, p.full_width_d, p.full_width_d, cov=spiked), "specgd", eta, eta_gd, gauss)
     for r in p.n_ratios:
         add(f"n/d={r}", f"finite n/d = {r}", "data", base, "specgd", eta, eta_gd, gauss,
             dict(mode="finite", n=r * p.d))
@@ -127,18 +132,19 @@ def variations(p: Params) -> list[Variation]:
         gauss, dict(mode="online", batch_size=p.online_batch))
     for s in p.noise_sigmas:
         add(f"noise={s:g}", f"label noise σ = {s:g}, n/d = {p.noise_n_ratio}", "data",
-            sg.Problem(p.d, p.m, cov=spiked, noise=s), "specgd", eta, eta_gd, gauss,
+            partial(sg.Problem, p.d, p.m, cov=spiked, noise=s), "specgd", eta, eta_gd, gauss,
             dict(mode="finite", n=p.noise_n_ratio * p.d))
     add("two-spikes", "two spikes λ = (" + ", ".join(f"{x:g}" for x in p.multi_lams) + ")", "spectrum",
-        sg.Problem(p.d, p.m, cov=sg.MultiSpiked(lams=p.multi_lams)), "specgd", eta, eta_gd, gauss)
+        partial(sg.Problem, p.d, p.m, cov=sg.MultiSpiked(lams=p.multi_lams)), "specgd", eta, eta_gd,
+        gauss)
     for deg in p.angles_deg:
         add(f"angle={deg:g}", f"spike at {deg:g}° to w*", "spectrum",
-            sg.Problem(p.d, p.m, cov=sg.Spiked(lam=p.lam, angle=math.radians(deg))), "specgd", eta,
-            eta_gd, gauss)
+            partial(sg.Problem, p.d, p.m, cov=sg.Spiked(lam=p.lam, angle=math.radians(deg))), "specgd",
+            eta, eta_gd, gauss)
     for a in p.pl_exponents:
         lam_k = (p.pl_teacher + 1.0) ** (-a)
         add(f"powerlaw={a:g}", f"power law a = {a:g} (GD η̃ = {eta_gd / lam_k**2:.4g})", "spectrum",
-            powerlaw_problem(p, a), "specgd", eta, eta_gd / lam_k**2, gauss, spike=False)
+            partial(powerlaw_problem, p, a), "specgd", eta, eta_gd / lam_k**2, gauss, spike=False)
     add("muon", f"Muon (β = {p.muon_beta:g}) for SpecGD", "optimizer", base, "muon", eta, eta_gd, gauss)
     add("muon-b0", "Muon (β = 0) for SpecGD", "optimizer", base, "muon-b0", eta, eta_gd, gauss)
     add("adam", f"Adam (lr = {eta / math.sqrt(p.d):.2g}) for SpecGD", "optimizer", base, "adam",
