@@ -389,3 +389,16 @@ def test_a_missing_headline_figure_is_drawn_from_its_cached_frames(tmp_path, mon
     assert len(measured) == 3 and (out / "headline.png").exists()  # E1 again, the headline redrawn
     assert any("drawn from its cached frames" in m for m in messages)
     assert json.loads((out / "claims.json").read_text())["rebuilt"] == ["headline", "E1"]
+
+
+def test_typed_values_are_kept_in_the_record_as_json(tmp_path):
+    """A claim's values (NumPy scalars and arrays, NaN, tuples) survive the record as plain JSON."""
+    import numpy as np
+
+    claim = Claim("E1.plateau-λ8", "t", 0.19, 0.19, "rel 1%", True, THEORY, kind="derived",
+                  values={"lam": np.float64(8.0), "per_seed": np.array([1.0, 2.0]), "gap": float("nan"),
+                          "pair": (np.int64(3), 4)})
+    write_outputs(tmp_path, [ExperimentOutput("E1", "Dynamics", "s", [], [claim])], log=lambda m: None)
+    record = json.loads((tmp_path / "experiments" / "E1.json").read_text())
+    assert record["claims"][0]["values"] == {"lam": 8.0, "per_seed": [1.0, 2.0], "gap": None, "pair": [3, 4]}
+    assert "values" not in json.loads((tmp_path / "claims.json").read_text())["claims"][0]  # schema kept

@@ -99,9 +99,11 @@ def _plain(value: Any) -> Any:
 
 
 def plain(value: Any) -> Any:
-    """Typed values for JSON: as :func:`_plain`, dicts included (keys as strings)."""
+    """Typed values for JSON: as :func:`_plain`, dicts and arrays included (keys as strings)."""
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
+    if getattr(value, "ndim", 0):  # an array
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if hasattr(value, "item"):
