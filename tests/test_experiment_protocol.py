@@ -138,3 +138,17 @@ def test_the_words_and_the_style_sheet_ship_with_the_package():
         package = ".".join(("specgd", *path.parent.relative_to(root).parts))
         patterns = data.get(package, []) + data.get("*", [])
         assert any(fnmatch.fnmatch(path.name, pat) for pat in patterns), path
+
+
+def test_every_preset_survives_the_frames_cache():
+    """The build stores an experiment's parameters as JSON beside its frames and re-renders at
+    the parameters read back: every cached experiment's presets come back equal, tuples included."""
+    from specgd.report.experiment import registered
+    from specgd.report.frames import params_from_json, params_to_json
+    from specgd.report.headline import HEADLINE_EXPERIMENT
+
+    cached = [e for e in [HEADLINE_EXPERIMENT, *registered().values()] if e.cached]
+    assert {"headline", "E1", "E2", "E4", "E5", "E6", "E7"} <= {e.key for e in cached}
+    for experiment in cached:
+        for p in (experiment.params.full(), experiment.params.quick()):
+            assert params_from_json(experiment.params, params_to_json(p)) == p, experiment.key

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,18 +83,24 @@ def params_to_json(params: Any) -> dict[str, Any]:
 
 def params_from_json(cls: type, obj: dict[str, Any]) -> Any:
     """The ``Params`` written by :func:`params_to_json`: lists back to tuples where the field's
-    default is a tuple."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for name, value in obj.items():
-        f = fields[name]
-        default = f.default if f.default is not dataclasses.MISSING else None
-        kwargs[name] = _tuples(value) if isinstance(default, tuple) else value
-    return cls(**kwargs)
+    type (``tuple[float, ...]``, ``dict[str, tuple[int, ...]]``, optional ones too) says so."""
+    hints = typing.get_type_hints(cls)
+    return cls(**{name: _restore(value, hints.get(name, Any)) for name, value in obj.items()})
 
 
-def _tuples(value: Any) -> Any:
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+def _restore(value: Any, hint: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        return _restore(value, next((a for a in args if a is not type(None)), Any))
+    if (origin is tuple or hint is tuple) and isinstance(value, list):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_restore(v, args[0]) for v in value)
+        return tuple(_restore(v, a) for v, a in zip(value, args, strict=True)) if args else tuple(value)
+    if origin is dict and isinstance(value, dict) and args:
+        return {k: _restore(v, args[1]) for k, v in value.items()}
+    return value
 
 
 def _number(obj: Any) -> Any:
