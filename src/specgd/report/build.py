@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
+
 from specgd.report import frames as cache
 from specgd.report.claims import count_verdicts, format_counts
 from specgd.report.experiment import Context, ExperimentOutput, registered
@@ -32,7 +34,6 @@ from specgd.report.html import render_html
 from specgd.report.markdown import render_markdown
 from specgd.report.model import HEADLINE, Record, Report, claims_json
 from specgd.report.papers import assess
-from specgd.report.pngs import PngWriter, save_png
 from specgd.results.io import atomic_write, write_json
 from specgd.results.result import versions
 
@@ -146,12 +147,11 @@ def _build_one(out: Path, experiment: Any, p: Any, ctx: Context, quick: bool) ->
     return _render_cached(out, experiment, stored)
 
 
-def _render_cached(out: Path, experiment: Any, stored: cache.Cached,
-                   pngs: PngWriter | None = None) -> ExperimentOutput:
+def _render_cached(out: Path, experiment: Any, stored: cache.Cached) -> ExperimentOutput:
     """Claims and figures from an experiment's cached frames, written into the report folder."""
     p = cache.params_from_json(experiment.params, stored.params)
     result = experiment.judge(p, stored.frames, stored.seconds)
-    save_output(out, result, stored.quick, built_at=stored.built_at, pngs=pngs)
+    save_output(out, result, stored.quick, built_at=stored.built_at)
     return result
 
 
@@ -169,15 +169,14 @@ def rerender(out: str | Path, keys: Sequence[str] | None = None, quick: bool | N
     done, kept = [], []
     wanted = [HEADLINE_EXPERIMENT] if not keys or any(k.lower() == HEADLINE for k in keys) else []
     shown = {k for k, r in load_records(out, log=lambda _m: None).items() if r.quick == quick}
-    with PngWriter() as pngs:  # rasterizing is most of the work: on every core
-        for experiment in wanted + [suite[k] for k in chosen]:
-            stored = cache.load(out, experiment.key) if experiment.cached else None
-            if stored is None or stored.quick != quick:
-                if experiment.key in shown:  # built, but without frames in this mode: as it was
-                    kept.append(experiment.key)
-                continue
-            _render_cached(out, experiment, stored, pngs)
-            done.append(experiment.key)
+    for experiment in wanted + [suite[k] for k in chosen]:
+        stored = cache.load(out, experiment.key) if experiment.cached else None
+        if stored is None or stored.quick != quick:
+            if experiment.key in shown:  # built, but without frames in this mode: as it was
+                kept.append(experiment.key)
+            continue
+        _render_cached(out, experiment, stored)
+        done.append(experiment.key)
     report = write_report(out, quick, done, time.perf_counter() - started, log=log, rerender=True)
     log(f"rerender: {', '.join(done) or 'nothing'} redone from cached frames in {report.seconds:.1f} s, "
         "without simulating" + (f"; kept as built (no cached frames in {report.mode} mode): "
@@ -196,18 +195,15 @@ def _report_mode(out: Path) -> bool:
                          "build it first with `specgd reproduce --out DIR`") from None
 
 
-def save_output(out: Path, result: ExperimentOutput, quick: bool, built_at: str | None = None,
-                pngs: PngWriter | None = None) -> Record:
-    """Write an experiment's figures (PNG + Parquet) and its record into the report folder (the
-    PNG files through ``pngs`` when given: then written once it is waited on)."""
+def save_output(out: Path, result: ExperimentOutput, quick: bool, built_at: str | None = None) -> Record:
+    """Write an experiment's figures (PNG + Parquet) and its record into the report folder: each
+    figure is drawn from its data here, written, and closed."""
     out = Path(out)
     for fig in result.figures:
         drawn = fig.draw()
-        if pngs is None:
-            save_png(out / f"{fig.name}.png", drawn)
-        else:
-            pngs.write(out / f"{fig.name}.png", drawn)
+        atomic_write(out / f"{fig.name}.png", lambda p, f=drawn: f.savefig(p, dpi=110, format="png"))
         atomic_write(out / f"{fig.name}.parquet", lambda p, f=fig: f.data.to_parquet(p, index=False))
+        plt.close(drawn)
     record = Record.from_output(result, quick, built_at or _now(), versions())
     write_json(out / RECORDS / f"{result.key}.json", record.to_json())
     return record
