@@ -1,5 +1,6 @@
 """The sweep, results, phase-diagram and reproduce subcommands: happy paths and bad input."""
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -95,30 +96,44 @@ def test_sweep_bad_grid_fails_before_running(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_reproduce_writes_report_for_one_experiment(tmp_path, monkeypatch):
-    """The command wiring, with a tiny stand-in experiment (the real suite runs in test_report)."""
+def test_reproduce_writes_report_for_one_experiment_and_rerenders_it(tmp_path, monkeypatch):
+    """The command wiring, with a tiny stand-in experiment (the real suite runs in test_report):
+    a build, then ``--rerender`` from its cached frames, which says that it did not simulate."""
     from specgd.report import experiment
-    from specgd.report.claims import Claim, ExperimentOutput, Figure
+    from specgd.report.claims import near
     from specgd.report.plotting import subplots
+    from specgd.report.texts import Texts
 
-    class Params:
-        full = quick = classmethod(lambda cls: cls())
+    text = Texts.from_markdown("## claim T.one\na claim\n")
+    one = text.claim("T.one", "derived", "docs/how-to.md#add-an-experiment")
 
-    def run(params, ctx):
+    @dataclasses.dataclass
+    class Params(experiment.Presets):
+        steps: int = 1
+
+    def draw():
         fig, axes = subplots()
         axes[0, 0].plot([0, 1], [0, 1])
-        claim = Claim("T.one", "a claim", 1.0, 1.0, "exact", True)
-        data = pd.DataFrame({"x": [0, 1], "y": [0, 1]})
-        return ExperimentOutput("T", "tiny", "summary", [Figure("t_fig", "caption", fig, data)],
-                                [claim], {"store": str(ctx.store)})
+        return fig
 
-    monkeypatch.setitem(experiment.REGISTRY, "T", experiment.Experiment("T", "tiny", Params, run))
+    tiny = experiment.Experiment(
+        "T", "tiny", Params, measure=lambda p, ctx: {"xy": pd.DataFrame({"x": [0, 1], "y": [0, 1]})},
+        claims=lambda p, frames: [one(float(frames["xy"]["y"].iloc[-1]), 1.0, near(0.0, "exact"))],
+        figures=lambda p, frames: [experiment.Figure("t_fig", "caption", frames["xy"], draw)])
+    monkeypatch.setitem(experiment.REGISTRY, "T", tiny)
     result = _invoke("reproduce", "T", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert [c["verdict"] for c in claims["claims"]] == ["PASS"]
     assert (tmp_path / "t_fig.png").exists() and (tmp_path / "t_fig.parquet").exists()
     assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+    (tmp_path / "t_fig.png").unlink()
+    result = _invoke("reproduce", "T", "--rerender", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "without simulating" in result.output and (tmp_path / "t_fig.png").exists()
+    assert json.loads((tmp_path / "claims.json").read_text())["claims"] == claims["claims"]
+    missing = _invoke("reproduce", "--rerender", "--out", tmp_path / "nothing")
+    assert missing.exit_code == 2 and "no report to re-render" in missing.output
 
 
 def test_config_log_per_decade_and_track_update(tmp_path):

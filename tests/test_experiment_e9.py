@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from specgd.report.claims import VERDICTS, ExperimentOutput
-from specgd.report.experiment import registered
+from specgd.report.claims import VERDICTS
+from specgd.report.experiment import ExperimentOutput, registered
 from specgd.report.experiments import EXPERIMENTS
 from specgd.report.experiments import e9_practice as e9
 

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from specgd.report.claims import ExperimentOutput
+from specgd.report.experiment import ExperimentOutput
 from specgd.report.experiments import EXPERIMENTS
 from specgd.report.experiments import e2_threshold as e2
 from specgd.report.experiments import e4_contraction as e4
@@ -16,11 +16,12 @@ def _check_output(out: ExperimentOutput, key: str, columns: list[str]) -> None:
     assert out.figures, "no figures"
     for fig in out.figures:
         assert fig.caption
-        assert fig.figure.axes
+        drawn = fig.draw()  # drawn from the frames, when asked for
+        assert drawn.axes
         assert not fig.data.empty
         missing = [c for c in columns if c not in fig.data.columns]
         assert not missing, f"{fig.name} lacks plotted columns {missing}"
-        plt.close(fig.figure)
+        plt.close(drawn)
     assert out.claims
     ids = [c.id for c in out.claims]
     assert len(ids) == len(set(ids)), "claim ids must be unique"
@@ -38,7 +39,7 @@ def test_registry_has_e2_e4():
 def test_e2_tiny():
     p = e2.Params(d=30, m=8, lams=(0.0, 3.0, 8.0), seeds=(0, 1), gd_steps=40, gd_log_every=10,
                   specgd_steps=4)
-    out = e2.run(params=p)
+    out = e2.EXPERIMENT.run(p)
     _check_output(out, "E2", ["optimizer", "lam", "seed", "rate_a", "rate_b", "rate_c", "rate_ratio",
                               "amplification", "ratio_end", "step_a_mean", "step_b_mean"])
     data = out.figures[0].data
@@ -58,7 +59,7 @@ def test_e2_tiny():
 def test_e4_tiny():
     p = e4.Params(d=40, m=12, seeds=(0,), gd_steps=1500, specgd_steps=500, per_decade=10,
                   theory_steps=10**5, long_steps=3000, lr_gd_long=0.2)
-    out = e4.run(params=p)
+    out = e4.EXPERIMENT.run(p)
     _check_output(out, "E4", ["source", "optimizer", "seed", "step", "a", "b", "c"])
     data = out.figures[0].data
     assert set(data["source"]) == {"simulation", "theory"}

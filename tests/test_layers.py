@@ -1,11 +1,12 @@
 """The package is layered without cycles: data flows options → problem → run → result → store →
 analysis → report, and no module imports from a layer above its own.
 
-Two checks: every module imports on its own in a fresh interpreter, taken in layer order (a cycle
-shows up as an ImportError from a partially initialised module); and statically (ast), no
+Three checks: every module imports on its own in a fresh interpreter, taken in layer order (a cycle
+shows up as an ImportError from a partially initialised module); statically (ast), no
 module-level import reaches a higher layer and no import hides inside a function unless it says
 why with a ``# lazy: <reason>`` comment (an optional heavy dependency: matplotlib to draw,
-duckdb, dask/distributed, rich...).
+duckdb, dask/distributed, rich...); and the graph of module-level imports between specgd's
+modules has no cycle, within a layer as across layers.
 """
 
 from __future__ import annotations
@@ -137,3 +138,62 @@ def test_every_module_imports_in_a_fresh_interpreter_in_layer_order():
 def test_every_part_of_the_package_has_a_layer():
     parts = {n.split(".")[1] for n in _modules() if n.count(".") >= 1}
     assert parts <= set(LAYERS), sorted(parts - set(LAYERS))
+
+
+def _module_imports(name: str) -> set[str]:
+    """The specgd modules ``name`` imports at module level (``from pkg import sub`` naming a
+    submodule counts as an import of that submodule; ``if TYPE_CHECKING:`` blocks skipped)."""
+    path = _path(name)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    known = set(_modules()) | {"specgd"}
+    out = set()
+    for node, in_function in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+        if in_function:
+            continue
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        else:
+            base = _targets(node, package)[0].rstrip(".")
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        out |= {t for t in targets if t in known and t != name}
+    return out
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_between_modules():
+    graph = {name: _module_imports(name) for name in ["specgd", *_modules()]}
+    assert _cycles(graph) == []
+    # the check finds a cycle when there is one
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert "specgd.report.experiments.e1_dynamics.claims" in graph["specgd.report.experiments.e1_dynamics"]

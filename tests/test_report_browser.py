@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from specgd.report.claims import JSON_KEYS, KINDS, VERDICTS
+from specgd.report.experiment import registered
 from specgd.report.experiments import EXPERIMENTS
 from specgd.report.papers import STATEMENTS
 
@@ -87,6 +88,38 @@ def test_claims_json(quick_report):
     for key in EXPERIMENTS:
         record = json.loads((out / "experiments" / f"{key}.json").read_text())
         assert record["key"] == key and record["quick"] is True and record["figures"]
+
+
+def test_rerender_redoes_the_quick_report_from_its_frames(quick_report, tmp_path):
+    """`specgd reproduce --rerender` on a copy of the quick report: every experiment with cached
+    frames is redone without simulating, the others are kept, and claims.json is byte-identical
+    apart from its timings and the list of what this invocation redid."""
+    import shutil
+    import time
+
+    out, _ = quick_report
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    started = time.perf_counter()
+    cmd = [sys.executable, "-m", "specgd.cli.main", "reproduce", "--rerender", "--out", str(copy)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "without simulating" in run.stdout and "kept as built" in run.stdout
+    print(f"rerender of the quick report: {seconds:.1f} s (interpreter start included)")
+
+    def without_timings(path):
+        data = json.loads(path.read_text())
+        return {k: v for k, v in data.items() if k not in ("created", "seconds", "rebuilt")}
+
+    assert without_timings(copy / "claims.json") == without_timings(out / "claims.json")
+    redone = json.loads((copy / "claims.json").read_text())["rebuilt"]
+    cached = [key for key, experiment in registered().items() if experiment.cached]
+    assert redone == ["headline", *cached] and {"E1", "E2", "E4", "E5", "E6", "E7"} <= set(cached)
+    for key in EXPERIMENTS:  # every record keeps its claims and build time
+        before = json.loads((out / "experiments" / f"{key}.json").read_text())
+        after = json.loads((copy / "experiments" / f"{key}.json").read_text())
+        assert (after["claims"], after["built_at"]) == (before["claims"], before["built_at"]), key
 
 
 def test_report_files(quick_report):

@@ -1,6 +1,7 @@
 """The report's rendering, from fabricated experiment outputs (no simulation): section order,
 counts per kind and verdict, the scope map, links for docs sources, subset updates, the papers
-summary, and the headline figure at a tiny size."""
+summary, and the headline figure's phases (the headline figure itself is built at a tiny size by
+tests/test_experiment_e1.py)."""
 
 from __future__ import annotations
 
@@ -12,25 +13,32 @@ import pytest
 
 from specgd.report import headline, papers
 from specgd.report.build import write_outputs, write_report
-from specgd.report.claims import JSON_KEYS, Claim, ExperimentOutput, Figure
+from specgd.report.claims import JSON_KEYS, Claim
+from specgd.report.experiment import ExperimentOutput, Figure
+from specgd.report.html import source_html
+from specgd.report.markdown import md_cell, source_md
+from specgd.report.model import first_sentence
+from specgd.report.papers import fmt
 from specgd.report.plotting import subplots
-from specgd.report.render import first_sentence, fmt, md_cell, source_html, source_md
 
 THEORY = "docs/theory.md#growth-rates"
 
 
 def _figure(name: str) -> Figure:
-    fig, axes = subplots(width=2.0, height=1.5)
-    axes[0, 0].plot([0, 1], [0, 1])
-    return Figure(name, f"caption of {name}", fig, pd.DataFrame({"x": [0, 1], "y": [0, 1]}))
+    def draw():
+        fig, axes = subplots(width=2.0, height=1.5)
+        axes[0, 0].plot([0, 1], [0, 1])
+        return fig
+
+    return Figure(name, f"caption of {name}", pd.DataFrame({"x": [0, 1], "y": [0, 1]}), draw)
 
 
 def _e1() -> ExperimentOutput:
     claims = [
         Claim("E1.plateau-λ8", "GD's spike plateau at λ = 8", 0.1923, 0.1925, "rel 5%", True, THEORY,
-              kind="derived"),
+              kind="derived", values={"lam": 8.0}),
         Claim("E1.alignment-λ8", "Alignment collapses under GD, not under SpecGD", [0.001, 0.04],
-              [0.0, 0.04], "GD < 0.05", True, THEORY, kind="derived"),
+              [0.0, 0.04], "GD < 0.05", True, THEORY, kind="derived", values={"lam": 8.0}),
         Claim("E1.horizon", "agreement horizon", [10, 20], "until the band", "observation", None,
               "arXiv 2601.22652, abstract", kind="observation"),
     ]
@@ -55,9 +63,9 @@ def _e2() -> ExperimentOutput:
 def _e6() -> ExperimentOutput:
     claims = [
         Claim("E6.two-spikes", "two spikes", 1, 1, "—", True, THEORY, note="Both spikes stay small.",
-              kind="scope"),
+              kind="scope", values={"variation": "two-spikes"}),
         Claim("E6.powerlaw=2", "power law a = 2", 1, 1, "—", False, THEORY,
-              note="No spike to amplify.", kind="scope"),
+              note="No spike to amplify.", kind="scope", values={"variation": "powerlaw=2"}),
     ]
     return ExperimentOutput("E6", "Robustness", "E6 summary.", [_figure("e6_fig")], claims, {})
 
@@ -195,9 +203,11 @@ def test_papers_not_run_without_their_evidence(tmp_path):
     papers_html = html[html.index("id='papers'"):html.index("id='headline'")]
     assert len(re.findall(r"<tr id='paper-P\d'", papers_html)) == len(papers.STATEMENTS)
     assert papers_html.count("class='verdict v-NOTRUN'>NOT RUN<") == 4
-    assert "href='#e7'" in papers_html  # section links even when that section is absent
+    # links only to the sections this report has: E1's, not E7's (not built)
+    assert "href='#e1'" in papers_html and "href='#e7'" not in papers_html
+    assert "E7 is not built in this report" in papers_html  # why P6 did not run
     md = (out / "report.md").read_text()
-    assert md.count("⚪ NOT RUN") == 4
+    assert md.count("⚪ NOT RUN") == 4 and "(#e7)" not in md and "[E1](#e1)" in md
     # no headline record yet: the report says so instead of failing
     assert "Not built yet: the headline figure" in md
 
@@ -224,7 +234,7 @@ def test_evidence_sentences_fill_in_numbers_and_survive_odd_values():
     claims = [
         Claim("E2.gd-rates", "t", 3.2e-13, 0.0, "", True, kind="derived"),
         Claim("E2.gd-crossing", "t", 2.0000001, 2.0, "", True, kind="derived"),
-        Claim("E1.plateau-λ8", "t", 0.1923, 0.1925, "", True, kind="derived"),
+        Claim("E1.plateau-λ8", "t", 0.1923, 0.1925, "", True, kind="derived", values={"lam": 8.0}),
         Claim("E2.gd-amplification", "t", ["not", "a number"], 0.0, "", True, kind="derived"),
     ]
     p1 = papers.assess(claims)[0]
@@ -252,20 +262,6 @@ def test_missing_figure_file_does_not_break_the_report(report_dir):
     assert html.count("data:image/png;base64,") == 4
 
 
-def test_headline_tiny_run():
-    p = headline.Params(d=20, m=6, steps=400, seeds=(0,), log_every=10, lr_gd=0.05, lr_specgd=0.02)
-    fig = headline.run(params=p)
-    assert fig.name == "headline" and "d = 20, m = 6" in fig.caption
-    assert set(fig.data["optimizer"]) == {"gd", "specgd"}
-    assert {"a", "b", "c", "step", "seed"} <= set(fig.data.columns)
-    axes = fig.figure.get_axes()
-    assert len(axes) == 2 and axes[0].get_title(loc="left").startswith("SpecGD")
-    for ax in axes:  # legible: every text at 9 pt or more
-        texts = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts, *ax.get_xticklabels(),
-                 *ax.get_yticklabels(), *ax.get_legend().get_texts()]
-        assert min(t.get_fontsize() for t in texts) >= 9
-
-
 def test_headline_phases_on_known_curves():
     steps = list(range(0, 101, 10))
     gd = pd.DataFrame({"optimizer": "gd", "seed": 0, "step": steps,
@@ -284,30 +280,125 @@ def test_headline_phases_on_known_curves():
     assert ph["specgd"]["band_entry"] == 90
 
 
-def test_build_updates_the_report_and_rebuilds_the_headline_with_e1(tmp_path, monkeypatch):
+def test_build_updates_the_report_and_builds_the_headline_only_when_needed(tmp_path, monkeypatch):
     """build() with a stand-in suite: a subset build keeps the other records; the headline figure
-    is made by builds that include E1."""
+    is made by a build of E1 into a folder without one, on request, or by a build of the whole
+    suite, and is not rebuilt by every build of E1."""
     from specgd.report import build as build_module
     from specgd.report import experiment
+    from specgd.report.legacy import LegacyExperiment
 
     class Params:
         full = quick = classmethod(lambda cls: cls())
 
     def stub(key, make):
-        return experiment.Experiment(key, "stub", Params, lambda p, ctx: make())
+        return LegacyExperiment(key, "stub", Params, lambda p, ctx: make())
 
     monkeypatch.setattr(experiment, "REGISTRY", {"E1": stub("E1", _e1), "E2": stub("E2", _e2)})
     calls = []
-    monkeypatch.setattr(headline, "run", lambda quick=False: calls.append(quick) or _figure("headline"))
+
+    def headline_figure():
+        calls.append(True)
+        return ExperimentOutput("headline", "GD vs SpecGD on one problem", "", [_figure("headline")])
+
+    monkeypatch.setattr(build_module, "HEADLINE_EXPERIMENT", LegacyExperiment(
+        "headline", "GD vs SpecGD on one problem", Params, lambda p, ctx: headline_figure()))
     out = tmp_path / "r"
     messages = []
     build_module.build(out, ["E2"], quick=True, log=messages.append)
     assert calls == [] and json.loads((out / "claims.json").read_text())["experiments"] == ["E2"]
     build_module.build(out, ["e1"], quick=True, log=messages.append)
-    assert calls == [True]
+    assert calls == [True]  # E1 into a folder without a headline figure
     data = json.loads((out / "claims.json").read_text())
     assert data["experiments"] == ["E1", "E2"] and data["rebuilt"] == ["headline", "E1"]
     assert any(m.startswith("report: ") and "derived: 3 PASS, 1 FAIL" in m for m in messages)
     assert any("[E1] done in" in m and "claims:" in m for m in messages)
     md = (out / "report.md").read_text()
     assert "![headline](headline.png)" in md and "This invocation rebuilt E1 and the headline figure." in md
+    build_module.build(out, ["E1"], quick=True, log=messages.append)
+    assert calls == [True]  # kept: a build of E1 does not redo it every time
+    assert json.loads((out / "claims.json").read_text())["rebuilt"] == ["E1"]
+    build_module.build(out, ["E2", "headline"], quick=True, log=messages.append)
+    assert calls == [True, True]  # on request
+    build_module.build(out, quick=True, log=messages.append)
+    assert calls == [True, True, True]  # the whole suite
+    assert json.loads((out / "claims.json").read_text())["rebuilt"] == ["headline", "E1", "E2"]
+
+
+def test_every_paper_statement_cites_claims_that_an_experiment_declares():
+    """The statements name their evidence by id; each id (or pattern) must match a claim some
+    registered experiment declares, so a renamed claim fails here instead of silently leaving a
+    statement without evidence."""
+    from specgd.report.experiment import registered
+
+    declared = [pattern for exp in registered().values() for pattern in exp.claim_patterns]
+    assert "E1.plateau-λ*" in declared and "E7.rho-a*" in declared and "E6.two-spikes" in declared
+    assert papers.undeclared_evidence(declared) == {}
+    # the check can fail: a statement naming an id that no experiment declares
+    typo = papers.Statement("P9", "quote", "arXiv 2601.22652, abstract", ("E2.gd-rate", "E7.rho-*"), "E2")
+    assert papers.undeclared_evidence(declared, [typo]) == {"P9": ["E2.gd-rate"]}
+
+
+def test_quick_reports_say_why_a_statement_did_not_run(tmp_path):
+    """In quick mode E6 leaves out the variations P5 rests on: the statement reads NOT RUN and
+    says that its evidence is left out by the quick preset."""
+    out = tmp_path / "r"
+    base = Claim("E6.gaussian", "base", 1, 1, "—", True, THEORY, kind="scope",
+                 values={"variation": "gaussian"})
+    quick_e6 = ExperimentOutput("E6", "Robustness", "E6 summary.", [], [base])
+    write_outputs(out, [quick_e6], quick=True, log=lambda m: None)
+    p5 = next(a for a in papers.assess(quick_e6.claims, built={"E6": True}) if a.statement.id == "P5")
+    assert p5.verdict == "NOT RUN" and "E6 was built in quick mode" in p5.sentence
+    md = (out / "report.md").read_text()
+    assert "E6 was built in quick mode, whose preset leaves this evidence out" in md
+
+
+def test_a_missing_headline_figure_is_drawn_from_its_cached_frames(tmp_path, monkeypatch):
+    """A build of E1 into a folder whose headline record is gone but whose headline frames are
+    cached draws the figure from them instead of simulating it again."""
+    import dataclasses
+
+    from specgd.report import build as build_module
+    from specgd.report import experiment
+
+    @dataclasses.dataclass
+    class Params(experiment.Presets):
+        n: int = 2
+
+    measured = []
+
+    def measure(p, ctx):
+        measured.append(p)
+        return {"xy": pd.DataFrame({"x": [0, 1], "y": [0, p.n]})}
+
+    def figures(name):
+        return lambda p, frames: [Figure(name, "caption", frames["xy"], _figure(name).draw)]
+
+    def stub(key, name):
+        return experiment.Experiment(key, "stub", Params, measure, lambda p, f: [], figures(name))
+
+    monkeypatch.setattr(experiment, "REGISTRY", {"E1": stub("E1", "e1_fig")})
+    monkeypatch.setattr(build_module, "HEADLINE_EXPERIMENT", stub("headline", "headline"))
+    out = tmp_path / "r"
+    build_module.build(out, ["E1"], quick=True, log=lambda m: None)
+    assert len(measured) == 2  # E1 and the headline, into an empty folder
+    (out / "experiments" / "headline.json").unlink()
+    (out / "headline.png").unlink()
+    messages = []
+    build_module.build(out, ["E1"], quick=True, log=messages.append)
+    assert len(measured) == 3 and (out / "headline.png").exists()  # E1 again, the headline redrawn
+    assert any("drawn from its cached frames" in m for m in messages)
+    assert json.loads((out / "claims.json").read_text())["rebuilt"] == ["headline", "E1"]
+
+
+def test_typed_values_are_kept_in_the_record_as_json(tmp_path):
+    """A claim's values (NumPy scalars and arrays, NaN, tuples) survive the record as plain JSON."""
+    import numpy as np
+
+    claim = Claim("E1.plateau-λ8", "t", 0.19, 0.19, "rel 1%", True, THEORY, kind="derived",
+                  values={"lam": np.float64(8.0), "per_seed": np.array([1.0, 2.0]), "gap": float("nan"),
+                          "pair": (np.int64(3), 4)})
+    write_outputs(tmp_path, [ExperimentOutput("E1", "Dynamics", "s", [], [claim])], log=lambda m: None)
+    record = json.loads((tmp_path / "experiments" / "E1.json").read_text())
+    assert record["claims"][0]["values"] == {"lam": 8.0, "per_seed": [1.0, 2.0], "gap": None, "pair": [3, 4]}
+    assert "values" not in json.loads((tmp_path / "claims.json").read_text())["claims"][0]  # schema kept

@@ -437,7 +437,8 @@ def version_command() -> None:
 @app.command("reproduce")
 def reproduce_command(
     experiments: Annotated[list[str] | None, typer.Argument(
-        help="Experiments to run (E1 … E9); all of them by default.", show_default=False)] = None,
+        help="Experiments to run (E1 … E9, or headline for the headline figure); all of them by "
+             "default.", show_default=False)] = None,
     out: Annotated[Path, typer.Option(
         help="Report folder: report.html, report.md, claims.json, one PNG + Parquet per figure.",
         file_okay=False)] = Path("reproduction"),
@@ -446,16 +447,27 @@ def reproduce_command(
     force: Annotated[bool, typer.Option(
         "--force", help="Run even the runs whose estimated memory or work exceeds what this machine "
                         "has (they are otherwise refused before they start).")] = False,
+    rerender: Annotated[bool, typer.Option(
+        "--rerender", help="Redo the claims, figures and report from the frames cached in --out, "
+                           "without simulating (seconds).")] = False,
 ) -> None:
     """Run the reproduction experiments and write the report with its claims table."""
     # lazy: the experiments (JAX, the runner, matplotlib), this command computes.
     from specgd.report.build import build, resolve
+    from specgd.report.build import rerender as rerender_from_frames
 
     try:
         resolve(experiments)
         check_writable(out, "--out")  # before any experiment runs
     except ValueError as e:  # ConfigError included
         raise _fail(str(e)) from None
+    if rerender:
+        try:
+            # the mode of the report in --out unless --quick asks for the quick one
+            rerender_from_frames(out, experiments, quick=True if quick else None, log=typer.echo)
+        except ValueError as e:  # no report there
+            raise _fail(str(e)) from None
+        return
     from specgd.runner.resources import forced  # lazy: light, but only this command uses it
 
     try:

@@ -1,15 +1,17 @@
-"""Run the experiment suite and write the reproduction report.
+"""Run the experiment suite and write the reproduction report; or redo it from cached frames.
 
 Outputs in the report folder: one PNG and one Parquet per figure, one record per experiment
 (``experiments/<key>.json``: its claims, figure names and captions, summary, seconds, build time
-and mode; ``experiments/headline.json`` for the headline figure), ``claims.json``, ``report.md``
-and a self-contained ``report.html`` (figures embedded, opens from disk). Every file is written
-atomically, so an interrupted build never leaves a half-written file.
+and mode; ``experiments/headline.json`` for the headline figure), each experiment's measured
+frames (``frames/<key>/``), ``claims.json``, ``report.md`` and a self-contained ``report.html``
+(figures embedded, opens from disk). Every file is written atomically, so an interrupted build
+never leaves a half-written file.
 
 A build of some experiments into a folder that already holds a report updates it: the report is
 rendered from every record present, so experiments not rebuilt keep their claims and figures.
 Records built in the other mode (quick or full) are left out of the report, with a message, and
-kept on disk. The layout is documented in ``docs/report.md#layout``.
+kept on disk. :func:`rerender` redoes claims, figures and the report from the cached frames,
+without simulating. The layout is documented in ``docs/report.md#layout``.
 """
 
 from __future__ import annotations
@@ -19,42 +21,40 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 
-from specgd.report import headline
-from specgd.report.claims import ExperimentOutput, Figure, count_verdicts, format_counts
-from specgd.report.experiment import Context, registered
+from specgd.report import frames as cache
+from specgd.report.claims import count_verdicts, format_counts
+from specgd.report.experiment import Context, ExperimentOutput, registered
 from specgd.report.experiments import EXPERIMENTS as _SUITE  # noqa: F401  (registers E1…E9)
+from specgd.report.headline import HEADLINE_EXPERIMENT
+from specgd.report.html import render_html
+from specgd.report.markdown import render_markdown
+from specgd.report.model import HEADLINE, Record, Report, claims_json
 from specgd.report.papers import assess
-from specgd.report.render import (
-    Record,
-    Report,
-    claims_json,
-    claims_table_md,
-    render_html,
-    render_markdown,
-)
 from specgd.results.io import atomic_write, write_json
 from specgd.results.result import versions
 
-__all__ = ["build", "claims_table_md", "load_records", "resolve", "save_output", "write_outputs",
+__all__ = ["build", "load_records", "rerender", "resolve", "save_output", "write_outputs",
            "write_report"]
 
 RECORDS = "experiments"
-HEADLINE = "headline"
+Log = Callable[[str], None]
 
 
 def resolve(keys: Sequence[str] | None) -> list[str]:
     """Experiment keys in suite order (:func:`specgd.report.experiment.registered`); unknown keys
-    raise a clear error before anything runs."""
+    raise a clear error before anything runs. ``headline`` names the headline figure (not an
+    experiment: it is left out of the list)."""
     suite = registered()
     if not keys:
         return list(suite)
-    wanted = [k.upper() for k in keys]
+    wanted = [k.upper() for k in keys if k.lower() != HEADLINE]
     unknown = [k for k in wanted if k not in suite]
     if unknown:
-        raise ValueError(f"unknown experiment(s) {unknown}; choose from {list(suite)}")
+        raise ValueError(f"unknown experiment(s) {unknown}; choose from {list(suite)} or headline")
     return [k for k in suite if k in wanted]
 
 
@@ -62,18 +62,34 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def build(
-    out: str | Path,
-    keys: Sequence[str] | None = None,
-    quick: bool = False,
-    log: Callable[[str], None] = print,
-) -> list[ExperimentOutput]:
+def _wants_headline(out: Path, keys: Sequence[str] | None, chosen: list[str], quick: bool) -> bool:
+    """The headline figure is built by a build of the whole suite, when asked for (``headline``
+    among the keys), and by a build of E1 into a folder whose report has none in this mode."""
+    if not keys or any(k.lower() == HEADLINE for k in keys):
+        return True
+    if "E1" not in chosen:
+        return False
+    record = load_records(out, log=lambda _m: None).get(HEADLINE)
+    return record is None or record.quick != quick
+
+
+def _cached_headline(out: Path, keys: Sequence[str] | None, quick: bool,
+                     params: dict[str, Any] | None) -> cache.Cached | None:
+    """The headline's frames in this mode when the figure is only missing (not asked for, not a
+    whole-suite build, no parameters given): it is then drawn from them, not measured again."""
+    if not keys or any(k.lower() == HEADLINE for k in keys) or HEADLINE in (params or {}):
+        return None
+    stored = cache.load(out, HEADLINE)
+    return stored if stored is not None and stored.quick == quick else None
+
+
+def build(out: str | Path, keys: Sequence[str] | None = None, quick: bool = False,
+          log: Log = print, params: dict[str, Any] | None = None) -> list[ExperimentOutput]:
     """Run the chosen experiments (all by default) and write the report into ``out``.
 
-    The headline figure is rebuilt with every build that includes E1 (the whole suite by
-    default); other builds keep the stored one. Grid experiments keep their runs in a results
-    store under ``out/stores/``: a rebuilt report reuses every run already stored there instead
-    of computing it again. Returns the outputs of the experiments run by this call."""
+    Grid experiments keep their runs in a results store under ``out/stores/``: a rebuilt report
+    reuses every run already stored there. ``params`` maps a key to the parameters to run it at
+    instead of its preset. Returns the outputs of the experiments run by this call."""
     chosen = resolve(keys)
     suite = registered()
     out = Path(out)
@@ -81,58 +97,119 @@ def build(
     started = time.perf_counter()
     rebuilt: list[str] = []
     results: list[ExperimentOutput] = []
-
-    if "E1" in chosen or set(chosen) == set(suite):
-        log("[headline] GD vs SpecGD on one problem ...")
-        t0 = time.perf_counter()
-        fig = headline.run(quick=quick)
-        seconds = time.perf_counter() - t0
-        head = ExperimentOutput(HEADLINE, "GD vs SpecGD on one problem", "", [fig], [],
-                                getattr(fig, "params", {}), seconds)
-        save_output(out, head, quick)
-        rebuilt.append(HEADLINE)
-        log(f"[headline] done in {seconds:.1f} s")
-
-    for key in chosen:
-        experiment = suite[key]
-        log(f"[{key}] {experiment.title} ...")
-        t0 = time.perf_counter()
+    jobs = [(HEADLINE_EXPERIMENT, "[headline]")] if _wants_headline(out, keys, chosen, quick) else []
+    jobs += [(suite[key], f"[{key}]") for key in chosen]
+    for experiment, tag in jobs:
+        log(f"{tag} {experiment.title} ...")
+        stored = _cached_headline(out, keys, quick, params) if experiment.key == HEADLINE else None
+        if stored is not None:
+            _render_cached(out, experiment, stored)
+            rebuilt.append(HEADLINE)
+            log(f"{tag} drawn from its cached frames (built {stored.built_at})")
+            continue
+        p = (params or {}).get(experiment.key) or experiment.preset(quick)
         # grid experiments keep their runs here, so that a rebuilt report reuses them
-        store = out / "stores" / (f"{key}-quick" if quick else key)
-        result = experiment(Context(quick=quick, store=store))
-        result.seconds = time.perf_counter() - t0
-        save_output(out, result, quick)
+        store = out / "stores" / (f"{experiment.key}-quick" if quick else experiment.key)
+        result = _build_one(out, experiment, p, Context(quick=quick, store=store), quick)
+        rebuilt.append(experiment.key)
+        if experiment.key == HEADLINE:
+            log(f"{tag} done in {result.seconds:.1f} s")
+            continue
         results.append(result)
-        rebuilt.append(key)
-        verdicts = ", ".join(f"{c.verdict}" for c in result.claims)
-        log(f"[{key}] done in {result.seconds:.1f} s; claims: {verdicts or 'none'}")
+        log(f"{tag} done in {result.seconds:.1f} s; claims: "
+            f"{', '.join(c.verdict for c in result.claims) or 'none'}")
         # The report is rewritten after every experiment: an interrupted build leaves a report
         # of everything finished so far.
-        report = write_report(out, quick, rebuilt, time.perf_counter() - started,
-                              log=lambda _msg: None)
+        write_report(out, quick, rebuilt, time.perf_counter() - started, log=lambda _msg: None)
     report = write_report(out, quick, rebuilt, time.perf_counter() - started, log=log)
     log(f"report: {out / 'report.html'} ({report.seconds:.1f} s); "
         f"{len(report.claims)} claims: {format_counts(count_verdicts(report.claims))}")
     return results
 
 
-def save_output(out: Path, result: ExperimentOutput, quick: bool) -> Record:
-    """Write an experiment's figures (PNG + Parquet) and its record into the report folder."""
+def _build_one(out: Path, experiment: Any, p: Any, ctx: Context, quick: bool) -> ExperimentOutput:
+    """Measure (and store the frames), then judge and draw from the stored frames; a legacy
+    experiment does all of it in its own run."""
+    t0 = time.perf_counter()
+    if not experiment.cached:
+        result = experiment.run(p, ctx)
+        result.seconds = time.perf_counter() - t0
+        save_output(out, result, quick)
+        return result
+    measured = experiment.measure(p, ctx)
+    seconds = time.perf_counter() - t0
+    cache.save(out, experiment.key, p, quick, _now(), seconds, measured)
+    stored = cache.load(out, experiment.key)
+    again = cache.params_from_json(experiment.params, stored.params)
+    if again != p:
+        raise ValueError(f"{experiment.key}: its parameters do not survive JSON ({p!r} came back "
+                         f"as {again!r}); give Params fields JSON-plain values")
+    return _render_cached(out, experiment, stored)
+
+
+def _render_cached(out: Path, experiment: Any, stored: cache.Cached) -> ExperimentOutput:
+    """Claims and figures from an experiment's cached frames, written into the report folder."""
+    p = cache.params_from_json(experiment.params, stored.params)
+    result = experiment.judge(p, stored.frames, stored.seconds)
+    save_output(out, result, stored.quick, built_at=stored.built_at)
+    return result
+
+
+def rerender(out: str | Path, keys: Sequence[str] | None = None, quick: bool | None = None,
+             log: Log = print) -> Report:
+    """Redo claims, figures and the report from the frames cached in ``out``, without
+    simulating; ``quick`` None takes the mode of the report there. Experiments without cached
+    frames in this mode (legacy ones, or never built) keep their records and figures as they are."""
+    out = Path(out)
+    chosen = resolve(keys)
+    if quick is None:
+        quick = _report_mode(out)
+    suite = registered()
+    started = time.perf_counter()
+    done, kept = [], []
+    wanted = [HEADLINE_EXPERIMENT] if not keys or any(k.lower() == HEADLINE for k in keys) else []
+    shown = {k for k, r in load_records(out, log=lambda _m: None).items() if r.quick == quick}
+    for experiment in wanted + [suite[k] for k in chosen]:
+        stored = cache.load(out, experiment.key) if experiment.cached else None
+        if stored is None or stored.quick != quick:
+            if experiment.key in shown:  # built, but without frames in this mode: as it was
+                kept.append(experiment.key)
+            continue
+        _render_cached(out, experiment, stored)
+        done.append(experiment.key)
+    report = write_report(out, quick, done, time.perf_counter() - started, log=log, rerender=True)
+    log(f"rerender: {', '.join(done) or 'nothing'} redone from cached frames in {report.seconds:.1f} s, "
+        "without simulating" + (f"; kept as built (no cached frames in {report.mode} mode): "
+                                f"{', '.join(kept)}" if kept else "") + ".")
+    log(f"report: {out / 'report.html'}; {len(report.claims)} claims: "
+        f"{format_counts(count_verdicts(report.claims))}")
+    return report
+
+
+def _report_mode(out: Path) -> bool:
+    """Whether the report in ``out`` is a quick one (ValueError when there is none)."""
+    try:
+        return bool(json.loads((out / "claims.json").read_text())["quick"])
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"--out {out}: no report to re-render there (claims.json: {err}); "
+                         "build it first with `specgd reproduce --out DIR`") from None
+
+
+def save_output(out: Path, result: ExperimentOutput, quick: bool, built_at: str | None = None) -> Record:
+    """Write an experiment's figures (PNG + Parquet) and its record into the report folder: each
+    figure is drawn from its data here, written, and closed."""
     out = Path(out)
     for fig in result.figures:
-        _write_figure(out, fig)
-        plt.close(fig.figure)
-    record = Record.from_output(result, quick, _now(), versions())
+        drawn = fig.draw()
+        atomic_write(out / f"{fig.name}.png", lambda p, f=drawn: f.savefig(p, dpi=110, format="png"))
+        atomic_write(out / f"{fig.name}.parquet", lambda p, f=fig: f.data.to_parquet(p, index=False))
+        plt.close(drawn)
+    record = Record.from_output(result, quick, built_at or _now(), versions())
     write_json(out / RECORDS / f"{result.key}.json", record.to_json())
     return record
 
 
-def _write_figure(out: Path, fig: Figure) -> None:
-    atomic_write(out / f"{fig.name}.png", lambda p: fig.figure.savefig(p, dpi=110, format="png"))
-    atomic_write(out / f"{fig.name}.parquet", lambda p: fig.data.to_parquet(p, index=False))
-
-
-def load_records(out: str | Path, log: Callable[[str], None] = print) -> dict[str, Record]:
+def load_records(out: str | Path, log: Log = print) -> dict[str, Record]:
     """Every record in the report folder, by key (an unreadable record is skipped, with a message)."""
     records = {}
     for path in sorted((Path(out) / RECORDS).glob("*.json")):
@@ -151,11 +228,12 @@ def _order(key: str) -> tuple[int, str]:
 
 
 def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seconds: float = 0.0,
-                 log: Callable[[str], None] = print) -> Report:
+                 log: Log = print, rerender: bool = False) -> Report:
     """Render ``report.md``, ``report.html`` and ``claims.json`` from the records in ``out``.
 
     Records built in the other mode are left out with a message (their files stay); ``rebuilt``
-    names the keys this invocation built, ``seconds`` its wall time so far."""
+    names the keys this invocation built (or, with ``rerender``, redid from cached frames),
+    ``seconds`` its wall time so far."""
     out = Path(out)
     records = load_records(out, log)
     shown = {k: r for k, r in records.items() if r.quick == quick}
@@ -168,10 +246,11 @@ def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seco
     experiments = sorted(shown.values(), key=lambda r: _order(r.key))
     claims = [c for r in experiments for c in r.claims]
     report = Report(
-        records=experiments, headline=headline, papers=assess(claims), quick=quick, created=_now(),
-        rebuilt=list(rebuilt), seconds=float(seconds), versions=versions(),
+        records=experiments, headline=headline,
+        papers=assess(claims, built={r.key: r.quick for r in experiments}), quick=quick,
+        created=_now(), rebuilt=list(rebuilt), seconds=float(seconds), versions=versions(),
         missing=[k for k in registered() if k not in shown],
-        left_out=[r for r in left_out if r.key != HEADLINE])
+        left_out=[r for r in left_out if r.key != HEADLINE], rerender=rerender)
     write_json(out / "claims.json", claims_json(report))
     md = render_markdown(report)
     atomic_write(out / "report.md", lambda p: p.write_text(md, encoding="utf-8"))
@@ -181,15 +260,15 @@ def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seco
 
 
 def write_outputs(out: str | Path, results: Sequence[ExperimentOutput], quick: bool = False,
-                  headline: Figure | None = None, log: Callable[[str], None] = print) -> Report:
+                  headline: Any = None, log: Log = print) -> Report:
     """Write already computed experiment outputs (and optionally a headline figure) into ``out``
     and render the report from every record there: the report without running the suite."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rebuilt = []
     if headline is not None:
-        save_output(out, ExperimentOutput(HEADLINE, "GD vs SpecGD on one problem", "", [headline],
-                                          [], getattr(headline, "params", {}), float("nan")), quick)
+        save_output(out, ExperimentOutput(HEADLINE, HEADLINE_EXPERIMENT.title, "", [headline], []),
+                    quick)
         rebuilt.append(HEADLINE)
     for result in results:
         save_output(out, result, quick)

@@ -1,32 +1,44 @@
 """The experiment protocol: what the report builder needs to know of an experiment, and nothing else.
 
-An experiment is a value, not a module layout::
+An experiment is a value declared in three pure steps::
 
-    EXPERIMENT = register_experiment(Experiment(
-        key="E9", title="...", params=Params, run=lambda p, ctx: simulate_and_measure(p, ctx.store)))
+    EXPERIMENT = Experiment("E9", TITLE, Params,
+        measure=measure.run,    # (Params, Context) -> dict[str, DataFrame]: simulation only
+        claims=claims.check,    # (Params, frames) -> list[Claim]: typed values, Tolerance objects
+        figures=figures.draw)   # (Params, frames) -> list[Figure]: no simulation
 
-``params`` is a type with ``Params.full()`` (the report's settings) and ``Params.quick()`` (a
-smoke-test size); ``run(params, ctx)`` returns an :class:`~specgd.report.claims.ExperimentOutput`
-(figures with their data, checked claims). ``ctx`` (:class:`Context`) carries what the build
-decides: quick or full, and the results-store folder in which a grid experiment keeps its runs so
-that a rebuilt report reuses them (an experiment without a grid ignores it).
+``Params`` is a type with ``Params.full()`` (the report's settings) and ``Params.quick()`` (a
+smoke-test size). ``measure`` runs the simulations and returns named tidy frames; the build stores
+them (``frames/<key>/`` in the report folder, Parquet), so that ``claims`` and ``figures`` — and
+the report — can be redone from them without simulating (``specgd reproduce --rerender``). A
+:class:`Figure` holds the data it plots and a ``draw`` function, never a live figure. The words
+(summary, captions, claim statements and notes) live in the experiment's text file
+(:mod:`specgd.report.texts`).
 
-The suite is the registry, in registration order: the modules of
-:mod:`specgd.report.experiments` register E1…E9 when imported; a plug-in registers its own
-(docs/how-to.md#add-an-experiment) and :func:`specgd.report.build.build` runs it like any other.
+``ctx`` (:class:`Context`) carries what the build decides: quick or full, and the results-store
+folder in which a grid experiment keeps its runs so that a rebuilt report reuses them.
+
+The suite is the registry, in registration order: importing :mod:`specgd.report.experiments`
+registers E1…E9; a plug-in registers its own (docs/how-to.md#add-an-experiment) and
+:func:`specgd.report.build.build` runs it like any other.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from specgd.report.claims import ExperimentOutput
+import pandas as pd
 
-__all__ = ["Context", "Experiment", "Params", "Presets", "SpikedReference", "register_experiment",
-           "registered", "unregister_experiment"]
+from specgd.report.claims import Claim, ClaimSpec
+
+__all__ = ["Context", "Experiment", "ExperimentOutput", "Figure", "Frames", "Params", "Presets",
+           "SpikedReference", "register_experiment", "registered", "unregister_experiment"]
+
+Frames = dict[str, pd.DataFrame]
 
 
 class Params(Protocol):
@@ -76,34 +88,88 @@ class Context:
     store: Path | None = None  # results-store folder for grid experiments (None: a temporary one)
 
 
+@dataclass
+class Figure:
+    """A figure of the report: its name (``<name>.png`` and ``<name>.parquet``), caption, the tidy
+    data it plots and ``draw``, which makes the matplotlib figure when the report is written."""
+
+    name: str
+    caption: str
+    data: pd.DataFrame
+    draw: Callable[[], Any] = field(repr=False)
+
+
+@dataclass
+class ExperimentOutput:
+    """An experiment's result in memory: its claims and figures, summary and parameters."""
+
+    key: str
+    title: str
+    summary: str
+    figures: list[Any] = field(default_factory=list)  # Figure (or a legacy experiment's figure)
+    claims: list[Claim] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    seconds: float = float("nan")
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # what was judged
+
+
+Summary = Callable[[Any, Frames], str]
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """One experiment of the report: its key (``"E3"``), title, parameter type and ``run``."""
+    """One experiment of the report: key (``"E3"``), title, parameter type, and its three steps.
+
+    ``summary`` is the section's opening text (a string, or a function of the parameters and
+    frames); ``declared`` lists the claims it states (:class:`ClaimSpec`), so that what cites a
+    claim id (the papers' statements) can be checked against them."""
 
     key: str
     title: str
     params: type
-    run: Callable[[Any, Context], ExperimentOutput]
+    measure: Callable[[Any, Context], Frames]
+    claims: Callable[[Any, Frames], list[Claim]]
+    figures: Callable[[Any, Frames], list[Figure]]
+    summary: str | Summary = ""
+    declared: tuple[ClaimSpec, ...] = ()
+
+    cached = True  # its frames are stored, and claims and figures redone from them
 
     def preset(self, quick: bool) -> Any:
         """The parameters of a quick or a full build."""
         return self.params.quick() if quick else self.params.full()
 
-    def __call__(self, ctx: Context, params: Any = None) -> ExperimentOutput:
-        """Run at ``params`` (by default the preset of ``ctx.quick``)."""
-        return self.run(self.preset(ctx.quick) if params is None else params, ctx)
+    def judge(self, params: Any, frames: Frames, seconds: float = float("nan")) -> ExperimentOutput:
+        """Claims, figures and summary from measured ``frames`` (no simulation)."""
+        summary = self.summary(params, frames) if callable(self.summary) else self.summary
+        return ExperimentOutput(self.key, self.title, summary, self.figures(params, frames),
+                                self.claims(params, frames), asdict(params), seconds, frames)
+
+    def run(self, params: Any = None, ctx: Context | None = None) -> ExperimentOutput:
+        """Measure and judge in memory, at ``params`` (by default the preset of ``ctx.quick``)."""
+        ctx = ctx or Context()
+        params = self.preset(ctx.quick) if params is None else params
+        started = time.perf_counter()
+        frames = self.measure(params, ctx)
+        return self.judge(params, frames, time.perf_counter() - started)
+
+    @property
+    def claim_patterns(self) -> list[str]:
+        """The declared claim ids as ``fnmatch`` patterns."""
+        return [spec.pattern for spec in self.declared]
 
 
-REGISTRY: dict[str, Experiment] = {}
+REGISTRY: dict[str, Any] = {}
 
 
-def register_experiment(experiment: Experiment, replace: bool = False) -> Experiment:
-    """Add ``experiment`` to the suite (after those already there) and return it. A key already
-    registered raises ``ValueError`` unless ``replace`` (then it keeps its place)."""
+def register_experiment(experiment: Any, replace: bool = False) -> Any:
+    """Add ``experiment`` (an :class:`Experiment`, or a legacy one from
+    :mod:`specgd.report.legacy`) to the suite, after those already there, and return it. A key
+    already registered raises ``ValueError`` unless ``replace`` (then it keeps its place)."""
     key = experiment.key.upper()
     if key != experiment.key:
         raise ValueError(f"experiment key {experiment.key!r} must be upper case ({key!r})")
-    if key in REGISTRY and not replace and REGISTRY[key] != experiment:
+    if key in REGISTRY and not replace and REGISTRY[key] is not experiment:
         raise ValueError(f"an experiment {key!r} is already registered")
     REGISTRY[key] = experiment
     return experiment
@@ -114,7 +180,7 @@ def unregister_experiment(key: str) -> None:
     REGISTRY.pop(key.upper(), None)
 
 
-def registered() -> dict[str, Experiment]:
+def registered() -> dict[str, Any]:
     """The suite by key, in registration order: E1…E9 once :mod:`specgd.report.experiments` is
     imported (the report builder imports it), then plug-ins."""
     return dict(REGISTRY)

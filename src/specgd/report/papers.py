@@ -1,9 +1,11 @@
 """What the two papers claim, and the evidence the experiments bring for each statement.
 
 The statements are a declarative list: each quotes arXiv 2601.22652 or arXiv 2511.18661, names
-the experiment claims that bear on it (exact ids, or ``fnmatch`` patterns such as ``E7.rho-*``)
-and writes one sentence of measured evidence from those claims. An id that no experiment states
-(renamed, or its experiment not built) is simply not evidence.
+the experiment claims that bear on it (exact ids, or ``fnmatch`` patterns such as ``E7.rho-*``;
+every one matches a claim some experiment declares, which a test checks) and writes one sentence
+of measured evidence from those claims' typed values (measured, predicted and ``values``; never
+their words). An id that did not run (its experiment not built, or left out of the quick preset)
+is simply not evidence.
 
 Verdict of a statement (documented in ``docs/report.md#verdicts``): PASS when every judged
 evidence claim that ran is PASS or HOLDS, FAIL when any is FAIL or BREAKS, NOT RUN when no judged
@@ -13,163 +15,35 @@ evidence claim ran (observations, verdict INFO, add numbers to the sentence but 
 from __future__ import annotations
 
 import fnmatch
-import math
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from specgd.report.claims import Claim
+from specgd.report.evidence import (
+    BAD,
+    GOOD,
+    NOT_RUN,
+    Assessment,
+    Evidence,
+    Statement,
+    fmt,
+    number,
+    sentence,
+)
+from specgd.report.evidence import assess as assess_statements
+from specgd.report.evidence import missing_evidence as missing_from
 
-NOT_RUN = "NOT RUN"
-_STATEMENT_ID = re.compile(r"^P\d+$")
-GOOD = ("PASS", "HOLDS")
-BAD = ("FAIL", "BREAKS")
-
-
-class Evidence:
-    """The evidence claims of one statement that ran, by id, in report order."""
-
-    def __init__(self, claims: Sequence[Claim]):
-        self.claims = {c.id: c for c in claims}
-
-    def get(self, cid: str) -> Claim | None:
-        return self.claims.get(cid)
-
-    def match(self, pattern: str) -> list[Claim]:
-        return [c for cid, c in self.claims.items() if fnmatch.fnmatchcase(cid, pattern)]
-
-    def num(self, cid: str, which: str = "measured", index: int | None = None) -> float | None:
-        """A claim's measured (or predicted) value as a finite float, else None."""
-        claim = self.get(cid)
-        return None if claim is None else number(getattr(claim, which), index)
-
-
-def number(value: Any, index: int | None = None) -> float | None:
-    """``value`` (or ``value[index]``) as a finite float; None when it is not one."""
-    try:
-        if index is not None:
-            value = value[index]
-        out = float(value)
-    except (TypeError, ValueError, IndexError, KeyError):
-        return None
-    return out if math.isfinite(out) else None
+__all__ = ["NOT_RUN", "STATEMENTS", "Assessment", "Statement", "assess", "fmt", "missing_evidence",
+           "undeclared_evidence"]
 
 
 def _g(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def _suffix(cid: str, prefix: str) -> str:
-    return cid[len(prefix):] if cid.startswith(prefix) else cid
-
-
-Part = Callable[[Evidence], "str | None"]
-
-
-def sentence(*parts: Part) -> Callable[[Evidence], str]:
-    """An evidence sentence from parts: each part writes a clause from the claims it needs, or
-    None when they did not run; a part that cannot read its claim's numbers is left out."""
-
-    def write(ev: Evidence) -> str:
-        clauses = []
-        for part in parts:
-            try:
-                text = part(ev)
-            except (TypeError, ValueError, IndexError, KeyError, AttributeError, ZeroDivisionError):
-                text = None
-            if text:
-                clauses.append(text)
-        if not clauses:
-            return generic(ev)
-        out = "; ".join(clauses)
-        return out[0].upper() + out[1:] + "."
-
-    return write
-
-
-def fmt(value: Any) -> str:
-    """A measured or predicted value for a table: 4 significant digits, lists bracketed."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(fmt(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {fmt(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-def generic(ev: Evidence) -> str:
-    """The fallback sentence: each evidence claim's measured value against its prediction."""
-    if not ev.claims:
-        return "No evidence claim ran."
-    return "; ".join(f"{c.id}: measured {fmt(c.measured)} vs {fmt(c.predicted)} ({c.verdict})"
-                     for c in ev.claims.values()) + "."
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One statement of a paper, with the ids of its evidence claims and the section it links to."""
-
-    id: str
-    quote: str
-    source: str
-    evidence: tuple[str, ...]
-    section: str
-    write: Callable[[Evidence], str] = field(default=generic, compare=False)
-
-    def matches(self, cid: str) -> bool:
-        return any(fnmatch.fnmatchcase(cid, pattern) for pattern in self.evidence)
-
-
-@dataclass
-class Assessment:
-    """A statement judged on the claims of one report."""
-
-    statement: Statement
-    verdict: str  # PASS, FAIL or NOT RUN
-    evidence: list[Claim]  # the evidence claims that ran (judged and observations)
-    sentence: str
-
-    @property
-    def judged(self) -> list[Claim]:
-        return [c for c in self.evidence if c.passed is not None]
-
-    def to_claim(self) -> Claim | None:
-        """The statement as a claim of kind ``paper`` (None when NOT RUN: it has no verdict)."""
-        if self.verdict == NOT_RUN:
-            return None
-        judged = self.judged
-        good = sum(c.verdict in GOOD for c in judged)
-        ids = ", ".join(c.id for c in self.evidence)
-        return Claim(self.statement.id, f"“{self.statement.quote}”", good, len(judged),
-                     "every judged evidence claim PASS or HOLDS", self.verdict == "PASS",
-                     self.statement.source, note=f"{self.sentence} Evidence: {ids}.", kind="paper")
-
-
-def assess(claims: Sequence[Claim], statements: Sequence[Statement] | None = None) -> list[Assessment]:
-    """Judge every statement on ``claims`` (the experiment claims of a report, in report order)."""
-    out = []
-    for st in STATEMENTS if statements is None else statements:
-        # Experiments may state claims of kind paper themselves (a quoted statement checked
-        # directly); they count as evidence like any other. Only the statements are skipped.
-        found = [c for c in claims if not _STATEMENT_ID.match(c.id) and st.matches(c.id)]
-        judged = [c for c in found if c.passed is not None]
-        if not judged:
-            verdict = NOT_RUN
-        elif any(c.verdict in BAD for c in judged):
-            verdict = "FAIL"
-        else:
-            verdict = "PASS"
-        ev = Evidence(found)
-        text = st.write(ev) if found else (
-            f"None of its evidence claims ({', '.join(st.evidence)}) ran in this report.")
-        out.append(Assessment(st, verdict, found, text))
-    return out
+def _value(claim: Claim, name: str) -> Any:
+    """A typed value of a claim (KeyError when it lacks it: the clause is then left out)."""
+    return claim.values[name]
 
 
 # --- the evidence sentences ----------------------------------------------------------------------
@@ -204,7 +78,7 @@ def _plateau(ev: Evidence) -> str | None:
     for c in ev.match("E1.plateau-*"):
         m, p = number(c.measured), number(c.predicted)
         if m is not None:
-            lam = _suffix(c.id, "E1.plateau-").lstrip("λ")
+            lam = f"{_value(c, 'lam'):g}"
             clauses.append(f"at λ = {lam} the spike plateaus at b = {_g(m)}"
                            + (f" (predicted {_g(p)})" if p is not None else ""))
     return "; ".join(clauses) or None
@@ -215,7 +89,7 @@ def _alignment_gd(ev: Evidence) -> str | None:
     for c in ev.match("E1.alignment-*"):
         g, s = number(c.measured, 0), number(c.measured, 1)
         start = number(c.predicted, 1)
-        lam = _suffix(c.id, "E1.alignment-").lstrip("λ")
+        lam = f"{_value(c, 'lam'):g}"
         if g is not None:
             row = f"at λ = {lam} GD's alignment cos falls to {_g(g, 2)}"
             if s is not None:
@@ -230,7 +104,7 @@ def _alignment_specgd(ev: Evidence) -> str | None:
     for c in ev.match("E1.alignment-*"):
         s, start = number(c.measured, 1), number(c.predicted, 1)
         if s is not None and start is not None:
-            lams.append(_suffix(c.id, "E1.alignment-").lstrip("λ"))
+            lams.append(f"{_value(c, 'lam'):g}")
             drops.append(start - s)
     if not lams:
         return None
@@ -245,12 +119,16 @@ _ceiling = _clause("E2.specgd-ceiling", "its spike-to-signal ratio b/a stays und
                    "ceiling (at most {m:.3f}× it)")
 
 
+# E3's two scans of its escape time (E3 states these two ids).
+_FLAT_SCANS = {"E3.specgd-flat-d": "d", "E3.specgd-flat-lambda": "λ"}
+
+
 def _flat(ev: Evidence) -> str | None:
     rows = []
     for c in ev.match("E3.specgd-flat-*"):
         m = number(c.measured)
         if m is not None:
-            what = {"d": "d", "lambda": "λ"}.get(_suffix(c.id, "E3.specgd-flat-"), "the scan")
+            what = _FLAT_SCANS.get(c.id, "the scan")
             rows.append(f"{m:.3f} over {what}")
     return ("its escape time varies by a factor of only " + " and ".join(rows)) if rows else None
 
@@ -295,8 +173,8 @@ _gd_slope_c = _clause("E4.gd-slope-c", "GD's bulk shrinks only like k^({m:.2f})"
 
 
 def _scope(ev: Evidence) -> str | None:
-    holds = [_suffix(c.id, "E6.") for c in ev.claims.values() if c.verdict in GOOD]
-    breaks = [_suffix(c.id, "E6.") for c in ev.claims.values() if c.verdict in BAD]
+    holds = [_value(c, "variation") for c in ev.claims.values() if c.verdict in GOOD]
+    breaks = [_value(c, "variation") for c in ev.claims.values() if c.verdict in BAD]
     if not holds and not breaks:
         return None
     out = []
@@ -313,7 +191,7 @@ def _rho(ev: Evidence) -> str | None:
     for c in ev.match("E7.rho-*"):
         m, p = number(c.measured), number(c.predicted)
         if m is not None and p:
-            rows.append(f"{m / p:.3f} at a = {_suffix(c.id, 'E7.rho-a')}")
+            rows.append(f"{m / p:.3f} at a = {_value(c, 'a'):g}")
     return ("the alignment u leaves 0 at the predicted exponential rate ρ (measured/predicted "
             + ", ".join(rows) + ")") if rows else None
 
@@ -326,33 +204,31 @@ def _logd(ev: Evidence) -> str | None:
         "dimensions" + (f" (predicted {_g(p)})" if p is not None else ""))
 
 
-_PAPER_KAPPA = re.compile(r"2a/\(a−1\) = ([0-9.]+)")
-
-
 def _slow(ev: Evidence) -> str | None:
     c = ev.get("E7.slow-exponent")
     m, p = (number(c.measured), number(c.predicted)) if c else (None, None)
     if m is None:
         return None
     # The prediction is the finite-d closed form's exponent; the paper's 2a/(a−1) is its d → ∞
-    # limit, whose value the claim's note states.
-    limit = _PAPER_KAPPA.search(c.note or "")
+    # limit, a typed value of the claim.
+    limit = c.values.get("kappa_paper")
     return (
         f"in the slow phase the exponent κ of t(ε) ∝ ε^(−κ) (ε = ‖w − w*‖_Σ) fitted to the simulation "
         f"is {_g(m)}"
         + (f", against {_g(p)} from the same fit of the closed form Σλᵢ(w*ᵢ)²e^(−16λᵢt) for ε² at "
            "the simulated d" if p is not None else "")
         + ", whose d → ∞ limit is the paper's 2a/(a−1)"
-        + (f" = {limit.group(1)}" if limit else ""))
+        + (f" = {limit:.3g}" if limit is not None else ""))
 
 
 def _tail(ev: Evidence) -> str | None:
     rel, taus = [], []
     for c in ev.match("E7.tail-*"):
         m, p = number(c.measured), number(c.predicted)
-        if c.id.startswith("E7.tail-τ") and m is not None and p:
+        tau = c.values.get("tau")
+        if tau is not None and m is not None and p:
             rel.append(abs(m / p - 1))
-            taus.append(_suffix(c.id, "E7.tail-τ"))
+            taus.append(f"{tau:g}")
     return (f"in tail learning MSE(T₂+τ)/MSE(T₂) is within {max(rel):.1%} of the law "
             f"(1/d)Σe^(−16λᵢτ) at τ = {', '.join(taus)}") if rel else None
 
@@ -406,14 +282,29 @@ STATEMENTS: tuple[Statement, ...] = (
 )
 
 
+def assess(claims: Sequence[Claim], statements: Sequence[Statement] | None = None,
+           built: dict[str, bool] | None = None) -> list[Assessment]:
+    """Judge every statement (by default :data:`STATEMENTS`) on ``claims``; see
+    :func:`specgd.report.evidence.assess`."""
+    return assess_statements(claims, STATEMENTS if statements is None else statements, built)
+
+
 def missing_evidence(claim_ids: Sequence[str],
                      statements: Sequence[Statement] | None = None) -> dict[str, list[str]]:
     """Evidence entries (ids or patterns) that match none of ``claim_ids``, per statement: the
     ids to look up again when an experiment renames its claims."""
+    return missing_from(claim_ids, STATEMENTS if statements is None else statements)
+
+
+def undeclared_evidence(declared: Sequence[str],
+                        statements: Sequence[Statement] | None = None) -> dict[str, list[str]]:
+    """Evidence entries that match no declared claim id (``declared``: the experiments' claim
+    ids as ``fnmatch`` patterns, fields as ``*``), per statement: a statement citing an id that
+    no experiment states is a mistake, not missing evidence."""
     out = {}
     for st in STATEMENTS if statements is None else statements:
-        gone = [pattern for pattern in st.evidence
-                if not any(fnmatch.fnmatchcase(cid, pattern) for cid in claim_ids)]
-        if gone:
-            out[st.id] = gone
+        wrong = [e for e in st.evidence
+                 if not any(fnmatch.fnmatchcase(e, d) or fnmatch.fnmatchcase(d, e) for d in declared)]
+        if wrong:
+            out[st.id] = wrong
     return out

@@ -1,12 +1,17 @@
-"""The experiment suite of the reproduction report, in order. Each module defines ``KEY``,
-``TITLE``, a ``Params`` dataclass (``Params.full()`` / ``Params.quick()``),
-``run(quick=False, params=None) -> ExperimentOutput``, so one can be rerun or modified alone, and
-registers ``EXPERIMENT`` (:class:`specgd.report.experiment.Experiment`) when imported: importing
-this package registers the suite, in the order below. ``EXPERIMENTS`` maps each key to its module.
+"""The experiment suite of the reproduction report, in order.
+
+Each experiment is a package ``eN_<name>/`` (``params.py``: the full and quick presets;
+``measure.py``: the simulations, returning named frames; ``claims.py`` and ``figures.py``: the
+claims and figures from those frames; ``text.md``: the words) whose ``__init__`` declares
+``EXPERIMENT`` (:class:`specgd.report.experiment.Experiment`). E3, E8 and E9 are still single
+modules run through the legacy adapter (:mod:`specgd.report.legacy`). Importing this package
+registers the suite, in the order below; ``EXPERIMENTS`` maps each key to its module.
 """
 
 from importlib import import_module
 from types import ModuleType
+
+from specgd.report.experiment import register_experiment
 
 _MODULES = {
     "E1": "e1_dynamics",
@@ -22,3 +27,5 @@ _MODULES = {
 
 EXPERIMENTS: dict[str, ModuleType] = {key: import_module(f"{__name__}.{name}")
                                       for key, name in _MODULES.items()}
+for _module in EXPERIMENTS.values():
+    register_experiment(_module.EXPERIMENT)

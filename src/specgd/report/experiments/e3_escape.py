@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from specgd.analysis import ESCAPE_A2, escape_step, loglog_slope
-from specgd.report.claims import Claim, ExperimentOutput, Figure, within
-from specgd.report.experiment import Context, Experiment, Presets, register_experiment
+from specgd.report.claims import Claim, within
+from specgd.report.experiment import Context, Presets
+from specgd.report.legacy import ExperimentOutput, Figure, LegacyExperiment
 from specgd.report.plotting import COLORS, THEORY, label, subplots
 from specgd.sweeps import load, sweep
 
@@ -336,4 +337,7 @@ def _run(p: Params, ctx: Context) -> ExperimentOutput:
     return run(params=p, store=ctx.store)
 
 
-EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))
+# The legacy adapter: one run that simulates, judges and draws (no frames cache yet).
+EXPERIMENT = LegacyExperiment(KEY, TITLE, Params, _run, declared_ids=(
+    "E3.specgd-prediction", "E3.specgd-flat-d", "E3.specgd-flat-lambda", "E3.specgd-all-stable",
+    "E3.gd-lambda-growth", "E3.gd-lambda-slope", "E3.gd-log-d"))

@@ -39,8 +39,9 @@ from specgd.atlas.figures import curves, dimensions, heatmap, schedules
 from specgd.atlas.run import AtlasResult
 from specgd.atlas.table import LABELS, interval, number, primary
 from specgd.errors import ConfigError
-from specgd.report.claims import Claim, ExperimentOutput, Figure
-from specgd.report.experiment import Context, Experiment, Presets, register_experiment
+from specgd.report.claims import Claim
+from specgd.report.experiment import Context, Presets
+from specgd.report.legacy import ExperimentOutput, Figure, LegacyExperiment
 
 KEY = "E8"
 TITLE = "The advantage atlas: where a spectral update beats GD"
@@ -472,4 +473,5 @@ def _run(p: Params, ctx: Context) -> ExperimentOutput:
     return run(params=p, ctx=ctx)
 
 
-EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))
+# The legacy adapter: one run that simulates, judges and draws (no frames cache yet).
+EXPERIMENT = LegacyExperiment(KEY, TITLE, Params, _run, declared_ids=("E8.*",))

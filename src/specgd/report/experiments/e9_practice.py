@@ -36,8 +36,9 @@ import pandas as pd
 import specgd as sg
 from specgd.analysis import escape_step, first_crossing, steps_to_loss
 from specgd.model.preprocessing import BOUNDED, MIN_DELTA
-from specgd.report.claims import Claim, ExperimentOutput, Figure
-from specgd.report.experiment import Context, Experiment, Presets, register_experiment
+from specgd.report.claims import Claim
+from specgd.report.experiment import Context, Presets
+from specgd.report.legacy import ExperimentOutput, Figure, LegacyExperiment
 from specgd.report.plotting import COLORS, THEORY, band, label, subplots
 from specgd.theory.predictions import gd_growth_factors_rank, spike_threshold_rank
 from specgd.theory.spectral import spectral_overlap
@@ -1095,4 +1096,5 @@ def _run(p: Params, ctx: Context) -> ExperimentOutput:
     return run(params=p)
 
 
-EXPERIMENT = register_experiment(Experiment(KEY, TITLE, Params, _run))
+# The legacy adapter: one run that simulates, judges and draws (no frames cache yet).
+EXPERIMENT = LegacyExperiment(KEY, TITLE, Params, _run, declared_ids=("E9.*",))

@@ -1,9 +1,7 @@
-"""The report's headline figure: a, b, c vs step for SpecGD (top) and GD (bottom) on one problem,
-with the phases of each run marked (documented in ``docs/report.md#headline-figure``).
+"""The headline figure from its runs: the phases of each optimizer read off the seed-median
+curves, and the two panels (SpecGD on top, GD below) with the phases marked.
 
-One spiked problem, ``d = 200, m = 50, Σ = I + 8vvᵀ`` (spike ``v`` orthogonal to the teacher),
-a Gaussian start of scale 1e-2, population loss; GD at ``η̃ = 0.02``, SpecGD at ``η = 0.01``.
-Phases, read off the median over seeds:
+Phases:
 
 * escape: the first step with ``a² ≥ ½`` (both optimizers);
 * GD's spike amplification (from the start until ``b`` first reaches 90% of its peak) and its
@@ -17,44 +15,22 @@ Phases, read off the median over seeds:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-import specgd as sg
 from specgd.analysis import escape_step
-from specgd.report.claims import Figure
-from specgd.report.experiment import SpikedReference
+from specgd.report.experiment import Figure, Frames
+from specgd.report.headline.params import NAME, Params
 from specgd.report.plotting import COLORS, LEGIBLE, STAT_LABELS, STAT_STYLES
+from specgd.report.texts import Texts
 
-NAME = "headline"
+TEXT = Texts.beside(__file__)
 # Optimizers top to bottom.
 PANELS = ("specgd", "gd")
 TITLES = {"specgd": "SpecGD", "gd": "GD"}
-
-
-@dataclass
-class Params(SpikedReference):
-    steps: int = 3000
-    seeds: tuple[int, ...] = (0, 1, 2)
-    log_every: int = 10  # even: SpecGD's in-band cycle is seen at one phase, not aliased
-
-    QUICK = dict(steps=2000, seeds=(0,), log_every=10)
-
-
-def simulate(p: Params) -> pd.DataFrame:
-    """The tidy runs: one row per (optimizer, seed, logged step) with a, b, c, cos and the loss."""
-    problem = sg.Problem(d=p.d, m=p.m, cov=sg.Spiked(lam=p.lam))
-    frames = []
-    for name, opt in (("gd", sg.gd(lr=p.lr_gd)), ("specgd", sg.specgd(lr=p.lr_specgd))):
-        res = sg.run(problem, opt, steps=p.steps, seeds=list(p.seeds),
-                     init=sg.GaussianInit(p.init_scale), log_every=p.log_every, progress=False)
-        frames.append(res.frame.assign(optimizer=name))
-    cols = ["optimizer", "seed", "step", "a", "b", "c", "cos", "loss"]
-    return pd.concat(frames, ignore_index=True)[cols]
 
 
 def _first(steps: np.ndarray, mask: np.ndarray, after: float = -math.inf) -> int | None:
@@ -166,35 +142,27 @@ def plot(data: pd.DataFrame, ph: dict[str, dict[str, Any]], p: Params):
 
 
 def caption(ph: dict[str, dict[str, Any]], p: Params) -> str:
-    seeds = (f"median over seeds {p.seeds[0]}–{p.seeds[-1]} (shaded: min–max)"
-             if len(p.seeds) > 1 else f"seed {p.seeds[0]}")
+    """The caption, with the phases found in this build."""
     g, s = ph.get("gd", {}), ph.get("specgd", {})
 
     def at(k):
         return "not reached" if k is None else f"step {k}"
 
-    text = (f"d = {p.d}, m = {p.m}, Σ = I + {p.lam:g}vvᵀ (spike v orthogonal to the teacher), "
-            f"Gaussian start of scale {p.init_scale:g}, population loss, {p.steps} steps; "
-            f"SpecGD η = {p.lr_specgd:g} (top, blue), GD η̃ = {p.lr_gd:g} (bottom, red); {seeds}. "
-            "Solid: signal a, dashed: spike b, dotted: bulk c. "
-            f"Escape (first step with a² ≥ ½): SpecGD {at(s.get('escape'))}, GD {at(g.get('escape'))}.")
+    seeds = TEXT("seeds several" if len(p.seeds) > 1 else "seeds one", first=p.seeds[0],
+                 last=p.seeds[-1])
+    text = TEXT("caption", d=p.d, m=p.m, lam=p.lam, init_scale=p.init_scale, steps=p.steps,
+                lr_specgd=p.lr_specgd, lr_gd=p.lr_gd, seeds=seeds,
+                specgd_escape=at(s.get("escape")), gd_escape=at(g.get("escape")))
     if g.get("plateau"):
         k0, k1 = g["plateau"]
-        text += (f" GD multiplies the spike until {at(k0)} and holds it on a plateau b ≈ "
-                 f"{g['b_peak']:.2g} until the signal overtakes it ({at(k1)}); after its escape its "
-                 "bulk c shrinks slowly.")
+        text += " " + TEXT("caption gd plateau", start=at(k0), b_peak=g["b_peak"], end=at(k1))
     if "band_entry" in s:
-        text += (f" SpecGD's spike never leads; after its escape the spike and bulk collapse into "
-                 f"the O(η) band (b ≤ 2η/√m, c ≤ 2η√((m−2)/m)) at {at(s['band_entry'])}.")
+        text += " " + TEXT("caption specgd band", entry=at(s["band_entry"]))
     return text
 
 
-def run(quick: bool = False, params: Params | None = None) -> Figure:
-    """Run both optimizers and return the headline ``Figure`` (name ``headline``)."""
-    p = params or (Params.quick() if quick else Params.full())
-    data = simulate(p)
+def draw(p: Params, frames: Frames) -> list[Figure]:
+    """The headline ``Figure`` (name ``headline``) from the runs."""
+    data = frames["runs"]
     ph = phases(data, p)
-    fig = plot(data, ph, p)
-    out = Figure(NAME, caption(ph, p), fig, data)
-    out.params = {**asdict(p), "phases": ph}  # kept in the report's record
-    return out
+    return [Figure(NAME, caption(ph, p), data, lambda: plot(data, ph, p))]
