@@ -241,9 +241,11 @@ SLICES: dict[str, Slice] = {s.name: s for s in (
           (Axis("noise", "problem.noise", (0.0, 0.1, 0.3, 1.0), (0.0, 0.3), float,
                 "label noise σ", check=_nonneg),), {"mode": "finite", "n": 16 * BASE["problem"]["d"]},
           None, SPECTRAL),
+    # The width slice runs its seeds under lax.map: batched with vmap, runs of m = d = 32 (SpecGD,
+    # Muon) wedged XLA's CPU runtime, every thread idle and the result never ready (3 of 3 tries).
     Slice("width", "width m (population, λ = 8)",
           (Axis("m", "problem.m", (1, 2, 4, 8, 16, 32), (2, 8, 32), int, "width m", log=True,
-                check=_count),)),
+                check=_count),), {"vectorize": "map"}),
     Slice("spikes", "number of spikes k, each λ = 8 (population)",
           (Axis("spikes", "problem.cov.lams", (1, 2, 4), (1, 2), _spikes, "number of spikes k",
                 check=_count),),
