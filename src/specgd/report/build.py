@@ -38,7 +38,8 @@ from specgd.report.render import (
 from specgd.results.io import atomic_write, write_json
 from specgd.results.result import versions
 
-__all__ = ["build", "claims_table_md", "load_records", "resolve", "save_output", "write_outputs",
+__all__ = ["BuildInterrupted", "build", "claims_table_md", "load_records", "resolve", "save_output",
+           "write_outputs",
            "write_report"]
 
 RECORDS = "experiments"
@@ -73,7 +74,12 @@ def build(
     The headline figure is rebuilt with every build that includes E1 (the whole suite by
     default); other builds keep the stored one. Grid experiments keep their runs in a results
     store under ``out/stores/``: a rebuilt report reuses every run already stored there instead
-    of computing it again. Returns the outputs of the experiments run by this call."""
+    of computing it again. Returns the outputs of the experiments run by this call.
+
+    Ctrl-C (a ``KeyboardInterrupt`` from a run, or a sweep's ``SweepInterrupted``) stops
+    the build at once: nothing of the experiment being built is written (no claim comes from a
+    part of its runs), the report is rewritten from the finished experiments and says which one
+    was interrupted and which are missing, and :class:`BuildInterrupted` is raised."""
     chosen = resolve(keys)
     suite = registered()
     out = Path(out)
@@ -81,39 +87,74 @@ def build(
     started = time.perf_counter()
     rebuilt: list[str] = []
     results: list[ExperimentOutput] = []
-
-    if "E1" in chosen or set(chosen) == set(suite):
-        log("[headline] GD vs SpecGD on one problem ...")
-        t0 = time.perf_counter()
-        fig = headline.run(quick=quick)
-        seconds = time.perf_counter() - t0
-        head = ExperimentOutput(HEADLINE, "GD vs SpecGD on one problem", "", [fig], [],
-                                getattr(fig, "params", {}), seconds)
-        save_output(out, head, quick)
-        rebuilt.append(HEADLINE)
-        log(f"[headline] done in {seconds:.1f} s")
-
-    for key in chosen:
-        experiment = suite[key]
-        log(f"[{key}] {experiment.title} ...")
-        t0 = time.perf_counter()
-        # grid experiments keep their runs here, so that a rebuilt report reuses them
-        store = out / "stores" / (f"{key}-quick" if quick else key)
-        result = experiment(Context(quick=quick, store=store))
-        result.seconds = time.perf_counter() - t0
-        save_output(out, result, quick)
-        results.append(result)
-        rebuilt.append(key)
-        verdicts = ", ".join(f"{c.verdict}" for c in result.claims)
-        log(f"[{key}] done in {result.seconds:.1f} s; claims: {verdicts or 'none'}")
-        # The report is rewritten after every experiment: an interrupted build leaves a report
-        # of everything finished so far.
-        report = write_report(out, quick, rebuilt, time.perf_counter() - started,
-                              log=lambda _msg: None)
+    building = HEADLINE
+    try:
+        if "E1" in chosen or set(chosen) == set(suite):
+            _build_headline(out, quick, log)
+            rebuilt.append(HEADLINE)
+            building = "the report"
+        for key in chosen:
+            building = key
+            results.append(_build_one(out, key, suite[key], quick, log))
+            rebuilt.append(key)
+            building = "the report"
+            # The report is rewritten after every experiment: an interrupted build leaves a
+            # report of everything finished so far.
+            write_report(out, quick, rebuilt, time.perf_counter() - started, log=lambda _msg: None)
+    except KeyboardInterrupt as err:  # Ctrl-C, in a run or a sweep: nothing of `building` is kept
+        raise BuildInterrupted(building, rebuilt, _report_after_interrupt(
+            out, quick, rebuilt, time.perf_counter() - started, building)) from err
     report = write_report(out, quick, rebuilt, time.perf_counter() - started, log=log)
     log(f"report: {out / 'report.html'} ({report.seconds:.1f} s); "
         f"{len(report.claims)} claims: {format_counts(count_verdicts(report.claims))}")
     return results
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """A build stopped by Ctrl-C. ``building``: the experiment it was building (``"headline"``
+    for the headline figure), of which nothing is kept; ``finished``: what this invocation
+    finished; ``report``: the report rewritten from the records present (None when there were
+    none, so no report exists)."""
+
+    def __init__(self, building: str, finished: list[str], report: Path | None):
+        super().__init__(f"interrupted while building {building}")
+        self.building, self.finished, self.report = building, list(finished), report
+
+
+def _report_after_interrupt(out: Path, quick: bool, rebuilt: list[str], seconds: float,
+                            building: str) -> Path | None:
+    """Rewrite the report, saying which experiment was interrupted and which are missing; None
+    when no record exists (then no report is written)."""
+    if not any(r.quick == quick for r in load_records(out, lambda _msg: None).values()):
+        return None
+    write_report(out, quick, rebuilt, seconds, log=lambda _msg: None,
+                 interrupted="" if building == "the report" else building)
+    return out / "report.html"
+
+
+def _build_headline(out: Path, quick: bool, log: Callable[[str], None]) -> None:
+    log("[headline] GD vs SpecGD on one problem ...")
+    t0 = time.perf_counter()
+    fig = headline.run(quick=quick)
+    seconds = time.perf_counter() - t0
+    head = ExperimentOutput(HEADLINE, "GD vs SpecGD on one problem", "", [fig], [],
+                            getattr(fig, "params", {}), seconds)
+    save_output(out, head, quick)
+    log(f"[headline] done in {seconds:.1f} s")
+
+
+def _build_one(out: Path, key: str, experiment, quick: bool, log: Callable[[str], None]
+               ) -> ExperimentOutput:
+    log(f"[{key}] {experiment.title} ...")
+    t0 = time.perf_counter()
+    # grid experiments keep their runs here, so that a rebuilt report reuses them
+    store = out / "stores" / (f"{key}-quick" if quick else key)
+    result = experiment(Context(quick=quick, store=store))
+    result.seconds = time.perf_counter() - t0
+    save_output(out, result, quick)
+    verdicts = ", ".join(f"{c.verdict}" for c in result.claims)
+    log(f"[{key}] done in {result.seconds:.1f} s; claims: {verdicts or 'none'}")
+    return result
 
 
 def save_output(out: Path, result: ExperimentOutput, quick: bool) -> Record:
@@ -151,11 +192,12 @@ def _order(key: str) -> tuple[int, str]:
 
 
 def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seconds: float = 0.0,
-                 log: Callable[[str], None] = print) -> Report:
+                 log: Callable[[str], None] = print, interrupted: str = "") -> Report:
     """Render ``report.md``, ``report.html`` and ``claims.json`` from the records in ``out``.
 
     Records built in the other mode are left out with a message (their files stay); ``rebuilt``
-    names the keys this invocation built, ``seconds`` its wall time so far."""
+    names the keys this invocation built, ``seconds`` its wall time so far; ``interrupted`` the
+    experiment a Ctrl-C stopped (the report says so)."""
     out = Path(out)
     records = load_records(out, log)
     shown = {k: r for k, r in records.items() if r.quick == quick}
@@ -171,7 +213,7 @@ def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seco
         records=experiments, headline=headline, papers=assess(claims), quick=quick, created=_now(),
         rebuilt=list(rebuilt), seconds=float(seconds), versions=versions(),
         missing=[k for k in registered() if k not in shown],
-        left_out=[r for r in left_out if r.key != HEADLINE])
+        left_out=[r for r in left_out if r.key != HEADLINE], interrupted=interrupted)
     write_json(out / "claims.json", claims_json(report))
     md = render_markdown(report)
     atomic_write(out / "report.md", lambda p: p.write_text(md, encoding="utf-8"))

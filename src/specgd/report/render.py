@@ -103,6 +103,7 @@ class Report:
     versions: dict[str, str]
     missing: list[str] = field(default_factory=list)  # suite experiments with no record
     left_out: list[Record] = field(default_factory=list)  # records built in the other mode
+    interrupted: str = ""  # the experiment this invocation was building when it was interrupted
 
     @property
     def mode(self) -> str:
@@ -150,6 +151,8 @@ def claims_json(report: Report) -> dict[str, Any]:
         "counts": count_verdicts(report.claims),
         "papers_not_run": report.not_run,
         "left_out": {r.key: r.mode for r in report.left_out},
+        "missing": report.missing,
+        "interrupted": report.interrupted or None,
         "claims": [c.to_json() for c in report.claims],
     }
 
@@ -274,6 +277,9 @@ def _header_lines(report: Report) -> list[str]:
         lines.append("Left out, built in the other mode: " + ", ".join(
             f"{r.key} ({r.mode}, {r.built_at})" for r in report.left_out)
             + f". Rebuild them in {report.mode} mode to show them here; their records are kept.")
+    if report.interrupted:
+        lines.append(f"**Interrupted** while building {report.interrupted}: nothing of it is in "
+                     "this report (no claim comes from a part of its runs).")
     if report.missing:
         flag = " --quick" if report.quick else ""
         lines.append(f"Not built yet: {', '.join(report.missing)} "
