@@ -135,6 +135,21 @@ def test_a_sweep_interrupted_while_planning_exits_130(tmp_path, monkeypatch):
     assert result.exit_code == 130 and "nothing ran" in result.output
 
 
+def test_ctrl_c_anywhere_in_the_program_exits_130(monkeypatch, capsys):
+    """The ``specgd`` program loads its commands inside a guard: a Ctrl-C that no command handles
+    (while it loads, say) exits 130 with one line, not a traceback."""
+    import specgd.cli
+    import specgd.cli.main
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(specgd.cli.main, "app", ctrl_c)
+    with pytest.raises(SystemExit) as done:
+        specgd.cli.program()
+    assert done.value.code == 130 and capsys.readouterr().err == "Interrupted.\n"
+
+
 @pytest.mark.slow
 def test_a_long_run_acts_on_ctrl_c_within_a_small_part_of_it():
     """The run is cut into about 50 compiled chunks: SIGINT one second in stops it long before

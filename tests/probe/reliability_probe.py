@@ -45,6 +45,18 @@ ROOT = Path(tempfile.mkdtemp(prefix="specgd-probe-"))
 PY = sys.executable
 
 
+def _program() -> list[str]:
+    """How to start the command line: ``python -m specgd.cli`` (the ``specgd`` program) where
+    the checkout has it, else its module ``specgd.cli.main``."""
+    import importlib.util
+
+    has_main = importlib.util.find_spec("specgd.cli.__main__") is not None
+    return [PY, "-m", "specgd.cli" if has_main else "specgd.cli.main"]
+
+
+SPECGD = _program()
+
+
 @dataclass
 class Case:
     id: str
@@ -69,7 +81,7 @@ def case(item: str, slow: bool = False, owner: str = ""):
 
 def cli(*args, cwd: Path | None = None, timeout: float = 300, env: dict | None = None
         ) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "specgd.cli.main", *map(str, args)], cwd=cwd or ROOT,
+    return subprocess.run([*SPECGD, *map(str, args)], cwd=cwd or ROOT,
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
 
@@ -166,7 +178,7 @@ def _reproduce_interrupted(args: list, trigger: Callable[[Path, str], bool], out
                            limit: float = 240) -> tuple[subprocess.Popen, str, str, float]:
     """Start ``specgd reproduce``, send SIGINT to its process group once ``trigger(out, stdout)``
     holds; return the process, its output and the seconds from SIGINT to exit."""
-    proc = subprocess.Popen([PY, "-m", "specgd.cli.main", "reproduce", *map(str, args), "--out",
+    proc = subprocess.Popen([*SPECGD, "reproduce", *map(str, args), "--out",
                              str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     os.set_blocking(proc.stdout.fileno(), False)
@@ -282,7 +294,7 @@ def sweep_ctrl_c_exits_130():
     where = fresh("sweep-int")
     grid = toml(where / "g.toml", {**GRID, "base": {**GRID["base"], "steps": 4000,
                                                   "log_every": 1000}})
-    proc = subprocess.Popen([PY, "-m", "specgd.cli.main", "sweep", str(grid), "--out",
+    proc = subprocess.Popen([*SPECGD, "sweep", str(grid), "--out",
                              str(where / "s"), "--workers", "1", "--no-progress"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -719,7 +731,7 @@ def two_runs_into_one_out():
     slow = ["run", "--d", 60, "--m", 20, "--optimizer", "specgd", "--lr", 0.01, "--steps", 6000,
             "--reduce", "never", "--no-progress", "--out", where / "o"]
     fast = [*RUN, "--out", where / "o"]
-    a = subprocess.Popen([PY, "-m", "specgd.cli.main", *map(str, slow)], cwd=ROOT,
+    a = subprocess.Popen([*SPECGD, *map(str, slow)], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)
     b = cli(*fast)
@@ -846,8 +858,8 @@ def _as_nobody(*args) -> subprocess.CompletedProcess:
     home = ROOT / "nobody-home"
     home.mkdir(exist_ok=True)
     os.chmod(home, 0o777)
-    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PY, "-m",
-                           "specgd.cli.main", *map(str, args)], cwd="/", capture_output=True,
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *SPECGD,
+                           *map(str, args)], cwd="/", capture_output=True,
                           text=True, timeout=120,
                           env={**os.environ, "HOME": str(home), "MPLCONFIGDIR": str(home)})
 

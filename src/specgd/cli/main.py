@@ -115,6 +115,9 @@ class _Group(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except KeyboardInterrupt:  # one a command did not handle (while it loads, say)
+            typer.echo("Interrupted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as e:
             kinds = {cls.__name__ for cls in type(e).__mro__}
             if "NoArgsIsHelpError" in kinds:
@@ -738,4 +741,6 @@ def atlas_command(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    from specgd.cli import program
+
+    program()

@@ -447,7 +447,7 @@ def load(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     return load_run(path).frame
 
 
-def query(path: str | Path, sql: str) -> pd.DataFrame:
+def query(path: str | Path | ResultsStore, sql: str) -> pd.DataFrame:
     """Run SQL on a store in place with DuckDB: tables ``runs`` (every row of every run file,
     with its path in ``filename``) and ``idx`` (the run index). Nothing is loaded into memory
     beyond the query's result and the index.
@@ -457,12 +457,13 @@ def query(path: str | Path, sql: str) -> pd.DataFrame:
     it runs on a connection that cannot open any file (``enable_external_access = false``, locked,
     for the process's query database), over the run files and the index registered as Arrow
     data. No path is written into SQL text.
-    Anything else raises :class:`specgd.ConfigError` (a ``ValueError``) naming what was refused."""
+    Anything else raises :class:`specgd.ConfigError` (a ``ValueError``) naming what was refused.
+    ``path`` may be a :class:`ResultsStore` (its run files already checked are not read again)."""
     # lazy: duckdb only for SQL queries
     import duckdb
 
     statement = _one_select(sql)
-    store = ResultsStore(path)
+    store = path if isinstance(path, ResultsStore) else ResultsStore(path)
     keys = store.done()
     if not keys:
         raise FileNotFoundError(f"{path} holds no stored runs ({RUNS}/*.parquet)")

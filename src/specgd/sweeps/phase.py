@@ -110,7 +110,8 @@ def run_measures(steps, loss, a, c, cos, diverged: bool, noise: float = 0.0) -> 
 def run_summaries(store: str | Path) -> pd.DataFrame:
     """One row per run: its parameters (from the index) and :func:`run_measures` of its table
     (the statistics read in place from the run files, one query)."""
-    names = set(ResultsStore(store).dataset().schema.names)
+    store = ResultsStore(store)  # one object: its run files are checked once
+    names = set(store.dataset().schema.names)
     columns = [c for c in _STATS if c in names]
     rows = query(store, f"SELECT filename, {', '.join(columns)} FROM runs")
     index = query(store, "SELECT * FROM idx")
