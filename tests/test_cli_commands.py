@@ -156,6 +156,6 @@ def test_sweep_dry_run_and_an_empty_out(store, tmp_path):
     grid = store.parent / "grid.toml"
     result = _invoke("sweep", grid, "--out", store, "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "8 grid points, 8 runs: 8 already stored, 0 to compute" in result.output
+    assert "8 grid points, 8 runs: 8 already stored, 0 to compute: nothing to do" in result.output
     result = _invoke("sweep", grid, "--out", "", "--no-progress")
     assert result.exit_code == 2 and "--out: must be a folder path, got an empty one" in result.output

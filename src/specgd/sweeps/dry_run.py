@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,11 @@ from specgd.runner import resources
 from specgd.sweeps.engine import _n_workers, _shape_signature, check_store_dir, make_batches, plan
 from specgd.sweeps.grid import Grid
 
-#: Seconds to compile one shape signature, roughly (the first batch of each pays it).
-COMPILE_SECONDS = 2.0
+#: Seconds to compile one shape signature on one worker, roughly (the first batch of each
+#: pays it; 3-5 s on a quiet 2-core machine for the docs' grid, several times that under load).
+COMPILE_SECONDS = 5.0
+#: Seconds to start a local cluster and load the numerical stack on its workers, roughly.
+STARTUP_SECONDS = 5.0
 
 
 @dataclass
@@ -36,12 +40,29 @@ class DryRun:
     def summary(self) -> str:
         """A few lines: counts, then the rough estimates."""
         failed = f", {self.failed} recorded as failed (skipped)" if self.failed else ""
-        return (f"{self.points} grid points, {self.runs} runs: {self.stored} already stored"
-                f"{failed}, {self.todo} to compute in {self.batches} batches "
-                f"({self.shapes} compiled shape{'s' if self.shapes != 1 else ''}).\n"
-                f"Rough estimate on {self.workers} worker{'s' if self.workers != 1 else ''}: "
-                f"{resources._hours(self.seconds)}, at most {resources._si(self.memory, 'B')} of memory "
-                "(an upper bound for population runs, which are reduced to a small subspace).")
+        counts = (f"{self.points} grid points, {self.runs} runs: {self.stored} already stored"
+                  f"{failed}, {self.todo} to compute")
+        if not self.todo:
+            return counts + ": nothing to do."
+        plural = "s" if self.shapes != 1 else ""
+        return (f"{counts} in {self.batches} batches ({self.shapes} compiled shape{plural}).\n"
+                f"Rough estimate on {self.workers} worker{'s' if self.workers != 1 else ''}: about "
+                f"{_duration(self.seconds)} (starting the cluster and compiling {self.shapes} "
+                f"shape{plural} included), at most {_bytes(self.memory)} of memory (an upper bound "
+                "for population runs, which run in a small invariant subspace).")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} minutes" if seconds < 7200 else f"{seconds / 3600:.1f} hours"
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
 
 
 def dry_run(grid: Grid | dict[str, Any] | str | Path, out: str | Path, max_batch: int = 64,
@@ -68,9 +89,10 @@ def dry_run(grid: Grid | dict[str, Any] | str | Path, out: str | Path, max_batch
         seconds += est.seconds(resources.CPU_CORE_RATE)
         memory = max(memory, est.memory)
     shapes = len({_shape_signature(t) for t in todo})
+    wall = (STARTUP_SECONDS + COMPILE_SECONDS * math.ceil(shapes / n) + seconds / n) if todo else 0.0
     return DryRun(grid.size(), len(tasks), len({t.key for t in tasks} & done),
-                  len({t.key for t in tasks} & failed), len(batches), shapes, n,
-                  seconds / n + COMPILE_SECONDS * shapes, memory * min(n, len(batches) or 1))
+                  len({t.key for t in tasks} & failed), len(batches), shapes, n, wall,
+                  memory * min(n, len(batches) or 1))
 
 
 def dry_run_report(grid, out, **kwargs: Any) -> str:
