@@ -293,3 +293,12 @@ def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
     config = tmp_path / "run.toml"
     config.write_bytes(b"\xef\xbb\xbf" + TINY_TOML.encode())
     assert load_config(config).steps == 50
+
+
+def test_a_config_file_listing_a_rate_twice_is_refused_before_running(tmp_path):
+    """Before, ``lrs = [0.01, 0.01]`` in a TOML file computed every run, then crashed building
+    the table ("All arrays must be of the same length"): exit 1, nothing saved."""
+    config = tmp_path / "run.toml"
+    config.write_text("lrs = [0.01, 0.01]\n" + TINY_TOML.replace("lr = 0.01\n", ""))
+    _refused(invoke("run", "--config", config, "--out", tmp_path / "o"), "lrs: must be distinct")
+    assert not (tmp_path / "o").exists()
