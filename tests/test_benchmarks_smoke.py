@@ -42,3 +42,32 @@ def test_smoke_benchmark_writes_json_and_markdown(tmp_path):
     assert sum(line.startswith("| specgd |") for line in rows) == sum(
         c["impl"] == "specgd" for c in result["cases"])
     assert "## Interleaved ratios" in text and "## Scale checks" in text
+
+
+def _run_module(module: str, *args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_busy_benchmark_reports_quiet_and_busy_side_by_side(tmp_path):
+    _run_module("benchmarks.busy", "--steps", "30", "--rounds", "1", "--out", str(tmp_path))
+    res = json.loads((tmp_path / "busy.json").read_text())
+    arms = [r["arm"] for r in res["rows"]]
+    assert any(a.startswith("local, BLAS 1 thread") for a in arms)
+    assert any(a.startswith("sweep worker, BLAS 1 thread") for a in arms)
+    for r in res["rows"]:
+        assert len(r["quiet_samples_ms"]) == len(r["busy_samples_ms"]) == 1
+    assert "busy/quiet" in (tmp_path / "busy.md").read_text()
+
+
+def test_polar_routes_benchmark_measures_accuracy_against_the_svd(tmp_path):
+    _run_module("benchmarks.polar_routes", "--shapes", "8x10", "--repeats", "1", "--target-s", "0.001",
+                "--out", str(tmp_path))
+    rows = json.loads((tmp_path / "polar_routes.json").read_text())
+    by = {(r["kappa"], r["zeros"], r["route"]): r for r in rows}
+    assert by[(1e3, 0, "svd")]["error"] == 0 and by[(1e3, 0, "auto")]["error"] < 1e-10
+    assert by[(1e1, 0, "scaled Newton–Schulz")]["error"] < 1e-13  # converged to float64
+    assert by[(1e3, 2, "Newton–Schulz")]["error"] > 1e-3  # and why it needs a rank check
+    assert by[(1e3, 2, "auto")]["orthogonality"] < 1e-12

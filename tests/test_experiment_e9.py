@@ -15,7 +15,7 @@ from specgd.report.experiments import e9_practice as e9
 
 TINY = dict(pop_d=16, pop_lam_step=0.25, pop_lam_max=3.0, truncations=(3.0, 9.0), fin_d=24,
             fin_lams=(1.0, 8.0), ratios=(2.0, 8.0, 32.0), fin_seeds=(0, 1), d=24, m=4, seeds=(0,),
-            steps=400, log_every=20, whiten_ratio=None, ranks=())
+            steps=400, log_every=20, whiten_ratio=None, ranks=(), ovl_ds=(), ovl_seed_counts=())
 # The parts that cost a compilation each (estimated whitening, one per teacher rank), run by the
 # slow tests: TINY + these.
 TINY_SLOW = dict(TINY, whiten_ratio=4.0, ranks=(2, 4), rank_d=24, rank_m=4, rank_lam_step=0.25,
@@ -33,7 +33,8 @@ def _threshold(tau: float) -> float:
 def _check(out: ExperimentOutput, p: e9.Params) -> dict:
     assert isinstance(out, ExperimentOutput) and out.key == "E9" and out.title and out.summary
     names = [f.name for f in out.figures]
-    assert names == ["e9_population", "e9_finite_n", "e9_starts"] + (["e9_rank"] if p.ranks else [])
+    assert names == (["e9_population", "e9_finite_n", "e9_starts"] + (["e9_rank"] if p.ranks else [])
+                     + (["e9_overlap"] if p.ovl_ds else []))
     for fig in out.figures:
         assert fig.caption and fig.figure.axes and not fig.data.empty
         fig.data.to_parquet  # noqa: B018  (the report writes it)
@@ -78,6 +79,28 @@ def _check(out: ExperimentOutput, p: e9.Params) -> dict:
     rank = out.figures[3].data
     assert set(rank["rank"]) == set(p.ranks)
     return by_id
+
+
+def test_overlap_section_tiny():
+    """(e) on its own at tiny d: the table, its predictions (the library's fixed point), the
+    claims' structure; finite-size deviations are large here, so no verdict is asserted."""
+    from specgd.theory import spectral_overlap
+
+    p = e9.Params(ovl_ds=(40, 60), ovl_seed_counts=(3, 2), ovl_deltas=(0.75, 3.0))
+    tab = e9._overlap_table(p, e9._overlaps(p))
+    assert set(tab["d"]) == {40, 60} and set(tab["preprocessing"]) == set(e9.OVERLAP_PREPS)
+    assert not ((tab["preprocessing"] == e9.COMPLEX) & (tab["delta"] == 0.75)).any()  # δ ≤ 1
+    opt = tab[(tab["preprocessing"] == "optimal") & (tab["delta"] == 3.0)]
+    assert np.allclose(opt["predicted"], spectral_overlap("optimal", 3.0).rho2)
+    assert tab.loc[tab["preprocessing"] == "centered", "predicted"].isna().all()
+    assert np.all((tab["rho2"] >= 0) & (tab["rho2"] <= 1)) and list(tab["seeds"]) >= [2] * len(tab)
+    claims = {c.id: c for c in e9._claims_overlap(p, tab)}
+    assert {f"E9.overlap-{prep}" for prep in e9.BOUNDED} < set(claims)
+    assert claims["E9.optimal-beats-complex"].kind == "derived"
+    assert claims["E9.overlap-centered-d"].passed is None
+    fig = e9._figure_overlap(p, tab, e9._overlap_curves(p))
+    assert len(fig.axes) == 3
+    plt.close(fig)
 
 
 def test_registered_after_e7():

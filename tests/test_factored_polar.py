@@ -98,3 +98,52 @@ def test_specgd_runs_take_the_factored_route_and_match_the_svd_loop():
                       reduce="never")
     assert explicit.config["polar_route"] is None
     np.testing.assert_allclose(explicit.final_params[0], W, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("m", [8, 50, 200])
+def test_the_cholesky_screen_passes_every_gram_the_eigensolve_would_trust(m):
+    from specgd.optim.transforms import _cholesky_screen
+
+    rng = np.random.default_rng(m)
+    V, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    kappa2 = GRAM_MAX_CONDITION**2
+    for others in (np.ones(m - 1), np.r_[1.0, np.full(m - 2, 1e-3)], np.geomspace(1, 1e-5, m - 1)):
+        # λ_min exactly at the trust floor scale/κ², with scale as small as it can be (tr/2).
+        lam_min = others.sum() / (2 * kappa2 - 1)
+        scale = (others.sum() + lam_min) / 2
+        for factor, passes in ((1.0, True), (0.45, False)):  # at the floor; under the shift
+            gram = jnp.asarray((V * np.r_[factor * lam_min, others]) @ V.T)
+            screen = _cholesky_screen(gram, jnp.asarray(scale / (2 * kappa2)), 0.25 / kappa2)
+            assert bool(screen) is passes
+
+
+@pytest.mark.slow  # two compilations of every polar route (~5 s)
+def test_the_screen_changes_no_route_and_no_number():
+    """polar_from_factors equals, bit for bit, the eigensolve-only decision (trusted or not)."""
+    from specgd.optim import branching
+    from specgd.optim.transforms import max_conditions, polar
+
+    def eigh_only(f):
+        gram, scale = f.gram()
+        vals, vecs = jnp.linalg.eigh(gram)
+        trusted = (vals[0] * max_conditions(gram.dtype)[0] ** 2 >= scale) & (vals[0] > 0)
+
+        def factored(f, vals, vecs, trusted):
+            inv_sqrt = (vecs * jax.lax.rsqrt(jnp.where(trusted, vals, 1.0))) @ vecs.T
+            return (inv_sqrt @ f.C) @ f.P - f.teacher_term(inv_sqrt)
+
+        return branching.cond(trusted, factored, lambda f, *_: polar(f.dense()), f, vals, vecs,
+                              trusted)
+
+    problem = sg.Problem(40, 5, sg.Spiked(lam=6.0))
+    pa = problem.arrays
+    rng = np.random.default_rng(7)
+    near = np.asarray(pa.teacher)[None] / np.sqrt(5) + 1e-5 * rng.standard_normal((5, 40))
+    routes = []
+    for W in (_weights(problem), jnp.asarray(near)):
+        f = population_grad_factors(W, pa, True)
+        gram, scale = f.gram()
+        routes.append(bool(np.linalg.eigvalsh(gram)[0] * GRAM_MAX_CONDITION**2 >= scale))
+        new, old = jax.jit(polar_from_factors)(f), jax.jit(eigh_only)(f)
+        assert np.array_equal(np.asarray(new), np.asarray(old))
+    assert routes == [True, False]  # both branches were exercised

@@ -15,13 +15,9 @@ import pytest
 
 import specgd as sg
 from specgd.config import RunConfig
-from specgd.model.init import (
-    INIT_KINDS,
-    PREPROCESSINGS,
-    SpectralInit,
-    _truncated_moments,
-    init_parameters,
-)
+from specgd.model.init import INIT_KINDS, init_parameters
+from specgd.model.preprocessing import PREPROCESSINGS, gaussian_moments
+from specgd.model.spectral import SpectralInit
 
 
 def _reference_T(pre: str, y: np.ndarray, mean_y: float, tau: float = 9.0) -> np.ndarray:
@@ -30,6 +26,8 @@ def _reference_T(pre: str, y: np.ndarray, mean_y: float, tau: float = 9.0) -> np
         return y
     if pre == "centered":
         return y - mean_y
+    if pre == "optimal":  # 1 − 1/ŷ with ŷ = y/E[y] floored at 10⁻³, in label units
+        return mean_y * (1 - 1 / np.maximum(y / mean_y, 1e-3))
     return y * (y <= tau * mean_y)
 
 
@@ -39,12 +37,13 @@ def _dense_D(problem: sg.Problem, A: float, B: float) -> np.ndarray:
     return A * S + B * np.outer(u, u)
 
 
-@pytest.mark.parametrize("pre", ["plain", "centered", "truncated"])
+@pytest.mark.parametrize("pre", ["plain", "centered", "truncated", "optimal"])
 @pytest.mark.parametrize("noise", [0.0, 0.5])
 def test_population_closed_form_matches_monte_carlo(pre, noise):
     """E[T(y) xxᵀ] = A Σ + B uuᵀ against a Monte-Carlo average of n = 4·10⁵ samples at d = 5,
-    tilted spike (u = Σw* has a spike component). Tolerance: 5 standard errors per entry (CLT,
-    the standard error estimated from the same samples)."""
+    tilted spike (u = Σw* has a spike component), labels of mean ‖w*‖²_Σ = 4.8 (not 1: the
+    normalization is checked too). Tolerance: 5 standard errors per entry (CLT, the standard
+    error estimated from the same samples)."""
     p = sg.Problem(d=5, m=1, cov=sg.Spiked(lam=4.0, angle=1.0), noise=noise, teacher_norm="sqrt_d", seed=1)
     A, B = SpectralInit(pre).population_coefficients(p)
     D = _dense_D(p, A, B)
@@ -65,7 +64,7 @@ def test_plain_and_centered_coefficients_are_the_isserlis_forms():
     assert SpectralInit("centered").population_coefficients(p) == pytest.approx((0.0, 2.0))
     # truncated without noise: A = s M2(r), B = M4(r) - M2(r), r = sqrt(tau)
     q = sg.Problem(d=8, m=1, cov=sg.Spiked(lam=3.0, angle=0.7), teacher_norm="sqrt_d")
-    _, m2, m4 = _truncated_moments(np.asarray(3.0))
+    _, m2, m4 = gaussian_moments(3.0)
     A, B = SpectralInit("truncated").population_coefficients(q)
     assert (A, B) == pytest.approx((s * float(m2), float(m4 - m2)), rel=1e-12)
 
@@ -141,13 +140,14 @@ def test_plain_picks_the_spike_iff_lambda_above_2_centered_never(lam, teacher_no
         assert abs(top @ w_hat) == pytest.approx(1.0, abs=1e-12)
     _, vecs, _ = SpectralInit("centered").eigen(p)
     assert abs(vecs[0] @ w_hat) == pytest.approx(1.0, abs=1e-12)
-    _, vecs, _ = SpectralInit("optimal").eigen(p)  # its population limit is the centered one
-    assert abs(vecs[0] @ w_hat) == pytest.approx(1.0, abs=1e-12)
+    for pre in ("optimal", "mondelli_montanari"):  # D ∝ uuᵀ − s*Σ (+ small uuᵀ); centered
+        _, vecs, _ = SpectralInit(pre).eigen(p)
+        assert abs(vecs[0] @ w_hat) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_truncated_threshold_is_m4_over_m2_minus_1():
     """Noise-free truncated T: λ_c(τ) = M4(√τ)/M2(√τ) − 1 (1.753 at τ = 9, → 2 as τ → ∞)."""
-    _, m2, m4 = _truncated_moments(np.asarray(3.0))
+    _, m2, m4 = gaussian_moments(3.0)
     lam_c = float(m4 / m2 - 1)
     assert lam_c == pytest.approx(1.7535, abs=1e-3)
     for lam, spike in [(lam_c - 0.05, False), (lam_c + 0.05, True)]:
@@ -178,9 +178,9 @@ def test_rows_beyond_d_cycle_and_bulk_rows_are_orthonormal():
 
 def test_chunked_samples_give_the_same_estimator(monkeypatch):
     """n above the chunk size: chunk i drawn with fold_in(PRNGKey(seed), i), accumulated."""
-    import specgd.model.init as init_module
+    import specgd.model.spectral as spectral_module
 
-    monkeypatch.setattr(init_module, "_CHUNK", 100)
+    monkeypatch.setattr(spectral_module, "_CHUNK", 100)
     p = sg.Problem(d=5, m=1, cov=sg.Spiked(lam=1.0), noise=0.2, seed=0)
     si = SpectralInit("centered", n=250, seed=3)
     vals, vecs, _ = si.eigen(p)
@@ -204,7 +204,8 @@ def test_sample_estimator_is_seeded_and_ignores_the_run_key():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"preprocessing": "whitened"}, "'plain', 'centered', 'truncated' or 'optimal'"),
+    ({"preprocessing": "whitened"}, "'truncated', 'optimal', 'mondelli_montanari' or "
+                                     "'mondelli_montanari_complex'"),
     ({"n": 0}, "n: must be in \\[1, 10000000\\]"),
     ({"n": -3}, "n: must be in \\[1, 10000000\\]"),
     ({"n": 2.5}, "n: must be an integer"),
@@ -214,7 +215,8 @@ def test_sample_estimator_is_seeded_and_ignores_the_run_key():
     ({"truncation": 0}, "truncation: must be > 0"),
     ({"truncation": -1.0}, "truncation: must be > 0"),
     ({"truncation": float("nan")}, "truncation"),
-    ({"seed": -1}, "seed: must be >= 0"),
+    ({"seed": -1}, "seed: must be in \\[0, 4294967295\\]"),
+    ({"seed": 2**70}, "SpectralInit.seed: must be in \\[0, 4294967295\\]"),
     ({"scale": -0.1}, "scale: must be >= 0"),
 ])
 def test_bad_input_is_a_config_error(kwargs, match):
@@ -222,10 +224,20 @@ def test_bad_input_is_a_config_error(kwargs, match):
         SpectralInit(**kwargs)
 
 
-def test_optimal_needs_more_samples_than_dimensions():
+def test_optimal_works_below_n_equal_d():
+    """The real model's optimal preprocessing needs no δ > 1 (weak recovery from δ > 1/2)."""
     p = sg.Problem(d=20, m=1)
-    with pytest.raises(sg.ConfigError, match="n > d"):
-        SpectralInit("optimal", n=10).sample(jax.random.PRNGKey(0), p, jnp.float64)
+    W = SpectralInit("optimal", n=15).sample(jax.random.PRNGKey(0), p, jnp.float64)
+    assert np.all(np.isfinite(np.asarray(W)))
+
+
+@pytest.mark.parametrize("pre, n", [("mondelli_montanari", 10), ("mondelli_montanari_complex", 20)])
+def test_mondelli_montanari_forms_need_their_delta(pre, n):
+    """(ŷ₊ − 1)/(ŷ₊ + √(2δ) − 1) needs δ > 1/2, the complex form δ > 1 (positive denominators)."""
+    p = sg.Problem(d=20, m=1)
+    with pytest.raises(sg.ConfigError, match="SpectralInit.n: .*needs δ = n/d >"):
+        SpectralInit(pre, n=n).sample(jax.random.PRNGKey(0), p, jnp.float64)
+    SpectralInit(pre, n=n + 1).sample(jax.random.PRNGKey(0), p, jnp.float64)
 
 
 def test_registered_and_exported():
@@ -273,9 +285,9 @@ def test_population_run_from_a_spectral_start():
     assert frame.loc[frame.step == 0, "overlap"].iloc[0] == pytest.approx(1.0)
 
 
-def test_optimal_with_too_few_samples_is_refused_before_any_work():
-    """'optimal' needs n > d: refused by run's validation, before a sample is drawn."""
+def test_complex_form_with_too_few_samples_is_refused_before_any_work():
+    """The complex-case form needs n > d: refused by run's validation, before a sample is drawn."""
     prob = sg.Problem(d=20, m=2, cov=sg.Spiked(lam=4.0))
-    init = sg.SpectralInit("optimal", n=20)
-    with pytest.raises(sg.ConfigError, match="needs n > d"):
+    init = sg.SpectralInit("mondelli_montanari_complex", n=20)
+    with pytest.raises(sg.ConfigError, match="needs δ = n/d > 1"):
         sg.run(prob, sg.gd(0.01), steps=2, init=init, progress=False)

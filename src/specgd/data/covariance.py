@@ -182,15 +182,24 @@ def _operator(diag, directions=None, strengths=None, dense=None, dense_sqrt=None
     )
 
 
-def _eigen_teacher(teacher: Any, d: int, rng: np.random.Generator, eigvecs: np.ndarray | None):
-    """Teacher for eigenbasis families: random Gaussian direction, or the i-th eigenvector."""
+def _eigen_teacher(teacher: Any, d: int, rng: np.random.Generator, eigvecs: np.ndarray | None,
+                   eigenvalues: Any = None):
+    """Teacher for eigenbasis families: random Gaussian direction, or eigenvector ``i``.
+
+    Index ``i`` means the eigenvector of the ``(i+1)``-th largest eigenvalue in every family:
+    ``eigvecs`` (columns) are sorted that way already (``Dense``); for a diagonal ``Σ`` it is the
+    coordinate of the ``(i+1)``-th largest of ``eigenvalues``, ties in coordinate order."""
     if isinstance(teacher, str) and teacher in ("auto", "random"):
         g = rng.standard_normal(d)
         return g / np.linalg.norm(g)
     if isinstance(teacher, (int, np.integer)) and not isinstance(teacher, bool):
         if not 0 <= teacher < d:
             raise ConfigError(f"teacher eigenvector index must be in [0, {d - 1}], got {teacher}")
-        return np.eye(d)[teacher] if eigvecs is None else eigvecs[:, teacher]
+        if eigvecs is not None:
+            return eigvecs[:, teacher]
+        order = np.arange(d) if eigenvalues is None else np.argsort(
+            -np.asarray(eigenvalues, dtype=float), kind="stable")
+        return np.eye(d)[order[teacher]]
     raise ConfigError(
         f"teacher must be 'random', an eigenvector index or a (d,) array, got {teacher!r}"
     )
@@ -297,8 +306,9 @@ class PowerLaw(CovarianceFamily):
         return lam / lam.sum() if self.normalization == "trace" else lam
 
     def bind(self, d, teacher, rng, basis):
-        w = _eigen_teacher(teacher, d, rng, None)
-        return _operator(self.eigenvalues(d)), Frame(w, np.zeros((0, d)))
+        eigs = self.eigenvalues(d)
+        w = _eigen_teacher(teacher, d, rng, None, eigs)
+        return _operator(eigs), Frame(w, np.zeros((0, d)))
 
 
 @dataclass(frozen=True)
@@ -323,7 +333,7 @@ class Diagonal(CovarianceFamily):
     def bind(self, d, teacher, rng, basis):
         if len(self.eigs) != d:
             raise ConfigError(f"eigs has {len(self.eigs)} entries but d = {d}")
-        w = _eigen_teacher(teacher, d, rng, None)
+        w = _eigen_teacher(teacher, d, rng, None, self.eigs)
         return _operator(np.asarray(self.eigs)), Frame(w, np.zeros((0, d)))
 
     def params(self):

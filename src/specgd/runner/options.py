@@ -434,7 +434,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("c0", "init", "Bulk coefficient of the manifold point.", _number(), cli="float",
          show_default="0.05", example=0.02),
     _opt("preprocessing", "init", "Label preprocessing T(y) of the spectral estimator: plain, "
-         "centered, truncated or optimal.", choices=_preprocessings, cli="choice",
+         "centered, truncated, optimal (1 − 1/ŷ), mondelli_montanari or "
+         "mondelli_montanari_complex.", choices=_preprocessings, cli="choice",
          show_default="plain", example="centered"),
     _opt("spectral_n", "init", "Samples of the spectral estimator (unset: its population limit).",
          _integer(ge=1, le=10**7), key="n", cli="int", show_default="population", example=16),

@@ -33,7 +33,7 @@ from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, as_init
 from specgd.optim.registry import bind_problem, capabilities_of, is_unbound, names_with
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
-from specgd.runner import options, resources, subspace
+from specgd.runner import options, resources, subspace, threads
 from specgd.runner.metrics import summary, update_spectrum
 
 if TYPE_CHECKING:
@@ -411,6 +411,7 @@ def _batched(fn: Callable, vectorize: str) -> Callable:
     return mapped
 
 
+@threads.limit_blas  # small LAPACK calls: one thread (see specgd.runner.threads)
 def run(
     problem: Problem | Sequence[Problem],
     optimizer: Any,

@@ -21,9 +21,13 @@ from specgd.theory.predictions import (
     spike_to_signal_ratio,
     spike_to_signal_ratio_rank,
 )
+from specgd.theory.spectral import SpectralPrediction, lu_li_overlap, spectral_overlap
 
 __all__ = [
     "ManifoldModel",
+    "SpectralPrediction",
+    "lu_li_overlap",
+    "spectral_overlap",
     "gd_growth_factors",
     "gd_growth_factors_rank",
     "plateau_spike",
