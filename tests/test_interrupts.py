@@ -150,6 +150,28 @@ def test_ctrl_c_anywhere_in_the_program_exits_130(monkeypatch, capsys):
     assert done.value.code == 130 and capsys.readouterr().err == "Interrupted.\n"
 
 
+_WHILE_WORKERS_START = """
+import os, signal, time
+from specgd.sweeps import engine
+seen = []
+signal.signal(signal.SIGINT, lambda *a: seen.append(1))  # as the sweep's own handler records it
+with engine._sigint_ignored():  # the worker processes start here
+    os.killpg(0, signal.SIGINT)  # a terminal's Ctrl-C goes to the whole process group
+    time.sleep(0.5)
+print("seen" if seen else "lost")
+"""
+
+
+def test_ctrl_c_while_the_workers_start_is_not_lost():
+    """SIGINT is ignored while the cluster's worker processes start (they inherit that); a Ctrl-C
+    then was lost, and the sweep ran to its end (exit 0). A watcher process in the same process
+    group sees it, and the sweep's handler gets it once the workers are up."""
+    proc = subprocess.run([sys.executable, "-c", _WHILE_WORKERS_START], capture_output=True,
+                          text=True, timeout=120, start_new_session=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "seen"
+
+
 @pytest.mark.slow
 def test_a_long_run_acts_on_ctrl_c_within_a_small_part_of_it():
     """The run is cut into about 50 compiled chunks: SIGINT one second in stops it long before

@@ -21,6 +21,8 @@ import importlib.util
 import json
 import logging
 import signal
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -617,15 +619,49 @@ def _main_thread() -> bool:
 
 @contextlib.contextmanager
 def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored (a Ctrl-C meanwhile is lost): processes started inside inherit it."""
+    """SIGINT ignored, so that processes started inside inherit it (a caught signal would be
+    reset in them). A terminal's Ctrl-C meanwhile, sent to the whole process group, reaches a
+    watcher process started first; this process gets it on leaving, from its own handler."""
     if not _main_thread():
         yield
         return
+    watcher = _start_watcher()
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+        if watcher is not None and _watcher_saw_sigint(watcher):
+            signal.raise_signal(signal.SIGINT)
+
+
+# Exits with status 3 on SIGINT, 0 once its stdin is closed; writes one byte when its handler is in.
+_WATCHER = ("import os, signal, sys\n"
+            "signal.signal(signal.SIGINT, lambda *a: os._exit(3))\n"
+            "sys.stdout.write('r'); sys.stdout.flush(); sys.stdin.read()\n")
+
+
+def _start_watcher() -> subprocess.Popen | None:
+    """A small Python process in this process group that notes a Ctrl-C (None if none starts)."""
+    try:
+        watcher = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHER],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    watcher.stdout.read(1)  # its handler is in place (empty: it ended, a Ctrl-C came first)
+    return watcher
+
+
+def _watcher_saw_sigint(watcher: subprocess.Popen) -> bool:
+    watcher.stdin.close()
+    try:
+        code = watcher.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        watcher.kill()
+        code = watcher.wait()
+    watcher.stdout.close()
+    return code == 3
 
 
 class _Interrupts:
