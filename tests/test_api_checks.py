@@ -198,6 +198,25 @@ def test_dense_given_a_path_or_text_in_python_says_what_it_takes():
         sg.Dense([[1.0, "a"], [0.0, 1.0]])
 
 
+@pytest.mark.parametrize("init", [[[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.1]],
+                                  [[0.1, 0.2, 0.3, 0.4, 0.5, "x"], [0.0] * 6]])
+def test_a_ragged_or_non_numeric_init_list_is_named(prob, init):
+    """Before, a raw ValueError from NumPy ('inhomogeneous shape')."""
+    with pytest.raises(sg.ConfigError, match=r"^init: must be an \(m, d\) or \(runs, m, d\) array"):
+        sg.run(prob, sg.gd(), steps=3, init=init, progress=False)
+
+
+def test_a_saved_run_with_an_unreadable_file_is_named(prob, tmp_path):
+    """Before, sg.load on a garbage manifest (or metrics file) raised a bare JSONDecodeError
+    (ArrowInvalid) that named no file."""
+    res = sg.run(prob, sg.gd(), steps=3, progress=False)
+    for name, garbage in (("manifest.json", "{garbage"), ("metrics.parquet", "PAR1xx")):
+        res.save(tmp_path / name)
+        (tmp_path / name / name).write_text(garbage)
+        with pytest.raises(sg.ConfigError, match=rf"{name}: cannot read it"):
+            sg.load(tmp_path / name)
+
+
 # --- the command line starts without the numerical stack -----------------------------------------
 
 PROBE = """

@@ -232,3 +232,73 @@ def test_console_script(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip() == "Error: --lam: must be >= 0, got -1.0"
     assert "Traceback" not in bad.stdout + bad.stderr and not (tmp_path / "bad").exists()
+
+
+# --- output folders, messages that name the flag ------------------------------------------------
+
+RUN = ["run", "--d", "6", "--m", "2", "--optimizer", "gd", "--lr", "0.02", "--steps", "5",
+       "--no-progress"]
+
+
+def _refused(result, *words):
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("Error: "), line
+    for word in words:
+        assert word in line, line
+
+
+def test_output_folders_refused_before_running(tmp_path):
+    """Each was accepted, computed, then failed (or wrote somewhere unexpected)."""
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere" / "deeper")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    store = tmp_path / "store"
+    (store / "runs").mkdir(parents=True)
+    (store / "index.parquet").write_bytes(b"")
+    cases = [(tmp_path / "dangling", "which does not exist"), (tmp_path / "a", "symbolic links"),
+             (tmp_path / ("x" * 300), "300 bytes long"), (store, "is a results store"),
+             (store / "runs", "inside the results store"), ("", "got ''")]
+    for out, words in cases:
+        _refused(invoke(*RUN, "--out", out), "--out", words)
+    assert not list(tmp_path.glob("*/manifest.json")) and not Path("manifest.json").exists()
+
+
+def test_a_second_run_into_the_same_folder_is_refused_before_computing(tmp_path, monkeypatch):
+    """The folder is claimed (a lock) before computing: the slower of two runs into one --out
+    used to compute, then crash with its results gone."""
+    import specgd.runner.run as runner_module
+    from specgd.results.result import claimed
+
+    out = tmp_path / "o"
+    computed = []
+    real = runner_module.run
+    monkeypatch.setattr(runner_module, "run", lambda *a, **k: computed.append(1) or real(*a, **k))
+    with claimed(out):  # another run holds the folder
+        _refused(invoke(*RUN, "--out", out), "--out", "another specgd run is writing to")
+    assert not computed and not (out / "manifest.json").exists()
+    assert invoke(*RUN, "--out", out).exit_code == 0 and computed
+    assert not (out / ".specgd-run.lock").exists()
+
+
+def test_messages_name_the_flag():
+    _refused(invoke(*RUN, "--teacher-rank", "10000000000000", "--out", "o"), "--teacher-rank",
+             "must be < d = 6")  # not "pass --force" first
+    _refused(invoke(*RUN, "--mode", "finite", "--out", "o"), "--n: required with mode='finite'")
+    _refused(invoke(*RUN[:-5], "--lrs", "0.01,0.01", "--steps", "5", "--out", "o"), "--lrs",
+             "distinct")
+
+
+def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + TINY_TOML.encode())
+    assert load_config(config).steps == 50
+
+
+def test_a_config_file_listing_a_rate_twice_is_refused_before_running(tmp_path):
+    """Before, ``lrs = [0.01, 0.01]`` in a TOML file computed every run, then crashed building
+    the table ("All arrays must be of the same length"): exit 1, nothing saved."""
+    config = tmp_path / "run.toml"
+    config.write_text("lrs = [0.01, 0.01]\n" + TINY_TOML.replace("lr = 0.01\n", ""))
+    _refused(invoke("run", "--config", config, "--out", tmp_path / "o"), "lrs: must be distinct")
+    assert not (tmp_path / "o").exists()

@@ -40,6 +40,7 @@ def store(tmp_path_factory):
     result = _invoke("sweep", grid, "--out", out, "--workers", 1, "--no-progress")
     assert result.exit_code == 0, result.output
     assert "8 runs: 8 completed, 0 already stored, 0 failed" in result.output
+    assert "started a local Dask cluster of 1 worker process" in result.output  # and its dashboard
     again = _invoke("sweep", grid, "--out", out, "--workers", 1, "--no-progress")
     assert again.exit_code == 0 and "all 8 runs are already in" in again.output
     return out
@@ -72,6 +73,11 @@ def test_phase_diagram_writes_png_and_table(store, tmp_path):
         (["sweep", "missing.toml"], "does not exist"),
         (["results", "{empty}"], "holds no stored runs"),
         (["results", "{store}", "--sql", "SELECT nope FROM runs"], "--sql"),
+        (["results", "{store}", "--sql", "SELEC * FROM idx"], "--sql: Parser Error"),
+        (["results", "{store}", "--sql", "COPY idx TO 'x.csv'"], "only a SELECT statement"),
+        (["results", "{store}", "--sql", "SELECT 1; SELECT 2"], "at a time, got 2"),
+        (["phase-diagram", "{store}", "--y", "lr"], "not the same step"),
+        (["sweep", "{store}/../grid.toml", "--out", "{store}/runs"], "inside the results store"),
         (["phase-diagram", "{store}", "--x", "width"], "axis 'width'"),
         (["reproduce", "E42", "--out", "{empty}/r"], "unknown experiment"),
     ],
@@ -83,6 +89,7 @@ def test_bad_input_is_one_line_error(store, tmp_path, args, message):
     result = _invoke(*args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (empty / "r").exists()  # nothing written
 
 
@@ -152,3 +159,18 @@ def test_config_log_per_decade_and_track_update(tmp_path):
         "update_sv_max"].notna().sum() > 0
     with pytest.raises(sg.ConfigError, match="log_per_decade"):
         RunConfig.from_dict({**base, "log_per_decade": 0})
+
+
+def test_sweep_help_shows_the_table_names():
+    """Rich markup ate ``[base]`` and ``[grid]`` from the help (they read as style tags)."""
+    result = _invoke("sweep", "--help")
+    assert "[base]" in result.output and "[grid]" in result.output and "[[include]]" in result.output
+
+
+def test_sweep_dry_run_and_an_empty_out(store, tmp_path):
+    grid = store.parent / "grid.toml"
+    result = _invoke("sweep", grid, "--out", store, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "8 grid points, 8 runs: 8 already stored, 0 to compute: nothing to do" in result.output
+    result = _invoke("sweep", grid, "--out", "", "--no-progress")
+    assert result.exit_code == 2 and "--out: must be a folder path, got an empty one" in result.output

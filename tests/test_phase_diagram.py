@@ -24,13 +24,18 @@ STEPS = 200
 LOGS = np.arange(0, STEPS + 1, 10)
 
 
-def _frame(params: dict, escape: int | None, diverge: int | None) -> pd.DataFrame:
-    """One run as the runner logs it: a jumps past 1/√2 at ``escape`` (never if None); after a
-    divergence at ``diverge`` every statistic is NaN and ``diverged_at_step`` is set."""
-    a = np.where(LOGS >= (escape if escape is not None else STEPS + 1), 0.95, 0.1)
-    c = np.where(LOGS >= (escape if escape is not None else STEPS + 1), 0.01, 0.5)
-    cos = np.where(LOGS >= (escape if escape is not None else STEPS + 1), 0.99, 0.2)
-    stats = {"a": a, "b": np.full(LOGS.shape, 0.05), "c": c, "cos": cos, "loss": 1.0 - a**2}
+def _frame(params: dict, escape: int | None, diverge: int | None,
+           loss_end: float | None = None) -> pd.DataFrame:
+    """One run as the runner logs it: a jumps past 1/√2 at ``escape`` (never if None) and the
+    loss drops there from 0.99 to 1e-4 (so it settles at the target from that step), or to
+    ``loss_end`` when given; after a divergence at ``diverge`` every statistic is NaN and
+    ``diverged_at_step`` is set."""
+    after = LOGS >= (escape if escape is not None else STEPS + 1)
+    a = np.where(after, 0.95, 0.1)
+    c = np.where(after, 0.01, 0.5)
+    cos = np.where(after, 0.99, 0.2)
+    loss = np.where(after, 1e-4 if loss_end is None else loss_end, 0.99)
+    stats = {"a": a, "b": np.full(LOGS.shape, 0.05), "c": c, "cos": cos, "loss": loss}
     if diverge is not None:
         stats = {k: np.where(LOGS >= diverge, np.nan, v) for k, v in stats.items()}
     frame = pd.DataFrame({"optimizer": params["optimizer"], "seed": params["seed"], "lr": params["lr"],
@@ -40,21 +45,22 @@ def _frame(params: dict, escape: int | None, diverge: int | None) -> pd.DataFram
 
 
 def make_store(root, outcome, lam=(0.0, 4.0), d=(8, 16), m=(2, 16), lrs=(0.05, 0.1), seeds=(0, 1),
-               extra=None):
-    """A store over lam × d × m × optimizer × lr × seed; ``outcome(p)`` gives (escape, diverge)."""
+               extra=None, optimizers=("gd", "specgd")):
+    """A store over lam × d × m × optimizer × lr × seed; ``outcome(p)`` gives (escape, diverge)
+    or (escape, diverge, final loss)."""
     store = ResultsStore(root)
     extra = extra or {}
     for lam_, d_, m_, opt, lr, seed, *rest in itertools.product(
-            lam, d, m, ("gd", "specgd"), lrs, seeds, *extra.values()):
+            lam, d, m, optimizers, lrs, seeds, *extra.values()):
         params = {"family": "spiked", "d": d_, "m": m_, "lam": lam_, "noise": 0.0,
                   "mode": "population", "n": None, "steps": STEPS,
                   **dict(zip(extra, rest, strict=True)), "seed": seed, "optimizer": opt, "lr": lr}
         config = {"steps": STEPS, "log_every": 10, "seeds": [seed],
                   "problem": {"d": d_, "m": m_, "noise": 0.0, "cov": {"family": "spiked", "lam": lam_}},
                   "optimizer": {"name": opt, "lr": lr}, **dict(zip(extra, rest, strict=True))}
-        escape, diverge = outcome(params)
+        escape, diverge, *end = outcome(params)
         store.write_run(config_hash(config), {"config": config, "params": params},
-                        _frame(params, escape, diverge))
+                        _frame(params, escape, diverge, *end))
     store.write_index()
     return root
 
@@ -145,7 +151,7 @@ def test_phase_records_rates_seeds_and_divergence(tmp_path):
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert any("SpecGD diverged" in t for t in texts)
     assert any("div 1/0" in t for t in texts)  # diverged runs GD/SpecGD, over all rates
-    assert any("0.05/0.1" in t for t in texts)  # chosen rates GD/SpecGD
+    assert any("≤0.05/≥0.1" in t for t in texts)  # chosen rates GD/SpecGD, both at an edge
     assert "no seed diverged" in fig.get_supxlabel()  # the selection rule is stated
 
 
@@ -155,7 +161,7 @@ def test_phase_facets_and_centred_colormap(trap, tmp_path):
     assert _cell(cells, lam=4.0, d=8, m=2)["escape_ratio"] == pytest.approx(60 / 110)
     assert _cell(cells, lam=4.0, d=8, m=16)["escape_ratio"] == pytest.approx(190 / 90)
     heatmaps = [ax for ax in fig.axes if ax.images]
-    assert len(heatmaps) == 6  # 2 facet rows × 3 metrics
+    assert len(heatmaps) == 8  # 2 facet rows × 4 metrics
     for ax in heatmaps:
         norm = ax.images[0].norm
         assert norm.vmin == pytest.approx(-norm.vmax)
@@ -209,3 +215,91 @@ def test_sql_escape_step_is_the_analysis_definition(tmp_path):
         sql = summaries.loc[seed, "escape_step"]
         assert (pd.isna(sql) and np.isnan(step)) or float(sql) == step, (seed, sql, step)
     assert sum(not np.isnan(s) for s in expected.values()) == 3
+
+
+def test_a_rate_whose_loss_ends_above_its_start_never_wins(tmp_path):
+    """SpecGD at lr = 1 escapes first (step 10) but ends at loss 4.2 against a start of 0.99; at
+    lr = 1e6 it escapes as early and ends at 2e23 (finite, so not "diverged"). Neither may be
+    chosen: lr = 0.01 settles at step 40 and is the true choice. With only the bad rates the
+    cell says no rate learns instead of showing a ratio."""
+    def outcome(p):
+        if p["optimizer"] == "gd":
+            return 80, None
+        return {0.01: (40, None), 1.0: (10, None, 4.2), 1e6: (1, None, 2e23)}[p["lr"]]
+
+    store = make_store(tmp_path / "s", outcome, lam=(4.0,), d=(8,), m=(2,), lrs=(0.01, 1.0, 1e6))
+    cells, _ = phase_diagram(store, x="lam", y="d")
+    cell = cells.iloc[0]
+    assert cell["lr_specgd"] == 0.01 and cell["status"] == "ok"
+    assert cell["settle_ratio"] == pytest.approx(80 / 40)
+    assert cell["rising_specgd"] == 4  # two seeds at each bad rate
+    bad = make_store(tmp_path / "b", outcome, lam=(4.0,), d=(8,), m=(2,), lrs=(1.0, 1e6))
+    cells, fig = phase_diagram(bad, x="lam", y="d")
+    cell = cells.iloc[0]
+    assert cell["status"] == "specgd: no rate learns" and np.isnan(cell["settle_ratio"])
+    assert np.isnan(cell["lr_specgd"])
+    assert any("SpecGD: no rate learns" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_the_settle_step_is_the_analysis_definition(tmp_path):
+    """run_summaries' settle step equals specgd.analysis.settle_step at the loss target of
+    specgd.analysis.loss_target on each run, read back from the store's files (a loss that dips
+    below the target and rises again has not settled)."""
+    from specgd.analysis import loss_target, settle_step
+    from specgd.sweeps.phase import run_summaries
+
+    store, expected = ResultsStore(tmp_path / "s"), {}
+    shapes = {0: np.geomspace(2.0, 1e-4, len(LOGS)),          # settles on the way
+              1: np.where(LOGS % 20 == 0, 1e-5, 0.5),          # dips, never settles
+              2: np.r_[np.full(len(LOGS) - 3, 2.0), [1e-3, 1e-3, 1e-3]]}  # settles at the end
+    for seed, loss in shapes.items():
+        params = {"family": "spiked", "d": 8, "m": 2, "lam": 0.0, "noise": 0.1, "mode": "population",
+                  "n": None, "steps": STEPS, "seed": seed, "optimizer": "gd", "lr": 0.1}
+        config = {"steps": STEPS, "seeds": [seed], "optimizer": {"name": "gd", "lr": 0.1},
+                  "problem": {"d": 8, "m": 2, "noise": 0.1, "cov": {"family": "spiked", "lam": 0.0}}}
+        frame = _frame(params, None, None).assign(loss=loss)
+        store.write_run(config_hash(config), {"config": config, "params": params}, frame)
+        expected[seed] = settle_step(LOGS, loss, loss_target(loss[0], 0.1**2))
+    store.write_index()
+    summaries = run_summaries(tmp_path / "s").set_index("seed")
+    for seed, step in expected.items():
+        assert summaries.loc[seed, "settle_step"] == step, (seed, step)
+    assert expected[1] == np.inf and np.isfinite(expected[0]) and expected[2] == LOGS[-3]
+
+
+def test_a_chosen_rate_at_the_edge_of_the_grid_is_flagged(tmp_path):
+    """Faster is better for both here, so both choose their largest rate: flagged "high"; with a
+    rate in between winning, no flag."""
+    def outcome(p):
+        fast = {"gd": {0.05: 90, 0.1: 60, 0.2: 30}, "specgd": {0.05: 40, 0.1: 20, 0.2: 50}}
+        return fast[p["optimizer"]][p["lr"]], None
+
+    store = make_store(tmp_path / "s", outcome, lam=(4.0,), d=(8,), m=(2,), lrs=(0.05, 0.1, 0.2))
+    cells, fig = phase_diagram(store, x="lam", y="d")
+    cell = cells.iloc[0]
+    assert (cell["lr_gd"], cell["edge_gd"]) == (0.2, "high")
+    assert (cell["lr_specgd"], cell["edge_specgd"]) == (0.1, "")
+    assert any("≥0.2/0.1" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_any_two_optimizers_and_lr_axes_only_in_the_same_units(tmp_path):
+    def outcome(p):
+        return {"gd": 80, "muon": 30, "specgd": 40}[p["optimizer"]] + (10 if p["lr"] == 0.1 else 0), None
+
+    store = make_store(tmp_path / "s", outcome, lam=(0.0, 4.0), d=(8,), m=(2,),
+                       optimizers=("gd", "specgd", "muon"))
+    cells, fig = phase_diagram(store, x="lam", y="d", optimizers=("muon", "gd"))
+    assert set(cells["settle_ratio"]) == {80 / 30} and "Muon vs GD" in fig._suptitle.get_text()
+    result = _invoke("phase-diagram", store, "--optimizers", "muon,specgd", "--out", tmp_path / "p")
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_parquet(tmp_path / "p.parquet")["settle_ratio"]) == {40 / 30}
+    # lr as an axis: gd and specgd rates are not the same step; muon and specgd's are.
+    with pytest.raises(ConfigError, match="not the same step"):
+        phase_diagram(store, x="lam", y="lr", optimizers=("specgd", "gd"))
+    result = _invoke("phase-diagram", store, "--y", "lr", "--out", tmp_path / "q")
+    assert result.exit_code == 2 and "gd: a multiple of the gradient" in result.output
+    assert not (tmp_path / "q.png").exists()
+    cells, _ = phase_diagram(store, x="lam", y="lr", optimizers=("muon", "specgd"))
+    assert len(cells) == 4
+    result = _invoke("phase-diagram", store, "--optimizers", "muon", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "--optimizers" in result.output

@@ -267,3 +267,111 @@ def test_strategies_reach_both_outcomes():
     count()
     assert outcomes["accepted"] >= 20 and outcomes["refused"] >= 20, outcomes
 
+
+
+# --- duplicate values -------------------------------------------------------------------------
+
+
+def _same_value_again(draw, value):
+    """``value`` again, possibly in another form that makes the same run (2 → 2.0, a table with
+    its keys in another order)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and draw(st.booleans()):
+        return float(value) if isinstance(value, int) else (int(value) if value.is_integer() else value)
+    if isinstance(value, dict):
+        return dict(reversed(list(value.items())))
+    return value
+
+
+AXIS_VALUES = {
+    "problem.cov.lam": st.floats(0, 64, allow_nan=False),
+    "optimizer.lr": st.floats(1e-4, 1.0, allow_nan=False),
+    "problem.d": st.integers(2, 64),
+    "problem.noise": st.floats(0, 1, allow_nan=False),
+    "optimizer": st.fixed_dictionaries({"name": st.sampled_from(["gd", "specgd", "muon"]),
+                                        "lr": st.floats(1e-4, 1.0, allow_nan=False)}),
+}
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(data=st.data())
+def test_a_value_listed_twice_is_always_refused(data):
+    axis = data.draw(st.sampled_from(sorted(AXIS_VALUES)))
+    values = data.draw(st.lists(AXIS_VALUES[axis], min_size=1, max_size=5))
+    twice = _same_value_again(data.draw, data.draw(st.sampled_from(values)))
+    values.insert(data.draw(st.integers(0, len(values))), twice)
+    raw = {"base": {"steps": 3, "problem": {"d": 4, "m": 2}, "optimizer": {"name": "gd"}},
+           "grid": {axis: values}}
+    with pytest.raises(sg.ConfigError, match="listed twice"):
+        Grid.from_dict(raw)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(rates=st.lists(st.floats(1e-4, 1.0, allow_nan=False), min_size=1, max_size=4),
+       again=st.data())
+def test_learning_rates_listed_twice_are_always_refused(tiny_problem, rates, again):
+    rates.append(again.draw(st.sampled_from(rates)))
+    from specgd.runner.run import validate
+
+    with pytest.raises(sg.ConfigError, match="lrs: must be distinct"):
+        validate(tiny_problem, sg.gd(), steps=3, lrs=rates)
+
+
+# --- hostile SQL -------------------------------------------------------------------------------
+
+SQL_TARGETS = ["index.parquet", "runs/{run}.parquet", "evil.parquet", "runs/new.parquet",
+               "sweep.json", "../outside.csv"]
+SQL_WRITES = ["COPY ({select}) TO '{target}'", "COPY idx TO '{target}' (FORMAT parquet)",
+              "EXPORT DATABASE '{target}'", "ATTACH '{target}' AS x", "CREATE TABLE t AS {select}",
+              "INSERT INTO idx {select}", "DROP VIEW runs", "SET enable_external_access = true",
+              "PRAGMA enable_profiling", "INSTALL httpfs", "CALL pragma_version()",
+              "{select}", "SELECT * FROM read_csv('{target}')", "SELECT * FROM read_text('{target}')",
+              "SELECT * FROM query('COPY (SELECT 1) TO ''{target}''')"]
+SQL_SELECTS = ["SELECT * FROM idx", "SELECT * REPLACE (0.0 AS final_loss) FROM idx",
+               "FROM runs LIMIT 1", "SELECT 1", "WITH a AS (SELECT * FROM runs) SELECT * FROM a"]
+SQL_WRAPS = ["{s}", "EXPLAIN {s}", "EXPLAIN ANALYZE {s}", "SELECT 1; {s}", "{s}; SELECT 1",
+             "/* x */ {s}", "{s} -- x", "{s};", "  {s}  "]
+
+
+@pytest.fixture(scope="module")
+def sql_store(tmp_path_factory):
+    import pandas as pd
+
+    from specgd.results.store import ResultsStore, config_hash
+
+    root = tmp_path_factory.mktemp("o'sql") / "store"
+    store = ResultsStore(root)
+    for i in range(3):
+        frame = pd.DataFrame({"step": [0, 10], "a": [0.1, 0.2 + i], "loss": [1.0, 0.5]})
+        store.write_run(config_hash({"i": i}), {"config": {"i": i}, "params": {"i": i}}, frame)
+    store.write_index()
+    return root
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.parent.rglob("*"))
+            if p.is_file()}
+
+
+@settings(max_examples=250, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(write=st.sampled_from(SQL_WRITES), select=st.sampled_from(SQL_SELECTS),
+       target=st.sampled_from(SQL_TARGETS), wrap=st.sampled_from(SQL_WRAPS))
+def test_generated_sql_never_changes_a_byte_of_the_store(sql_store, write, select, target, wrap):
+    """Statements built from writing verbs, SELECTs, targets inside and outside the store (whose
+    path holds an apostrophe) and wrappers: each is refused (ConfigError) or answers, and no file
+    in or beside the store changes or appears."""
+    from specgd.results.store import query
+
+    run = sorted((sql_store / "runs").glob("*.parquet"))[0].stem
+    path = str(sql_store / target.format(run=run)).replace("'", "''")
+    sql = wrap.format(s=write.format(select=select, target=path))
+    before = _files(sql_store)
+    try:
+        query(sql_store, sql)
+        event("answered")
+    except sg.ConfigError as err:
+        assert "\n" not in str(err)
+        event("refused")
+    assert _files(sql_store) == before, sql

@@ -339,7 +339,7 @@ def test_inits_refuse_what_they_cannot_do_before_any_work(tmp_path):
     out = tmp_path / "bad"
     result = CliRunner().invoke(app, ["run", "--d", "6", "--m", "2", "--steps", "2", "--log-every", "1",
                                       "--optimizer", "gd", "--teacher-rank", "6", "--out", str(out)])
-    assert result.exit_code == 2 and "teacher_rank: must be < d = 6, got 6" in result.stderr
+    assert result.exit_code == 2 and "--teacher-rank: must be < d = 6, got 6" in result.stderr
     assert not out.exists()
 
 

@@ -208,3 +208,17 @@ def test_update_spectrum_needs_no_d_by_d_workspace():
     s_max, s_min = compiled(U)
     s = np.linalg.svd(np.asarray(U), compute_uv=False)
     np.testing.assert_allclose([s_max, s_min], [s[0], s[-1]], rtol=1e-12)
+
+
+def test_a_run_table_carries_its_problem_columns(small):
+    """Tables of different runs, concatenated, can be told apart: each row says its problem
+    (family, d, m, lam, noise) and run settings (mode, n, steps), as a sweep's tables do."""
+    one = sg.run(small, sg.gd(0.02), steps=4, log_every=2, progress=False).frame
+    other = sg.run(sg.Problem(d=12, m=3), sg.gd(0.02), steps=4, log_every=2, progress=False).frame
+    both = pd.concat([one, other], ignore_index=True)
+    assert both.groupby(["family", "d", "m"]).size().to_dict() == {("isotropic", 12, 3): 3,
+                                                                  ("spiked", 30, 6): 3}
+    assert set(one["lam"]) == {4.0} and other["lam"].isna().all() and set(one["mode"]) == {"population"}
+    several = sg.run([sg.Problem(d=8, m=2, cov=sg.Spiked(lam=lam)) for lam in (1.0, 2.0)],
+                     sg.gd(0.02), steps=2, progress=False).frame
+    assert several.groupby("problem")["lam"].first().tolist() == [1.0, 2.0]

@@ -229,8 +229,10 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
     assert "Traceback" not in err and "killing" not in err.lower() and "distributed" not in err, err
     stored = len(ResultsStore(store).done())
     assert 1 <= stored < 16
-    assert out.strip().splitlines() == [
-        f"interrupted: {stored} of 16 runs stored, {16 - stored} left; rerun the same sweep to resume"]
+    started, interrupted = out.strip().splitlines()
+    assert started.startswith("started a local Dask cluster of 1 worker process")
+    assert interrupted == (f"interrupted: {stored} of 16 runs stored, {16 - stored} left; rerun the "
+                           "same sweep to resume")
     assert not list((store / "claims").glob("*.json"))  # its claims are released
     deadline = time.time() + 10  # its worker processes (same process group) are gone too
     while time.time() < deadline and _group_alive(proc.pid):

@@ -196,3 +196,100 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     # A rerun retries the failed runs (now succeeding) and skips the finished ones.
     again = sweep(grid, tmp_path, workers=1, progress=False, log=lambda s: None)
     assert again.skipped == 4 and again.completed == 2 and not ResultsStore(tmp_path).failed()
+
+
+# --- grids: duplicates, sizes, shapes, columns, files ------------------------------------------
+
+
+@pytest.mark.parametrize("axis, values", [
+    ("problem.cov.lam", [2.0, 2.0]), ("problem.cov.lam", [2, 2.0]), ("optimizer.lr", [0.1, 0.1]),
+    ("optimizer", [{"name": "gd", "lr": 0.1}, {"lr": 0.1, "name": "gd"}]), ("seeds", [[0], [0]]),
+])
+def test_a_value_listed_twice_is_refused(axis, values):
+    """Before, duplicates were planned (and deduplicated silently, or counted twice downstream)."""
+    with pytest.raises(sg.ConfigError, match=r"listed twice \(entries 0 and 1\)"):
+        Grid.from_dict(_grid(**{axis: values}))
+
+
+def test_duplicate_learning_rates_and_seeds_are_refused_everywhere():
+    with pytest.raises(sg.ConfigError, match="lrs: must be distinct"):
+        sg.run(sg.Problem(d=6, m=2), sg.gd(), steps=3, lrs=[0.01, 0.02, 0.01], progress=False)
+    with pytest.raises(sg.ConfigError, match="seeds must be distinct"):
+        plan(Grid.from_dict({"base": {**BASE, "seeds": [1, 1]}}))
+    base = {**BASE, "optimizer": {"name": "gd"}, "lrs": [0.1, 0.1]}
+    with pytest.raises(sg.ConfigError, match="distinct"):
+        plan(Grid.from_dict({"base": base}))
+
+
+def test_a_huge_grid_is_refused_before_it_is_built():
+    """Before, Grid.points() built the whole product (10⁷ points: minutes, gigabytes) before the
+    10⁶ cap was checked; the size is now counted from the axes."""
+    axes = {"problem.cov.lam": [float(i) for i in range(100)],
+            "optimizer.lr": [0.001 * (i + 1) for i in range(100)],
+            "problem.noise": [0.001 * i for i in range(100)],
+            "log_every": list(range(1, 101))}
+    started = time.perf_counter()
+    with pytest.raises(sg.ConfigError, match="100,000,000 points"):
+        plan(Grid.from_dict(_grid(**axes)))
+    assert time.perf_counter() - started < 1.0
+
+
+def test_runs_of_different_array_shapes_are_not_batched_together():
+    """A teacher rank or a spike along the teacher changes the problem's array shapes: such runs
+    used to share a batch, which failed (a 'Compute Failed' traceback) before being rerun alone."""
+    base = {**BASE, "problem": {"d": 6, "m": 2, "cov": {"family": "spiked", "lam": 4.0}}}
+    for axis, values in (("problem.teacher_rank", [1, 2]), ("problem.cov.angle", [0.0, 0.7])):
+        tasks = plan(Grid.from_dict({"base": base, "grid": {axis: values}}))
+        batches = make_batches(tasks)
+        assert len(batches) == 2, axis
+        assert {len({t.shapes for t in b}) for b in batches} == {1}
+    execute_batch([t.config for t in batches[-1]])  # a batch runs in one call
+
+
+def test_every_hyperparameter_that_varies_is_a_column():
+    """Whole optimizer tables on an axis: Muon's beta was not a column, so a GROUP BY merged
+    β = 0.95 with β = 0."""
+    grid = _grid(optimizer=[{"name": "muon", "lr": 0.02, "beta": 0.95},
+                            {"name": "muon", "lr": 0.02, "beta": 0.0},
+                            {"name": "gd", "lr": 0.02}])
+    tasks = plan(Grid.from_dict(grid))
+    assert {(t.params["optimizer"], t.params["beta"]) for t in tasks} == {
+        ("muon", 0.95), ("muon", 0.0), ("gd", None)}
+    fixed = plan(Grid.from_dict(_grid(**{"problem.cov.lam": [1.0, 2.0]})))
+    assert "beta" not in fixed[0].params  # nothing varies but lam: no extra column
+
+
+def test_a_grid_file_in_another_encoding_or_with_a_bom(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_bytes(b'name = "caf\xe9"\n[base]\nsteps = 5\n')
+    with pytest.raises(sg.ConfigError, match="g.toml: cannot read"):
+        Grid.from_file(path)
+    path.write_bytes(b"\xef\xbb\xbf" + tomli_w.dumps(_grid(**{"optimizer.lr": [0.1]})).encode())
+    assert Grid.from_file(path).axes == {"optimizer.lr": [0.1]}
+
+
+def test_a_store_inside_a_store_or_a_saved_run_is_refused(tmp_path):
+    store = tmp_path / "store"
+    (store / "runs").mkdir(parents=True)
+    (store / "sweep.json").write_text("{}")
+    for out in (store / "runs", store / "runs" / "deeper"):
+        with pytest.raises(sg.ConfigError, match="inside the results store"):
+            sweep(_grid(), out, progress=False, log=lambda s: None)
+    run = tmp_path / "run"
+    sg.run(sg.Problem(d=6, m=2), sg.gd(0.01), steps=2, progress=False).save(run)
+    with pytest.raises(sg.ConfigError, match="holds a saved run"):
+        sweep(_grid(), run, progress=False, log=lambda s: None)
+
+
+def test_dry_run_counts_and_estimates_without_running(tmp_path):
+    grid = _grid(**{"problem.cov.lam": [0.0, 8.0], "optimizer.lr": [0.02, 0.5]})
+    dry = sg.sweeps.dry_run(grid, tmp_path / "s", max_batch=4)
+    assert (dry.points, dry.runs, dry.stored, dry.todo, dry.batches) == (4, 8, 0, 8, 2)
+    assert dry.seconds > 0 and dry.memory > 0 and not (tmp_path / "s").exists()
+    text = dry.summary()
+    assert "4 grid points, 8 runs: 0 already stored, 8 to compute in 2 batches" in text
+
+
+def test_the_summary_has_no_rate_when_nothing_was_computed():
+    report = sg.sweeps.SweepReport(8, 8, 0, 0, 0.0)
+    assert report.summary() == "8 runs: 0 completed, 8 already stored, 0 failed, in 0.0 s"

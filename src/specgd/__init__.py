@@ -32,6 +32,7 @@ _enable_x64()
 
 if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
     from specgd.atlas import atlas
+    from specgd.config import rerun
     from specgd.data.covariance import Dense, Diagonal, Isotropic, MultiSpiked, PowerLaw, Spiked
     from specgd.data.problem import Problem
     from specgd.loss.population import population_grad, population_loss
@@ -74,6 +75,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Optimizer", "adam", "from_rule", "gd", "normalized_gd", "polar", "sign_gd",
                      "specgd", "whitened_gd"), "specgd.optim.transforms"),
     **dict.fromkeys(("RunResult", "load_run"), "specgd.results.result"),
+    "rerun": "specgd.config",
     **dict.fromkeys(("log_spaced", "run"), "specgd.runner.run"),
     **dict.fromkeys(("Grid", "load", "phase_diagram", "query", "sweep"), "specgd.sweeps"),
     "atlas": "specgd.atlas",
@@ -131,6 +133,7 @@ __all__ = [
     "population_loss",
     "query",
     "register_optimizer",
+    "rerun",
     "run",
     "sample_batch",
     "sign_gd",

@@ -18,6 +18,8 @@ means one thing across the suite. Pure numpy: this module knows nothing of runs 
   (what :func:`steps_to_loss` does between the two records around its crossing).
 * :func:`min_loss`, :func:`loss_at_budget` — the lowest finite loss of a run and its loss at the
   last step (``inf`` when that is not finite).
+* :func:`loss_target` — that level: the noise floor plus :data:`TARGET_FRACTION` of the initial
+  excess loss.
 * :func:`censored_ratio` — the advantage ratio ``GD / SpecGD`` of two times, as a bound when one
   of them was not reached within its horizon.
 """
@@ -28,11 +30,14 @@ import math
 
 import numpy as np
 
-__all__ = ["ESCAPE_A2", "censored_ratio", "escape_step", "first_crossing", "log_interpolate",
-           "log_slope", "loglog_slope", "loss_at_budget", "min_loss", "settle_step", "steps_to_loss"]
+__all__ = ["ESCAPE_A2", "TARGET_FRACTION", "censored_ratio", "escape_step", "first_crossing",
+           "log_interpolate", "log_slope", "loglog_slope", "loss_at_budget", "loss_target",
+           "min_loss", "settle_step", "steps_to_loss"]
 
 #: The escape threshold on the signal statistic: a run has escaped once ``a² ≥ 1/2``.
 ESCAPE_A2 = 0.5
+#: The loss target: this fraction of the initial excess loss (≈ 1e-2 from an initial loss ≈ 3).
+TARGET_FRACTION = 3e-3
 
 
 def first_crossing(x, y, level: float, interpolate: str | None = "linear",
@@ -120,6 +125,16 @@ def settle_step(steps, loss, level: float) -> float:
         return float(steps[0])
     last = int(np.nonzero(above)[0][-1])
     return math.inf if last == len(steps) - 1 else float(steps[last + 1])
+
+
+def loss_target(start: float, floor: float = 0.0, fraction: float = TARGET_FRACTION) -> float:
+    """The loss level of "reached the target": ``floor + fraction · (start − floor)``, the noise
+    floor ``σ²`` (``floor``) plus a fraction of the initial excess loss. NaN when ``start`` is not
+    a finite number above the floor (no target can be set)."""
+    start = float(start)
+    if not math.isfinite(start) or start <= floor:
+        return math.nan
+    return floor + fraction * (start - floor)
 
 
 def escape_step(steps, a, level: float = ESCAPE_A2, interpolate: bool = True) -> float:

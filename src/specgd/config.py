@@ -45,6 +45,7 @@ you mean 'steps'?)``), before the required key it leaves missing.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -63,6 +64,7 @@ from pydantic import (
     field_validator,
 )
 
+from specgd.data.digest import ARRAYS, stored_name
 from specgd.errors import ConfigError, check_integer, check_number, check_writable, closest, unknown_key
 from specgd.runner.options import (
     OPTION,
@@ -413,6 +415,9 @@ class RunConfig(_fields("run", problem=ProblemConfig, optimizer=OptimizerConfig,
 
         if force or kwargs.get("steps") is None:
             return
+        rank = self.problem.teacher_rank
+        if isinstance(rank, int) and rank >= self.problem.d:  # invalid whatever the memory
+            raise ConfigError(f"problem.teacher_rank: must be < d = {self.problem.d}, got {rank}")
         cov = self.problem.cov
         spikes = len(cov.lams or ()) if cov.family == "multispiked" else int(cov.lam is not None)
         estimate = resources.for_settings(
@@ -450,25 +455,106 @@ class RunConfig(_fields("run", problem=ProblemConfig, optimizer=OptimizerConfig,
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """The raw table of a TOML file, or :class:`ConfigError` (missing file, syntax error)."""
+    """The raw table of a TOML file, or :class:`ConfigError` (missing file, syntax error, not
+    UTF-8). A UTF-8 byte-order mark at the start is allowed."""
     path = Path(path)
+    return tomllib_loads(_read_text(path), path)
+
+
+def tomllib_loads(text: str, path: Path | str) -> dict[str, Any]:
+    """TOML text read from ``path`` as a table, or ConfigError naming the file."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+
+
+def _read_text(path: Path) -> str:
+    """A configuration file's text (UTF-8, a byte-order mark dropped), or ConfigError."""
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
     if not path.is_file():
         raise ConfigError(f"config path is not a file: {path}")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+        return path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a TOML run configuration (see the module docstring for the format)."""
+def read_config(path: str | Path) -> tuple[dict[str, Any], Path]:
+    """The configuration table a file describes, and the folder its relative paths start from.
+
+    The file is a TOML run configuration; or the ``manifest.json`` of a saved run (its
+    ``run_config``: the run again, arrays from the copies beside it); or a run file
+    ``runs/<hash>.parquet`` of a results store (the run's configuration, arrays from the store)."""
     path = Path(path)
-    return RunConfig.from_dict(read_toml(path), source=str(path), base_dir=path.parent)
+    if path.suffix == ".json":
+        return _manifest_config(path), path.parent
+    if path.suffix == ".parquet":
+        return _store_run_config(path), path.parent.parent
+    return read_toml(path), path.parent
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a run configuration (see the module docstring for the format): a TOML
+    file, a saved run's ``manifest.json`` or a store's run file (see :func:`read_config`)."""
+    data, base_dir = read_config(path)
+    return RunConfig.from_dict(data, source=str(path), base_dir=base_dir)
+
+
+def _manifest_config(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(_read_text(path))
+    except ValueError as e:
+        raise ConfigError(f"{path}: not a readable manifest ({e})") from None
+    if not isinstance(manifest, dict) or "run_config" not in manifest:
+        raise ConfigError(f"{path}: not a run manifest (it has no run_config)")
+    data = manifest["run_config"]
+    if not isinstance(data, dict):
+        why = manifest.get("run_config_note") or "the run was not described by a configuration"
+        raise ConfigError(f"{path}: this run cannot be rerun from its manifest ({why})")
+    return {k: v for k, v in data.items() if k != "out"}
+
+
+def _store_run_config(path: Path) -> dict[str, Any]:
+    # lazy: pyarrow only to read a stored run's record
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise ConfigError(f"run file not found: {path}")
+    try:
+        record = json.loads((pq.read_schema(path).metadata or {})[b"specgd.config"])
+        data = record["config"]
+    except Exception as e:  # noqa: BLE001 - any unreadable run file is refused the same way
+        raise ConfigError(f"{path}: not a readable run file of a results store ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: its recorded config is not a table")
+    optimizer = dict(data.get("optimizer") or {})
+    if optimizer.get("lr") is not None and data.get("lrs") is None:
+        # A sweep runs its batches with the rate as a run option (lrs), which compiles it as a
+        # value rather than a constant: the same here, for the same numbers bit for bit.
+        data = {**data, "optimizer": {k: v for k, v in optimizer.items() if k != "lr"},
+                "lrs": [optimizer["lr"]]}
+    return data
+
+
+def content_addressed(data: Mapping[str, Any], base_dir: Path | None) -> tuple[dict, dict]:
+    """``data`` (a configuration table) with every array read from a file (``problem.cov.matrix``,
+    ``init.array``) named by its content, ``arrays/<sha256>.npy`` (:mod:`specgd.data.digest`),
+    and those arrays by name.
+
+    A hash of the result covers the arrays' values, not the paths they were read from; saving
+    the arrays under their names beside a result (:func:`specgd.results.io.save_arrays`) makes
+    it rerunnable from there. Arrays given inline (nested lists) stay as they are."""
+    out, arrays = _deepcopy(data), {}
+    for opt in OPTIONS:
+        value = _get(out, opt.path, None)
+        if opt.array and isinstance(value, str):
+            array = np.asarray(_load_array(value, base_dir, opt.dotted), dtype=float)
+            name = stored_name(array)
+            _set(out, opt.path, name)
+            arrays[name] = array
+    return out, arrays
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[Path_, Any]) -> dict[str, Any]:
@@ -626,38 +712,114 @@ def _unknown_key_message(unknown: list, errors: list, source: str | None) -> str
 
 
 def check_output_dir(out: Path, overwrite: bool = False) -> None:
-    """Refuse an output path that is a file, a folder already holding a saved run, or a folder
-    that cannot be written (probed by creating and removing a file in it, or in its nearest
-    existing parent)."""
+    """Refuse an output path that cannot be written (see :func:`specgd.errors.check_writable`),
+    that is a file, a folder already holding a saved run, or a results store or a folder inside
+    one (a run saved there would be taken for a damaged run file)."""
     # lazy: results loads pandas, which parsing a config does not need
     from specgd.results.result import check_run_folder
+    from specgd.results.store import store_root_of
 
+    check_writable(out, "out")
+    inside = store_root_of(out)
+    if inside is not None:
+        where = "is a results store" if inside == Path(out) else f"is inside the results store {inside}"
+        raise ConfigError(f"out: {out} {where}; save runs outside stores")
     try:
         check_run_folder(out, overwrite)
     except FileExistsError as e:
         raise ConfigError(f"out: {e}") from None
-    check_writable(out, "out")
 
 
 def execute(cfg: RunConfig, progress: bool | None = None, overwrite: bool = False,
             force: bool = False) -> RunResult:
     """Build and check everything, run, and save ``metrics.parquet`` + ``manifest.json`` to
-    ``cfg.out`` (the manifest also records the configuration under ``run_config``). Invalid input,
-    an output folder that cannot be written and a run too large for the machine (unless
-    ``force``) raise :class:`ConfigError` before anything runs or is written."""
+    ``cfg.out``. Invalid input, an output folder that cannot be written (or that another run is
+    writing to) and a run too large for the machine (unless ``force``) raise
+    :class:`ConfigError` before anything runs or is written.
+
+    The manifest records the configuration under ``run_config``, with the arrays read from files
+    copied beside the results (``arrays/<sha256>.npy``), so that ``specgd run --config
+    OUT/manifest.json`` (or :func:`rerun`) runs it again, bit for bit."""
     # lazy: the registries import JAX; a TOML file is checked without them until it is built
+    from specgd.results.io import save_arrays
+    from specgd.results.result import claimed
     from specgd.runner import run as runner
 
     problem, optimizer, init, kwargs = cfg.build(force=force)
     out = cfg.output_dir()
     try:
         check_output_dir(out, overwrite)
+        data, arrays = content_addressed(cfg.to_dict(), cfg._base_dir)
     except ConfigError as e:
         raise type(e)(cfg._label(str(e))) from None
-    result = runner.run(problem, optimizer, init=init, progress=progress, force=force, **kwargs)
-    result.meta["run_config"] = cfg.to_dict()
-    result.save(out, overwrite=overwrite)
+    data.pop("out", None)
+    with claimed(out):  # a second run into this folder is refused before it computes
+        result = runner.run(problem, optimizer, init=init, progress=progress, force=force, **kwargs)
+        result.meta["run_config"] = data
+        save_arrays(out, arrays)
+        result.save(out, overwrite=overwrite)
     return result
+
+
+def rerun(path: str | Path, out: str | Path | None = None, progress: bool | None = False,
+          overwrite: bool = False) -> RunResult:
+    """Run again the run recorded at ``path``: a saved run (its folder or ``manifest.json``) or
+    a results store's run file (``runs/<hash>.parquet``). With the same versions of the packages
+    the numbers are the same, bit for bit; ``out`` also saves the new run there.
+
+    Raises :class:`ConfigError` when ``path`` records no configuration (a run of an optimizer or
+    a covariance that no configuration can name, for instance)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "manifest.json"
+    data, base_dir = read_config(path)
+    if out is not None:
+        data = {**data, "out": str(out)}
+    cfg = RunConfig.from_dict(data, source=str(path), base_dir=base_dir)
+    if out is not None:
+        return execute(cfg, progress=progress, overwrite=overwrite)
+    # lazy: the registries import JAX; a TOML file is checked without them until it is built
+    from specgd.runner import run as runner
+
+    problem, optimizer, init, kwargs = cfg.build()
+    return runner.run(problem, optimizer, init=init, progress=progress, **kwargs)
+
+
+def run_config_of(config: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The configuration table that reruns a result of :func:`specgd.run` (its ``config``), or
+    ``None`` and the reason when no configuration describes the run (several problems in one
+    call, an optimizer, covariance or initialization that has no name in the registries...).
+    Arrays are named by content, ``arrays/<sha256>.npy`` (the result saves them there)."""
+    # lazy: the registries import JAX; a TOML file is checked without them until it is built
+    from specgd.data.covariance import FAMILIES
+    from specgd.model.init import INIT_KINDS, init_parameters
+
+    problem, opt, init = config.get("problem"), config.get("optimizer"), config.get("init")
+    if not isinstance(problem, Mapping):
+        return None, "several problems in one call: a configuration describes one problem"
+    cov = dict(problem.get("cov") or {})
+    family = FAMILIES.get(cov.get("family"))
+    kind = (init or {}).get("kind")
+    if family is None or kind not in INIT_KINDS:
+        return None, f"covariance {cov.get('family')!r} or initialization {kind!r} has no name"
+    cov = {k: v for k, v in cov.items() if k == "family" or k in family.parameter_names()}
+    if isinstance(cov.get("matrix"), str):  # a large dense matrix, recorded by its digest
+        cov["matrix"] = f"{ARRAYS}/{problem['cov'].get('matrix_sha256')}.npy"
+    prob = {k: problem[k] for k in keys_at(("problem",)) if problem.get(k) is not None and k != "cov"}
+    if problem.get("problem_seed") is not None:
+        prob["seed"] = problem["problem_seed"]
+    init_table = {k: init[k] for k in init_parameters(kind) if init.get(k) is not None}
+    if kind == "array":
+        init_table["array"] = f"{ARRAYS}/{init.get('sha256')}.npy"
+    data = {"problem": {**prob, "cov": cov}, "optimizer": dict(opt or {}),
+            "init": {"kind": kind, **init_table},
+            **{o.config_key: config[o.config_key] for o in run_options()
+               if config.get(o.config_key) is not None}}
+    try:
+        RunConfig.from_dict(data)
+    except ConfigError as e:
+        return None, f"no configuration describes it ({e})"
+    return data, ""
 
 
 __all__ = [
@@ -667,7 +829,11 @@ __all__ = [
     "ProblemConfig",
     "RunConfig",
     "apply_overrides",
+    "content_addressed",
     "execute",
     "load_config",
+    "read_config",
     "read_toml",
+    "rerun",
+    "run_config_of",
 ]

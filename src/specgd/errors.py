@@ -16,6 +16,7 @@ so a bad value reads the same from Python, from a TOML file and from the command
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import os
@@ -178,12 +179,26 @@ def closest(key: Any, valid: Sequence[str]) -> str | None:
 
 def check_writable(path: Any, name: str | None = None) -> Path:
     """A folder path whose folder can be written: a temporary file is created and removed in it,
-    or in its nearest existing parent when it does not exist yet (nothing is left behind)."""
+    or in its nearest existing parent when it does not exist yet (nothing is left behind).
+
+    Refused with :class:`ConfigError`: an empty path, a NUL character, a name or a path longer
+    than the file system allows, a symbolic link that leads nowhere (or in a loop), a path under
+    a file, and a folder that cannot be written."""
     probe = None
     try:
-        if "\x00" in str(path):
+        text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
+        if not isinstance(text, str):
+            raise ConfigError(f"must be a folder path, got {_show(path)}")
+        if not text.strip():
+            raise ConfigError("must be a folder path, got an empty one")
+        if "\x00" in text:
             raise ValueError("a path cannot hold a NUL character")
-        target = Path(path).expanduser()
+        target = Path(text).expanduser()
+        _check_lengths(target)
+        target.resolve()  # RuntimeError on a symbolic link loop
+        if target.is_symlink() and not target.exists():
+            raise ConfigError(f"{target} is a symbolic link to {os.readlink(target)}, which does "
+                              "not exist")
         probe = target
         while not probe.exists() and probe.parent != probe:
             probe = probe.parent
@@ -194,12 +209,29 @@ def check_writable(path: Any, name: str | None = None) -> Path:
         os.unlink(tmp)
     except ConfigError as e:
         raise ConfigError(f"{name}: {e}" if name else str(e)) from None
+    except RuntimeError:
+        text = f"cannot write to {path} (a loop of symbolic links)"
+        raise ConfigError(f"{name}: {text}" if name else text) from None
     except (OSError, ValueError, TypeError) as e:
         reason = getattr(e, "strerror", None) or str(e)
         where = f"creating a file in {probe} failed: " if probe is not None and probe != Path(path) else ""
         text = f"cannot write to {path} ({where}{reason})"
         raise ConfigError(f"{name}: {text}" if name else text) from None
     return target
+
+
+def _check_lengths(path: Path) -> None:
+    """Refuse a path longer than the system's PATH_MAX, or a name longer than NAME_MAX."""
+    longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
+    name_max, path_max = 255, 4096
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        name_max = os.pathconf("/", "PC_NAME_MAX")
+        path_max = os.pathconf("/", "PC_PATH_MAX")
+    if longest > name_max:
+        raise ConfigError(f"a name in the path is {longest} bytes long, longer than the "
+                          f"{name_max} this file system allows")
+    if len(os.fsencode(path.absolute())) >= path_max:
+        raise ConfigError(f"the path is longer than the {path_max} bytes this system allows")
 
 
 def named(check: Callable[[Any], Any], name: str) -> Callable[[Any], Any]:

@@ -115,6 +115,9 @@ class _Group(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except KeyboardInterrupt:  # one a command did not handle (while it loads, say)
+            typer.echo("Interrupted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as e:
             kinds = {cls.__name__ for cls in type(e).__mro__}
             if "NoArgsIsHelpError" in kinds:
@@ -261,8 +264,10 @@ def _parameter(opt: Option) -> inspect.Parameter:
         metavar = f"<{'|'.join(opt.choice_list())}>"
     elif opt.cli == "flag":
         kind, decls = bool, (f"{opt.flag}/--no-{opt.flag[2:]}",)
-    elif opt.cli in ("file", "folder"):
-        kind, extra = Path, ({"dir_okay": False} if opt.cli == "file" else {"file_okay": False})
+    elif opt.cli == "file":
+        kind, extra = Path, {"dir_okay": False}
+    elif opt.cli == "folder":  # read as text: an empty path stays empty (a Path would be ".")
+        metavar = metavar or "<dir>"
     info = typer.Option(*decls, help=help_text(opt), show_default=_shown_default(opt),
                         metavar=metavar, rich_help_panel=PANELS[opt.panel or opt.section], **extra)
     return inspect.Parameter(opt.name, inspect.Parameter.KEYWORD_ONLY, default=None,
@@ -304,10 +309,7 @@ def run_command(**options: Any) -> None:
         # Checks everything first: values, output folder, memory and work (unless --force).
         result = execute(cfg, progress=progress, overwrite=bool(overwrite), force=bool(options.get("force")))
     except ConfigError as e:
-        message = str(e)
-        if options.get("out") is not None and message.startswith("out: "):
-            message = "--out: " + message.removeprefix("out: ")  # the folder came from the flag
-        raise _fail(message) from None
+        raise _fail(_name_the_flag(str(e), options)) from None
     except KeyboardInterrupt:
         typer.echo("Interrupted: the run stopped before it finished; nothing was saved.", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -316,12 +318,26 @@ def run_command(**options: Any) -> None:
         raise typer.Exit(EXIT_ALL_DIVERGED)
 
 
+def _name_the_flag(message: str, options: dict[str, Any]) -> str:
+    """A message about an option (``problem.teacher_rank: ...``, ``n: ...``) names its flag when
+    the value came from the flag, or when there is no file to name (``--teacher-rank: ...``)."""
+    for opt in OPTIONS:
+        bare = opt.section in ("run", "output")  # a run option's messages may name its key alone
+        for prefix in {f"{opt.dotted}: ", *([f"{opt.config_key}: "] if bare else [])}:
+            given = options.get(opt.name) is not None
+            if message.startswith(prefix) and (given or options.get("config") is None):
+                return f"{opt.flag}: {message.removeprefix(prefix)}"
+    return message
+
+
 def _run_parameters() -> list[inspect.Parameter]:
     """The parameters of ``specgd run``; building them reads the registries (imports JAX)."""
     return [
         inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
             Path | None, typer.Option(
-                "--config", help="TOML run configuration (see specgd.config). Flags override its values.",
+                "--config", help="TOML run configuration (see specgd.config), or a saved run's "
+                "manifest.json or a store's runs/<hash>.parquet, to run it again. Flags override "
+                "its values.",
                 rich_help_panel=P_IN, dir_okay=False)]),
         *(_parameter(opt) for opt in OPTIONS),
         inspect.Parameter("overwrite", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
@@ -357,15 +373,15 @@ LAZY_COMMANDS: dict[str, tuple[str, Any]] = {"run": (RUN_HELP, build_run_command
 def config_from_options(options: dict[str, Any]):
     """The :class:`specgd.config.RunConfig` described by the ``run`` options (file + flags)."""
     # lazy: the configuration models (pydantic), imported by the command that computes.
-    from specgd.config import RunConfig, apply_overrides, read_toml
+    from specgd.config import RunConfig, apply_overrides, read_config
 
     path = options.get("config")
-    data = read_toml(path) if path is not None else {}
+    data, base_dir = read_config(path) if path is not None else ({}, None)
     overrides = overrides_from_options(options)
     return RunConfig.from_dict(
         apply_overrides(data, overrides),
         source=None if path is None else str(path),
-        base_dir=None if path is None else Path(path).parent,
+        base_dir=base_dir,
         flags=FLAGS,
         explicit=overrides,
     )
@@ -439,9 +455,9 @@ def reproduce_command(
     experiments: Annotated[list[str] | None, typer.Argument(
         help="Experiments to run (E1 … E9, or headline for the headline figure); all of them by "
              "default.", show_default=False)] = None,
-    out: Annotated[Path, typer.Option(
+    out: Annotated[str, typer.Option(
         help="Report folder: report.html, report.md, claims.json, one PNG + Parquet per figure.",
-        file_okay=False)] = Path("reproduction"),
+        metavar="<dir>")] = "reproduction",
     quick: Annotated[bool, typer.Option(
         "--quick", help="Every experiment at reduced size (under 2 minutes in all).")] = False,
     force: Annotated[bool, typer.Option(
@@ -453,18 +469,19 @@ def reproduce_command(
 ) -> None:
     """Run the reproduction experiments and write the report with its claims table."""
     # lazy: the experiments (JAX, the runner, matplotlib), this command computes.
-    from specgd.report.build import build, resolve
+    from specgd.report.build import BuildInterrupted, build, resolve
     from specgd.report.build import rerender as rerender_from_frames
 
     try:
         resolve(experiments)
-        check_writable(out, "--out")  # before any experiment runs
+        folder = check_writable(out, "--out")  # before any experiment runs
     except ValueError as e:  # ConfigError included
         raise _fail(str(e)) from None
     if rerender:
         try:
             # the mode of the report in --out unless --quick asks for the quick one
-            rerender_from_frames(out, experiments, quick=True if quick else None, log=typer.echo)
+            rerender_from_frames(folder, experiments, quick=True if quick else None,
+                                 log=typer.echo)
         except ValueError as e:  # no report there
             raise _fail(str(e)) from None
         return
@@ -472,17 +489,33 @@ def reproduce_command(
 
     try:
         with forced() if force else contextlib.nullcontext():  # --force: for every run
-            results = build(out, experiments, quick=quick, log=typer.echo)
+            results = build(folder, experiments, quick=quick, log=typer.echo)
     except ConfigError as e:
         raise _fail(str(e)) from None
-    except KeyboardInterrupt:
-        typer.echo("Interrupted: the report holds the experiments finished before it (finished sweep "
-                   "runs stay in its stores); rerun to complete it.", err=True)
+    except BuildInterrupted as e:
+        typer.echo(_interrupted_build(e), err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:  # before the build started
+        typer.echo("Interrupted before any experiment ran; nothing was written.", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     # The build logged the counts per kind and verdict; name the disagreements, if any.
     fails = [c.id for r in results for c in r.claims if c.verdict == "FAIL"]
     if fails:
         typer.echo(f"FAIL (theory and simulation disagree; see the report): {', '.join(fails)}")
+
+
+def _interrupted_build(e: Any) -> str:
+    """The line printed when a build is interrupted: what is kept, what is not, where."""
+    what = "the headline figure" if e.building == "headline" else e.building
+    line = f"Interrupted while building {what}: nothing of it was kept (no claim from part of its runs)"
+    if e.building == "the report":
+        line = "Interrupted while writing the report: every experiment it ran was kept"
+    if e.report is None:
+        return line + "; no experiment had finished, so no report was written."
+    done = [k for k in e.finished if k != "headline"]
+    finished = f"{', '.join(done)} finished by this run; " if done else ""
+    return (line + f". {finished}the report {e.report} holds what finished and lists what is "
+            "missing; finished sweep runs stay in its stores, so a rerun resumes.")
 
 
 # --- specgd sweep / results / phase-diagram ---------------------------------------------------
@@ -510,11 +543,11 @@ def check_scheduler_address(address: Any) -> str:
 @app.command("sweep", no_args_is_help=True)
 def sweep_command(
     grid: Annotated[Path, typer.Argument(
-        help="Grid file (TOML): a [base] run config, a [grid] of dotted fields to combine, "
-             "optional [[include]] points.", dir_okay=False)],
-    out: Annotated[Path | None, typer.Option(
+        help="Grid file (TOML): a \\[base] run config, a \\[grid] of dotted fields to combine, "
+             "optional \\[\\[include]] points.", dir_okay=False)],
+    out: Annotated[str | None, typer.Option(
         help="Results store folder (one Parquet file per run + an index); rerunning resumes.",
-        show_default="runs/<grid file name>", file_okay=False)] = None,
+        show_default="runs/<grid file name>", metavar="<dir>")] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="Address of a running Dask scheduler (tcp://host:8786); default: a local cluster.",
         show_default="a LocalCluster")] = None,
@@ -524,6 +557,9 @@ def sweep_command(
         help="Most runs per compiled call (one Dask task).")] = 64,
     retry_failed: Annotated[bool, typer.Option(
         "--retry-failed/--skip-failed", help="Rerun runs that raised in an earlier sweep.")] = True,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Plan only: count the points, runs, batches and runs already stored, and "
+                          "estimate the time and memory; run nothing.")] = False,
     progress: Annotated[bool, typer.Option(
         "--progress/--no-progress", help="Show runs done / total, runs per second and ETA.")] = True,
 ) -> None:
@@ -534,25 +570,34 @@ def sweep_command(
         except ConfigError as e:
             raise _fail(f"--scheduler: {e}") from None
     from specgd.sweeps import sweep  # lazy: the sweep engine (dask, pandas), this command computes
+    from specgd.sweeps.dry_run import dry_run_report
+    from specgd.sweeps.engine import SweepInterrupted
 
     if not grid.is_file():
         raise _fail(f"grid file {grid} does not exist")
-    out = out if out is not None else Path("runs") / grid.stem
+    store = Path(out) if out is not None else Path("runs") / grid.stem
     if max_batch < 1:
         raise _fail(f"--max-batch must be >= 1, got {max_batch}")
     try:
-        report = sweep(grid, out, scheduler=scheduler, workers=workers, max_batch=max_batch,
+        if out is not None:
+            check_writable(out, "--out")
+        if dry_run:
+            typer.echo(dry_run_report(grid, store, max_batch=max_batch, workers=workers,
+                                      retry_failed=retry_failed))
+            return
+        report = sweep(grid, store, scheduler=scheduler, workers=workers, max_batch=max_batch,
                        progress=progress, retry_failed=retry_failed, log=typer.echo)
     except ConfigError as e:
-        raise _fail(str(e)) from None
+        message = str(e)
+        raise _fail("--" + message if message.startswith("out:") else message) from None
+    except SweepInterrupted:  # the sweep printed one line: runs stored, runs left
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except KeyboardInterrupt:  # while planning, before anything ran
         typer.echo("interrupted: nothing ran; rerun the same sweep to start it")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if report.interrupted:  # the sweep printed one line: runs stored, runs left
-        raise typer.Exit(EXIT_INTERRUPTED)
-    typer.echo(f"{report.summary()}; store: {out}")
+    typer.echo(f"{report.summary()}; store: {store}")
     if report.failed:  # runs that raised: a failure while running, not a divergence
-        typer.echo(f"failed runs are recorded with their error in {out}/errors/", err=True)
+        typer.echo(f"failed runs are recorded with their error in {store}/errors/", err=True)
         raise typer.Exit(EXIT_RUNTIME_FAILURE)
 
 
@@ -574,10 +619,8 @@ def results_command(
         frame = query(store, sql)
     except FileNotFoundError as e:
         raise _fail(str(e)) from None
-    except Exception as e:  # DuckDB's parser and binder errors: a message about the query
-        if type(e).__module__.startswith("duckdb") or type(e).__module__.startswith("_duckdb"):
-            raise _fail(f"--sql: {e}") from None
-        raise
+    except ConfigError as e:  # refused or invalid SQL (DuckDB's parser and binder errors)
+        raise _fail(f"--{e}" if str(e).startswith("sql:") else str(e)) from None
     import pandas as pd  # lazy: already loaded by the query; imported here to print its answer
 
     with pd.option_context("display.max_rows", 200, "display.width", 160):
@@ -589,16 +632,22 @@ def results_command(
 
 
 @app.command("phase-diagram", no_args_is_help=True, help=(
-    "Heatmaps of SpecGD's advantage over GD (escape-time ratio, worst alignment, final bulk).\n\n"
-    "In each cell each optimizer runs at its own learning rate: the one with the fewest median "
-    "escape steps among the rates where no seed diverged. Every other parameter swept in the store "
-    "must be fixed with --where or split with --facet: nothing is pooled silently."))
+    "Heatmaps of one optimizer's advantage over another (time to the loss target, escape time, "
+    "worst alignment, final bulk), SpecGD over GD by default.\n\n"
+    "In each cell each optimizer runs at its own learning rate: the one whose loss settles below "
+    "the target soonest (median over seeds) among the rates where no seed diverged and every "
+    "seed's loss ends below its start; a rate at the edge of the rates tried is marked. Every "
+    "other parameter swept in the store must be fixed with --where or split with --facet: "
+    "nothing is pooled silently."))
 def phase_diagram_command(
-    store: Annotated[Path, typer.Argument(help="A sweep's results store with gd and specgd runs.",
+    store: Annotated[Path, typer.Argument(help="A sweep's results store with runs of both optimizers.",
                                           file_okay=False)],
     x: Annotated[str, typer.Option(help="Horizontal axis: a swept parameter (lam, d, lr, n_over_d, …).")]
     = "lam",
     y: Annotated[str, typer.Option(help="Vertical axis: a swept parameter.")] = "d",
+    optimizers: Annotated[str, typer.Option(
+        help="The two optimizers compared: the candidate, then the reference (muon,gd).")]
+    = "specgd,gd",
     where: Annotated[list[str] | None, typer.Option(
         help="Fix a swept parameter, KEY=VALUE (repeatable): --where m=16 --where noise=0.1.",
         metavar="KEY=VALUE", show_default=False)] = None,
@@ -609,10 +658,10 @@ def phase_diagram_command(
         help="Output path without suffix (.png and .parquet are written).",
         show_default="STORE/phase_<x>_<y>[_<where>][_by_<facet>]", dir_okay=False)] = None,
 ) -> None:
-    """Heatmaps of SpecGD's advantage over GD, one cell per point, nothing pooled silently."""
+    """Heatmaps of one optimizer's advantage over another, one cell per point, nothing pooled."""
     # lazy: the sweeps and matplotlib, this command computes and draws
     from specgd.sweeps import phase_diagram
-    from specgd.sweeps.phase import METRICS
+    from specgd.sweeps.phase import METRICS, check_optimizers
 
     fixed: dict[str, str] = {}
     for item in where or []:
@@ -620,21 +669,30 @@ def phase_diagram_command(
         if not sep or not key.strip() or not value.strip():
             raise _fail(f"--where takes KEY=VALUE (e.g. --where m=16), got {item!r}")
         fixed[key.strip()] = value.strip()
+    try:
+        names = check_optimizers(optimizers, x, y)
+    except ConfigError as e:
+        raise _fail(str(e).replace("optimizers:", "--optimizers:", 1)) from None
     if out is None:
         tag = "".join(f"_{k}{v}" for k, v in fixed.items()) + "".join(f"_by_{f}" for f in facet or [])
+        if names != ("specgd", "gd"):
+            tag += f"_{names[0]}_vs_{names[1]}"
         out = store / f"phase_{x}_{y}{tag}".replace(".", "p").replace("/", "-")
     try:
-        cells, _ = phase_diagram(store, x=x, y=y, out=out, where=fixed or None, facet=facet)
+        cells, _ = phase_diagram(store, x=x, y=y, out=out, where=fixed or None, facet=facet,
+                                 optimizers=names)
     except (ConfigError, FileNotFoundError) as e:
         raise _fail(str(e)) from None
-    shown = [c for c in cells if c in (*(facet or []), x, y, *fixed, *METRICS)] + [
-        f"{c}_{o}" for c in ("lr", "seeds", "diverged") for o in ("gd", "specgd")] + ["status"]
+    shown = [c for c in cells if c in (*(facet or []), x, y, *fixed, *METRICS, "settle_bound")] + [
+        f"{c}_{o}" for c in ("lr", "edge", "seeds", "diverged") for o in names] + ["status"]
     import pandas as pd  # lazy: loaded by the phase diagram already; to print its table
 
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.precision", 3):
         typer.echo(cells[shown].to_string(index=False))
-    typer.echo("lr_<opt>: the rate chosen per cell (fewest median escape steps among rates where no "
-               "seed diverged); diverged_<opt>: diverged runs over all rates")
+    typer.echo("lr_<opt>: the rate chosen per cell (fewest median steps to settle below the loss "
+               "target, among rates where no seed diverged and every loss ends below its start); "
+               "edge_<opt>: low/high when it is the smallest/largest rate tried; diverged_<opt>: "
+               "diverged runs over all rates")
     typer.echo(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.parquet')}")
 
 
@@ -705,4 +763,6 @@ def atlas_command(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    from specgd.cli import program
+
+    program()

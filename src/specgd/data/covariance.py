@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from specgd.data.digest import digest
 from specgd.errors import ConfigError, invalid  # ConfigError re-exported: its home before specgd.errors
 
 
@@ -379,7 +380,11 @@ class Dense(CovarianceFamily):
         return op, Frame(w, np.zeros((0, d)))
 
     def params(self):
-        return {"matrix": self.matrix.tolist() if self.matrix.shape[0] <= 64 else "<dense>"}
+        """The matrix itself up to d = 64; beyond, its content digest (``sha256:<hex>``, see
+        :mod:`specgd.data.digest`), and ``matrix_sha256`` always."""
+        key = digest(self.matrix)
+        shown = self.matrix.tolist() if self.matrix.shape[0] <= 64 else f"sha256:{key}"
+        return {"matrix": shown, "matrix_sha256": key}
 
 
 def register_family(cls: type[CovarianceFamily]) -> type[CovarianceFamily]:

@@ -226,7 +226,8 @@ class Problem:
 
     def __repr__(self) -> str:
         cov = self.cov_family.describe()
-        cov_s = ", ".join(f"{k}={v}" for k, v in cov.items() if k != "family" and k != "matrix")
+        hidden = ("family", "matrix", "matrix_sha256")
+        cov_s = ", ".join(f"{k}={v}" for k, v in cov.items() if k not in hidden)
         return f"Problem(d={self.d}, m={self.m}, cov={cov['family']}({cov_s}), noise={self.noise})"
 
 

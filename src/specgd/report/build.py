@@ -37,8 +37,8 @@ from specgd.report.papers import assess
 from specgd.results.io import atomic_write, write_json
 from specgd.results.result import versions
 
-__all__ = ["build", "load_records", "rerender", "resolve", "save_output", "write_outputs",
-           "write_report"]
+__all__ = ["BuildInterrupted", "build", "load_records", "rerender", "resolve", "save_output",
+           "write_outputs", "write_report"]
 
 RECORDS = "experiments"
 Log = Callable[[str], None]
@@ -89,7 +89,12 @@ def build(out: str | Path, keys: Sequence[str] | None = None, quick: bool = Fals
 
     Grid experiments keep their runs in a results store under ``out/stores/``: a rebuilt report
     reuses every run already stored there. ``params`` maps a key to the parameters to run it at
-    instead of its preset. Returns the outputs of the experiments run by this call."""
+    instead of its preset. Returns the outputs of the experiments run by this call.
+
+    Ctrl-C (a ``KeyboardInterrupt`` from a run, or a sweep's ``SweepInterrupted``) stops the
+    build at once: nothing of the experiment being built is written (no claim comes from a part
+    of its runs), the report is rewritten from the finished experiments and says which one was
+    interrupted and which are missing, and :class:`BuildInterrupted` is raised."""
     chosen = resolve(keys)
     suite = registered()
     out = Path(out)
@@ -99,32 +104,62 @@ def build(out: str | Path, keys: Sequence[str] | None = None, quick: bool = Fals
     results: list[ExperimentOutput] = []
     jobs = [(HEADLINE_EXPERIMENT, "[headline]")] if _wants_headline(out, keys, chosen, quick) else []
     jobs += [(suite[key], f"[{key}]") for key in chosen]
-    for experiment, tag in jobs:
-        log(f"{tag} {experiment.title} ...")
-        stored = _cached_headline(out, keys, quick, params) if experiment.key == HEADLINE else None
-        if stored is not None:
-            _render_cached(out, experiment, stored)
-            rebuilt.append(HEADLINE)
-            log(f"{tag} drawn from its cached frames (built {stored.built_at})")
-            continue
-        p = (params or {}).get(experiment.key) or experiment.preset(quick)
-        # grid experiments keep their runs here, so that a rebuilt report reuses them
-        store = out / "stores" / (f"{experiment.key}-quick" if quick else experiment.key)
-        result = _build_one(out, experiment, p, Context(quick=quick, store=store), quick)
-        rebuilt.append(experiment.key)
-        if experiment.key == HEADLINE:
-            log(f"{tag} done in {result.seconds:.1f} s")
-            continue
-        results.append(result)
-        log(f"{tag} done in {result.seconds:.1f} s; claims: "
-            f"{', '.join(c.verdict for c in result.claims) or 'none'}")
-        # The report is rewritten after every experiment: an interrupted build leaves a report
-        # of everything finished so far.
-        write_report(out, quick, rebuilt, time.perf_counter() - started, log=lambda _msg: None)
+    building = "the report"
+    try:
+        for experiment, tag in jobs:
+            building = experiment.key
+            log(f"{tag} {experiment.title} ...")
+            stored = _cached_headline(out, keys, quick, params) if experiment.key == HEADLINE else None
+            if stored is not None:
+                _render_cached(out, experiment, stored)
+                rebuilt.append(HEADLINE)
+                building = "the report"
+                log(f"{tag} drawn from its cached frames (built {stored.built_at})")
+                continue
+            p = (params or {}).get(experiment.key) or experiment.preset(quick)
+            # grid experiments keep their runs here, so that a rebuilt report reuses them
+            store = out / "stores" / (f"{experiment.key}-quick" if quick else experiment.key)
+            result = _build_one(out, experiment, p, Context(quick=quick, store=store), quick)
+            rebuilt.append(experiment.key)
+            building = "the report"
+            if experiment.key == HEADLINE:
+                log(f"{tag} done in {result.seconds:.1f} s")
+                continue
+            results.append(result)
+            log(f"{tag} done in {result.seconds:.1f} s; claims: "
+                f"{', '.join(c.verdict for c in result.claims) or 'none'}")
+            # The report is rewritten after every experiment: an interrupted build leaves a report
+            # of everything finished so far.
+            write_report(out, quick, rebuilt, time.perf_counter() - started, log=lambda _msg: None)
+    except KeyboardInterrupt as err:  # Ctrl-C, in a run or a sweep: nothing of `building` is kept
+        raise BuildInterrupted(building, rebuilt, _report_after_interrupt(
+            out, quick, rebuilt, time.perf_counter() - started, building)) from err
     report = write_report(out, quick, rebuilt, time.perf_counter() - started, log=log)
     log(f"report: {out / 'report.html'} ({report.seconds:.1f} s); "
         f"{len(report.claims)} claims: {format_counts(count_verdicts(report.claims))}")
     return results
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """A build stopped by Ctrl-C. ``building``: the experiment it was building (``"headline"``
+    for the headline figure), of which nothing is kept; ``finished``: what this invocation
+    finished; ``report``: the report rewritten from the records present (None when there were
+    none, so no report exists)."""
+
+    def __init__(self, building: str, finished: list[str], report: Path | None):
+        super().__init__(f"interrupted while building {building}")
+        self.building, self.finished, self.report = building, list(finished), report
+
+
+def _report_after_interrupt(out: Path, quick: bool, rebuilt: list[str], seconds: float,
+                            building: str) -> Path | None:
+    """Rewrite the report, saying which experiment was interrupted and which are missing; None
+    when no record exists (then no report is written)."""
+    if not any(r.quick == quick for r in load_records(out, lambda _msg: None).values()):
+        return None
+    write_report(out, quick, rebuilt, seconds, log=lambda _msg: None,
+                 interrupted="" if building == "the report" else building)
+    return out / "report.html"
 
 
 def _build_one(out: Path, experiment: Any, p: Any, ctx: Context, quick: bool) -> ExperimentOutput:
@@ -228,12 +263,13 @@ def _order(key: str) -> tuple[int, str]:
 
 
 def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seconds: float = 0.0,
-                 log: Log = print, rerender: bool = False) -> Report:
+                 log: Log = print, rerender: bool = False, interrupted: str = "") -> Report:
     """Render ``report.md``, ``report.html`` and ``claims.json`` from the records in ``out``.
 
     Records built in the other mode are left out with a message (their files stay); ``rebuilt``
     names the keys this invocation built (or, with ``rerender``, redid from cached frames),
-    ``seconds`` its wall time so far."""
+    ``seconds`` its wall time so far; ``interrupted`` the experiment a Ctrl-C stopped (the report
+    says so)."""
     out = Path(out)
     records = load_records(out, log)
     shown = {k: r for k, r in records.items() if r.quick == quick}
@@ -250,7 +286,8 @@ def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seco
         papers=assess(claims, built={r.key: r.quick for r in experiments}), quick=quick,
         created=_now(), rebuilt=list(rebuilt), seconds=float(seconds), versions=versions(),
         missing=[k for k in registered() if k not in shown],
-        left_out=[r for r in left_out if r.key != HEADLINE], rerender=rerender)
+        left_out=[r for r in left_out if r.key != HEADLINE], rerender=rerender,
+        interrupted=interrupted)
     write_json(out / "claims.json", claims_json(report))
     md = render_markdown(report)
     atomic_write(out / "report.md", lambda p: p.write_text(md, encoding="utf-8"))

@@ -111,6 +111,7 @@ class Report:
     missing: list[str] = field(default_factory=list)  # suite experiments with no record
     left_out: list[Record] = field(default_factory=list)  # records built in the other mode
     rerender: bool = False  # this invocation redid claims and figures from cached frames
+    interrupted: str = ""  # the experiment this invocation was building when it was interrupted
 
     @property
     def mode(self) -> str:
@@ -172,6 +173,9 @@ class Report:
             lines.append("Left out, built in the other mode: " + ", ".join(
                 f"{r.key} ({r.mode}, {r.built_at})" for r in self.left_out)
                 + f". Rebuild them in {self.mode} mode to show them here; their records are kept.")
+        if self.interrupted:
+            lines.append(f"**Interrupted** while building {self.interrupted}: nothing of it is in "
+                         "this report (no claim comes from a part of its runs).")
         if self.missing:
             flag = " --quick" if self.quick else ""
             lines.append(f"Not built yet: {', '.join(self.missing)} "
@@ -209,6 +213,8 @@ def claims_json(report: Report) -> dict[str, Any]:
         "counts": count_verdicts(report.claims),
         "papers_not_run": report.not_run,
         "left_out": {r.key: r.mode for r in report.left_out},
+        "missing": report.missing,
+        "interrupted": report.interrupted or None,
         "claims": [c.to_json() for c in report.claims],
     }
 

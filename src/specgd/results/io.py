@@ -27,6 +27,23 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def save_arrays(folder: Path, arrays: dict[str, Any]) -> None:
+    """Write arrays named by their content (``{"arrays/<digest>.npy": array}``, see
+    :mod:`specgd.data.digest`) under ``folder``, each atomically and only if absent (a file of
+    that name already holds the same content)."""
+    # lazy: numpy only to write arrays; io needs no numerical stack
+    import numpy as np
+
+    def write(path: Path, array: Any) -> None:
+        with open(path, "wb") as fh:  # a file object: np.save would add .npy to the temporary name
+            np.save(fh, np.asarray(array, dtype=np.float64), allow_pickle=False)
+
+    for name, array in arrays.items():
+        path = folder / name
+        if not path.exists():
+            atomic_write(path, lambda p, a=array: write(p, a))
+
+
 def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=_default) + "\n"))
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import json
+import os
 import platform
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -14,10 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from specgd.results.io import atomic_write, write_json
+from specgd.errors import ConfigError
+from specgd.results.io import atomic_write, save_arrays, write_json
 
 METRICS_FILE = "metrics.parquet"
 MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".specgd-run.lock"
+#: The problem's parameters every run table carries as columns, as a sweep's tables do (so that
+#: tables of different runs, concatenated, can be told apart).
+PROBLEM_COLUMNS = ("family", "d", "m", "lam", "noise", "mode", "n", "steps")
 _PACKAGES = ("specgd", "jax", "jaxlib", "optax", "numpy", "scipy", "pandas", "pyarrow")
 
 
@@ -40,6 +49,8 @@ class RunResult:
     statistics at and after a run's divergence are NaN. ``runs``: one row per run with
     ``diverged_at_step`` (``<NA>`` when it finished). ``config``: the resolved configuration and
     conventions. ``final_params``: the last finite ``W`` of each run, shape (runs, m, d).
+    ``arrays``: the arrays the configuration names by content (a large dense covariance, an
+    explicit initialization: ``{"arrays/<sha256>.npy": array}``), saved beside the results.
     """
 
     frame: pd.DataFrame
@@ -48,6 +59,7 @@ class RunResult:
     final_params: np.ndarray | None = None
     seconds: float = float("nan")
     meta: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_records(cls, records, runs, diverged_at, final_params, config, seconds) -> RunResult:
@@ -70,6 +82,8 @@ class RunResult:
                 "step": steps.reshape(-1),
             }
         )
+        for name, column in _problem_columns(config, [i for i, _, _ in runs], n_logs).items():
+            frame[name] = column
         dead = (div[:, None] >= 0) & (steps >= div[:, None])
         for name, values in stats.items():
             values = np.asarray(values, dtype=float)
@@ -97,6 +111,17 @@ class RunResult:
         return self.runs[self.runs["diverged_at_step"].notna()]
 
     def manifest(self) -> dict[str, Any]:
+        """The manifest: configuration, runs, versions, and ``run_config``, the configuration
+        table that reruns it (``specgd run --config manifest.json``; ``None`` with a
+        ``run_config_note`` when no configuration describes the run)."""
+        meta = dict(self.meta)
+        if "run_config" not in meta:
+            # lazy: the configuration models (pydantic) sit a layer above; only to save a run
+            from specgd.config import run_config_of
+
+            meta["run_config"], note = run_config_of(self.config)
+            if note:
+                meta["run_config_note"] = note
         return {
             "format": "specgd-run/1",
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -105,17 +130,20 @@ class RunResult:
             "seconds": self.seconds,
             "versions": versions(),
             "columns": list(self.frame.columns),
-            **self.meta,
+            **meta,
         }
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write ``metrics.parquet`` and ``manifest.json`` atomically (the manifest last).
+        """Write ``metrics.parquet`` and ``manifest.json`` atomically (the manifest last), and the
+        arrays the manifest names by content under ``arrays/``.
 
         A folder that already holds a saved run is refused unless ``overwrite=True``."""
         out = Path(path)
         check_run_folder(out, overwrite)
+        manifest = self.manifest()
+        save_arrays(out, self.arrays)
         atomic_write(out / METRICS_FILE, lambda p: self.frame.to_parquet(p, index=False))
-        write_json(out / MANIFEST_FILE, self.manifest())
+        write_json(out / MANIFEST_FILE, manifest)
         return out
 
     def __repr__(self) -> str:
@@ -137,15 +165,71 @@ def check_run_folder(out: Path, overwrite: bool = False) -> None:
                               "choose another folder or pass --overwrite (overwrite=True)")
 
 
+@contextlib.contextmanager
+def claimed(out: Path) -> Iterator[None]:
+    """Hold the run folder ``out`` while a run computes into it: a second run into the same
+    folder meanwhile is refused at once (:class:`ConfigError`), before it computes. The claim is a
+    lock (``fcntl.flock``) on ``out/.specgd-run.lock``, released when the run ends or its process
+    dies; a folder this call created is removed again if nothing was saved in it."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / LOCK_FILE
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"out: another specgd run is writing to {out}; choose another "
+                              "folder or wait for it") from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty: nothing was saved
+
+
+def _problem_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: int
+                     ) -> dict[str, np.ndarray]:
+    """The :data:`PROBLEM_COLUMNS` of every row: each run's problem (several problems in one
+    call have one description each) and the run settings."""
+    problems = config["problem"] if isinstance(config["problem"], list) else [config["problem"]]
+
+    def value(prob: dict[str, Any], name: str) -> Any:
+        if name in ("family", "lam"):
+            return (prob.get("cov") or {}).get(name)
+        if name in ("d", "m", "noise"):
+            return prob.get(name)
+        return config.get(name)
+
+    out = {}
+    for name in PROBLEM_COLUMNS:
+        per_run = np.array([value(problems[i], name) for i in problem_of_run], dtype=object)
+        out[name] = pd.Series(np.repeat(per_run, n_logs)).infer_objects().to_numpy()
+    return out
+
+
 def load_run(path: str | Path) -> RunResult:
-    """Read a run saved by :meth:`RunResult.save`."""
+    """Read a run saved by :meth:`RunResult.save`; :class:`ConfigError` naming the file when one
+    of its files cannot be read, ``FileNotFoundError`` when the folder holds no saved run."""
     path = Path(path)
     manifest_path, metrics_path = path / MANIFEST_FILE, path / METRICS_FILE
     if not manifest_path.exists() or not metrics_path.exists():
         raise FileNotFoundError(f"{path} holds no saved run ({MANIFEST_FILE} + {METRICS_FILE})")
-    manifest = json.loads(manifest_path.read_text())
-    frame = pd.read_parquet(metrics_path)
-    runs = pd.DataFrame(manifest["runs"])
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+            raise ValueError("not a run manifest (no config table)")
+        runs = pd.DataFrame(manifest["runs"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{manifest_path}: cannot read it ({type(e).__name__}: {e})") from None
+    try:
+        frame = pd.read_parquet(metrics_path)
+    except Exception as e:  # noqa: BLE001 - any unreadable table is refused the same way
+        raise ConfigError(f"{metrics_path}: cannot read it ({type(e).__name__}: {e})") from None
     if "diverged_at_step" in runs:
         runs["diverged_at_step"] = runs["diverged_at_step"].astype("Int64")
     return RunResult(frame, runs, manifest["config"], None, manifest.get("seconds", np.nan))

@@ -15,9 +15,12 @@ Layout of a store folder::
 
 Every file is written to a temporary name and renamed into place, so a reader (or a sweep
 resumed after SIGKILL) sees either a complete file or none. The run files are the source of
-truth: the index is a cache that can always be rebuilt from them. A run file damaged from outside
-(truncated, overwritten) is found by its Parquet footer, reported by name and moved to
-``corrupt/``, so that queries still answer and the next sweep computes that run again.
+truth: the index is a cache that can always be rebuilt from them. Each run file records its own
+hash and config; a file damaged from outside (truncated, overwritten, or a copy of another run's
+file) is found by its Parquet footer and those records, reported by name and moved to
+``corrupt/``, so that queries still answer and the next sweep computes that run again. A store
+that cannot be written (read-only) is still read: a bad file is then skipped in place and the
+index rebuilt in memory.
 
 Claims keep two sweeps into one store from computing a run twice. Before it submits any work, a
 sweep claims each run it is about to compute: it creates ``claims/<hash>.json`` with
@@ -48,15 +51,17 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from specgd.errors import ConfigError
 from specgd.results.io import atomic_write, write_json
+from specgd.results.result import versions
 
 RUNS, ERRORS, CORRUPT, INDEX, CLAIMS = "runs", "errors", "corrupt", "index.parquet", "claims"
 #: Seconds after which a claim nobody refreshed is stale, whatever its host.
 CLAIM_TIMEOUT = 1800.0
-# Statements a results query may run: reads only (no COPY, ATTACH, CREATE, INSERT, SET, ...).
-_READ_ONLY = ("SELECT", "EXPLAIN")
 
 
 class CorruptRunWarning(UserWarning):
@@ -75,6 +80,8 @@ class ResultsStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self._checked: dict[str, tuple[int, int]] = {}  # run files verified: name -> (size, mtime)
+        self._skipped: dict[str, tuple[int, int]] = {}  # bad files left in place (read-only store)
+        self._schemas: dict[str, pa.Schema] = {}  # the verified files' Arrow schemas, by hash
 
     @property
     def runs_dir(self) -> Path:
@@ -93,50 +100,78 @@ class ResultsStore:
         return {p.stem for p in self.runs_dir.glob("*.parquet")} - bad
 
     def verify(self) -> list[str]:
-        """Check every run file's Parquet footer; move unreadable ones to ``corrupt/``.
+        """Check every run file: its Parquet footer reads, and the hash and config it records are
+        its own (a file copied over another run's is found by its name). Move bad ones to
+        ``corrupt/``.
 
-        Returns the hashes moved aside (each reported by a :class:`CorruptRunWarning`). Reading
-        the footer costs one small read per file, and files already checked (same size and
+        Returns the hashes of the bad files (each reported by a :class:`CorruptRunWarning`). A bad
+        file that cannot be moved (a read-only store) stays in place and is skipped. Reading the
+        footer costs one small read per file, and files already checked (same size and
         modification time) are not read again by this store object."""
         bad = []
-        checked = self._checked
         for path in sorted(self.runs_dir.glob("*.parquet")):
             try:
                 stat = path.stat()
             except FileNotFoundError:  # moved aside meanwhile by another process
                 continue
             stamp = (stat.st_size, stat.st_mtime_ns)
-            if checked.get(path.name) == stamp:
+            if self._checked.get(path.name) == stamp:
                 continue
-            try:
-                meta = pq.read_metadata(path)
-                if meta.schema.to_arrow_schema().metadata.get(b"specgd.config") is None:
-                    raise ValueError("no specgd.config metadata")
-            except Exception as err:  # noqa: BLE001 - any unreadable file is set aside
-                aside = self.root / CORRUPT / f"{path.stem}.{time.strftime('%Y%m%dT%H%M%S')}.parquet"
-                aside.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    path.replace(aside)
-                except FileNotFoundError:  # another process moved it aside first
-                    pass
-                warnings.warn(f"{path} is unreadable ({type(err).__name__}: {err}); moved to {aside}, "
-                              "the next sweep recomputes it", CorruptRunWarning, stacklevel=3)
+            if self._skipped.get(path.name) == stamp:
                 bad.append(path.stem)
                 continue
-            checked[path.name] = stamp
+            try:
+                self._schemas[path.stem] = _checked_schema(path)
+            except Exception as err:  # noqa: BLE001 - any unreadable file is set aside
+                self._set_aside(path, stamp, err)
+                bad.append(path.stem)
+                continue
+            self._checked[path.name] = stamp
         return bad
 
+    def _set_aside(self, path: Path, stamp: tuple[int, int], err: Exception) -> None:
+        """Move a bad run file to ``corrupt/`` (or, when the store cannot be written, skip it)."""
+        aside = self.root / CORRUPT / f"{path.stem}.{time.strftime('%Y%m%dT%H%M%S')}.parquet"
+        reason = f"{path} is not a usable run file ({err})"
+        try:
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(aside)
+        except FileNotFoundError:  # another process moved it aside first
+            pass
+        except OSError as move_err:  # a read-only store: leave the file, skip it
+            self._skipped[path.name] = stamp
+            warnings.warn(f"{reason}; it is skipped (it cannot be moved aside: "
+                          f"{move_err.strerror or move_err})", CorruptRunWarning, stacklevel=4)
+            return
+        warnings.warn(f"{reason}; moved to {aside}, the next sweep recomputes it",
+                      CorruptRunWarning, stacklevel=4)
+
     def failed(self) -> dict[str, dict[str, Any]]:
+        """The runs recorded as failed (``errors/<hash>.json``), by hash; an unreadable record
+        still counts as failed (its error says so) and is reported by a warning."""
         errors = self.root / ERRORS
         if not errors.exists():
             return {}
-        return {p.stem: json.loads(p.read_text()) for p in errors.glob("*.json")}
+        out = {}
+        for p in errors.glob("*.json"):
+            try:
+                out[p.stem] = json.loads(p.read_text())
+            except (OSError, ValueError) as err:
+                warnings.warn(f"{p}: unreadable error record ({type(err).__name__}); the run counts "
+                              "as failed", CorruptRunWarning, stacklevel=2)
+                out[p.stem] = {"error": f"unreadable error record: {err}"}
+        return out
 
     def write_run(self, key: str, config: dict[str, Any], frame: pd.DataFrame) -> None:
-        """Store one run's table; its config rides along as Parquet metadata and columns."""
+        """Store one run's table; its config rides along as Parquet metadata and columns.
+
+        ``config`` holds the run's ``config`` (whose :func:`config_hash` is ``key``) and its
+        ``params``; the file also records its own hash and the package versions, and
+        :meth:`verify` checks the hash against the file name on read."""
         table = pa.Table.from_pandas(frame, preserve_index=False)
         meta = dict(table.schema.metadata or {})
-        meta[b"specgd.config"] = json.dumps(config, sort_keys=True, default=str).encode()
+        record = {**config, "hash": key, "versions": config.get("versions") or versions()}
+        meta[b"specgd.config"] = json.dumps(record, sort_keys=True, default=str).encode()
         table = table.replace_schema_metadata(meta)
         atomic_write(self.run_path(key), lambda p: pq.write_table(table, p))
         (self.root / ERRORS / f"{key}.json").unlink(missing_ok=True)
@@ -176,11 +211,14 @@ class ResultsStore:
 
     def write_index(self, rows: Iterable[dict[str, Any]] | None = None) -> pd.DataFrame:
         """Rewrite ``index.parquet``: one row per stored run (hash, parameters, outcome)."""
-        if rows is None:
-            rows = [self._index_row(key) for key in sorted(self.done())]
-        table = pa.Table.from_pandas(pd.DataFrame(list(rows)), preserve_index=False)
+        table = self._index_table(rows)
         atomic_write(self.root / INDEX, lambda p: pq.write_table(table, p))
         return table.to_pandas()  # as a reader of the file sees it (same dtypes)
+
+    def _index_table(self, rows: Iterable[dict[str, Any]] | None = None) -> pa.Table:
+        if rows is None:
+            rows = [self._index_row(key) for key in sorted(self.done())]
+        return pa.Table.from_pandas(pd.DataFrame(list(rows)), preserve_index=False)
 
     def _index_row(self, key: str) -> dict[str, Any]:
         table = pq.read_table(self.run_path(key))
@@ -194,7 +232,8 @@ class ResultsStore:
         return row
 
     def index(self) -> pd.DataFrame:
-        """The run index, rebuilt if it is missing or does not list every stored run."""
+        """The run index, rebuilt if it is missing or does not list every stored run (in memory
+        only when the store cannot be written)."""
         path = self.root / INDEX
         done = self.done()
         if path.exists():
@@ -204,7 +243,23 @@ class ResultsStore:
                 index = pd.DataFrame()
             if set(index.get("hash", [])) == done:
                 return index
-        return self.write_index() if done else pd.DataFrame()
+        if not done:
+            return pd.DataFrame()
+        try:
+            return self.write_index()
+        except PermissionError:  # a read-only store: the index is rebuilt but not written
+            return self._index_table().to_pandas()
+
+    def dataset(self, keys: Iterable[str] | None = None) -> ds.Dataset:
+        """The stored runs (by default every verified one) as one Arrow dataset, read in place,
+        columns unified by name and a ``filename`` column holding each row's file path."""
+        keys = sorted(self.done() if keys is None else keys)
+        paths = [str(self.run_path(k)) for k in keys]
+        schemas = [self._schemas.get(k) or pq.read_schema(self.run_path(k)) for k in keys]
+        schema = _unify([*schemas, pa.schema([("filename", pa.string())])])
+        return ds.FileSystemDataset.from_paths(
+            paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=pafs.LocalFileSystem(),
+            partitions=[ds.field("filename") == p for p in paths])
 
     def load(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Every stored run as one tidy DataFrame (runs differ in columns: missing ones are NaN)."""
@@ -362,6 +417,25 @@ def _alive(pid: Any, start: str | None) -> bool:
     return start is None or _process_start(pid) in (None, start)
 
 
+def is_store(folder: Path) -> bool:
+    """Whether ``folder`` is a results store: a ``runs/`` folder beside a sweep definition or a
+    run index."""
+    try:
+        return (folder / RUNS).is_dir() and ((folder / "sweep.json").exists()
+                                             or (folder / INDEX).exists())
+    except OSError:
+        return False
+
+
+def store_root_of(path: str | Path) -> Path | None:
+    """The results store ``path`` is (or is inside), or None."""
+    path = Path(path).expanduser().absolute()
+    for folder in (path, *path.parents):
+        if is_store(folder):
+            return folder
+    return None
+
+
 def load(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Load a sweep store (every run, one tidy table) or a single saved run folder."""
     path = Path(path)
@@ -373,35 +447,119 @@ def load(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     return load_run(path).frame
 
 
-def query(path: str | Path, sql: str) -> pd.DataFrame:
-    """Run SQL on a store in place with DuckDB: tables ``runs`` (every row of every run file)
-    and ``idx`` (the run index). Nothing is loaded into memory beyond the query's result.
+def query(path: str | Path | ResultsStore, sql: str) -> pd.DataFrame:
+    """Run SQL on a store in place with DuckDB: tables ``runs`` (every row of every run file,
+    with its path in ``filename``) and ``idx`` (the run index). Nothing is loaded into memory
+    beyond the query's result and the index.
 
-    Queries are read-only: only SELECT (with WITH, FROM-first, DESCRIBE, SUMMARIZE, SHOW) and
-    EXPLAIN statements run, and DuckDB may open no file outside the store, so a query cannot
-    create, copy, attach or overwrite anything. Anything else raises ``ValueError``."""
+    Queries are read-only by construction: the text must parse (DuckDB's parser) as one SELECT
+    statement (``WITH``, ``FROM``-first, ``DESCRIBE``, ``SUMMARIZE`` and ``SHOW`` are SELECTs), and
+    it runs on a connection that cannot open any file (``enable_external_access = false``, locked,
+    for the process's query database), over the run files and the index registered as Arrow
+    data. No path is written into SQL text.
+    Anything else raises :class:`specgd.ConfigError` (a ``ValueError``) naming what was refused.
+    ``path`` may be a :class:`ResultsStore` (its run files already checked are not read again)."""
     # lazy: duckdb only for SQL queries
     import duckdb
 
-    store = ResultsStore(path)
-    if not store.done():
+    statement = _one_select(sql)
+    store = path if isinstance(path, ResultsStore) else ResultsStore(path)
+    keys = store.done()
+    if not keys:
         raise FileNotFoundError(f"{path} holds no stored runs ({RUNS}/*.parquet)")
-    store.index()  # make sure the index lists every run
-    con = duckdb.connect()
+    index = pa.Table.from_pandas(store.index(), preserve_index=False)
+    con = _database().cursor()  # a connection of its own, to a database that opens no file
     try:
-        kinds = [st.type.name for st in con.extract_statements(sql)]
+        con.register("runs", store.dataset(keys))
+        con.register("idx", index)
+        return con.execute(statement).df()
     except duckdb.Error as err:
-        raise ValueError(str(err).strip()) from None
-    refused = sorted({k for k in kinds if k not in _READ_ONLY})
-    if refused or not kinds:
-        raise ValueError(f"only read-only queries run on a store (SELECT or EXPLAIN), got "
-                         f"{', '.join(refused) or 'no statement'}")
-    root = store.root.resolve()
-    con.execute("SET allowed_directories = ?", [[f"{root}/"]])
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    pattern = str(root / RUNS / "*.parquet")
-    con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet('{pattern}', union_by_name=true, "
-                "filename=true)")
-    con.execute(f"CREATE VIEW idx AS SELECT * FROM read_parquet('{root / INDEX}')")
-    return con.execute(sql).df()
+        raise ConfigError(f"sql: {_one_line(err)}") from None
+    finally:
+        con.close()
+
+
+_DATABASE: Any = None
+_DATABASE_LOCK = threading.Lock()
+
+
+def _database():
+    """The in-memory DuckDB database queries run in, made once per process (making one takes
+    long): external access off and the configuration locked, so that no file can be opened."""
+    # lazy: duckdb only for SQL queries
+    import duckdb
+
+    global _DATABASE
+    with _DATABASE_LOCK:
+        if _DATABASE is None:
+            _DATABASE = duckdb.connect(":memory:", config={"enable_external_access": False,
+                                                           "lock_configuration": True})
+        return _DATABASE
+
+
+def _one_select(sql: Any) -> str:
+    """The text of ``sql`` if DuckDB parses it as exactly one SELECT statement, else ConfigError."""
+    # lazy: duckdb only for SQL queries
+    import duckdb
+
+    if not isinstance(sql, str):
+        raise ConfigError(f"sql: must be a string, got {type(sql).__name__}")
+    parser = _database().cursor()
+    try:
+        statements = parser.extract_statements(sql)
+    except duckdb.Error as err:
+        raise ConfigError(f"sql: {_one_line(err)}") from None
+    finally:
+        parser.close()
+    if len(statements) != 1:
+        raise ConfigError(f"sql: one read-only SELECT statement at a time, got {len(statements)} "
+                          "statements")
+    kind = statements[0].type.name
+    if kind != "SELECT":
+        raise ConfigError(f"sql: only a SELECT statement runs on a store (queries are read-only), "
+                          f"got {kind}")
+    return statements[0].query
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+def _checked_schema(path: Path) -> pa.Schema:
+    """The Arrow schema of a run file whose footer reads and whose recorded hash and config are
+    its own (the file name); ValueError saying what is wrong otherwise."""
+    schema = pq.read_schema(path)
+    raw = (schema.metadata or {}).get(b"specgd.config")
+    if raw is None:
+        raise ValueError("no specgd.config metadata: not a run file written by specgd")
+    record = json.loads(raw)
+    if not isinstance(record, dict):
+        raise ValueError("its specgd.config metadata is not a table")
+    recorded = record.get("hash", path.stem)
+    if recorded != path.stem:
+        raise ValueError(f"it holds run {recorded}, not {path.stem}")
+    if "config" in record and config_hash(record["config"]) != path.stem:
+        raise ValueError(f"it holds the run whose config hashes to {config_hash(record['config'])}, "
+                         f"not {path.stem}")
+    return schema.remove_metadata()
+
+
+def _unify(schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for run files whose columns differ (union by name; numeric types promoted, a
+    column of conflicting types read as text)."""
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        types: dict[str, list[pa.DataType]] = {}
+        for schema in schemas:
+            for f in schema:
+                types.setdefault(f.name, []).append(f.type)
+        fields = []
+        for name, kinds in types.items():
+            try:
+                kind = pa.unify_schemas([pa.schema([(name, k)]) for k in kinds],
+                                        promote_options="permissive").field(name).type
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                kind = pa.string()
+            fields.append(pa.field(name, kind))
+        return pa.schema(fields)

@@ -107,7 +107,10 @@ def _seeds(value: Any) -> int | list[int]:
 def _learning_rates(value: Any) -> list[float]:
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         value = [value]
-    return check_list(value, lambda x: check_number(x, gt=0), "finite numbers > 0", nonempty=True)
+    rates = check_list(value, lambda x: check_number(x, gt=0), "finite numbers > 0", nonempty=True)
+    if len(set(rates)) < len(rates):  # each rate is one run per seed: twice would run it twice
+        raise invalid("distinct finite numbers > 0 (a rate listed twice)", value)
+    return rates
 
 
 def _teacher(value: Any) -> str | int:

@@ -25,6 +25,7 @@ import numpy as np
 import optax
 
 from specgd.data.covariance import SAMPLE_CHUNK
+from specgd.data.digest import digest, stored_name
 from specgd.data.problem import Problem, ProblemArrays
 from specgd.errors import ConfigError
 from specgd.loss.population import population_grad, population_grad_factors, population_loss
@@ -142,7 +143,8 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
         log_steps.append(steps)
     if mode == "finite":
         if n is None:
-            raise ConfigError("mode='finite' needs n, the number of training samples (n >= 1)")
+            raise ConfigError("n: required with mode='finite' (the number of training samples, "
+                              "n >= 1)")
     elif n is not None:
         raise ConfigError(f"n (number of samples) is only used with mode='finite', not {mode!r}")
     batch_size = 1 if s["batch_size"] is None else s["batch_size"]
@@ -160,12 +162,12 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
     moments = tuple(s["moments"] or ())
     if moments and problem.m != 1:
         raise ConfigError("moments (s^(k), u^(k)) are defined for single-neuron problems (m = 1)")
-    init = as_init(GaussianInit(1e-2) if init is None else init)
+    init = _as_init(init)
     if callable(getattr(init, "check", None)):  # an init's own checks, before any work
         for prob in problems:
             init.check(prob)
     if isinstance(init, ArrayInit):
-        shape = np.shape(init.array)
+        shape = _array_shape(init.array)
         n_runs = len(problems) * len(seeds) * (len(lrs) if lrs else 1)
         if shape not in ((problem.m, problem.d), (n_runs, problem.m, problem.d)):
             raise ConfigError(
@@ -262,6 +264,26 @@ def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool
     fixed_lr = isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
     return optimizer.hparams.get("method", "auto") == "auto" and (lrs or fixed_lr) \
         and problem.m <= problem.d
+
+
+def _as_init(init: Any) -> Any:
+    """The init object (Gaussian of scale 1e-2 by default); a raw array that is not a
+    rectangular array of numbers is a ConfigError naming init."""
+    try:
+        return as_init(GaussianInit(1e-2) if init is None else init)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"init: must be an (m, d) or (runs, m, d) array of numbers "
+                          f"({str(e).split('.')[0]})") from None
+
+
+def _array_shape(array: Any) -> tuple[int, ...]:
+    try:
+        return np.asarray(array, dtype=float).shape
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"init array: must be an (m, d) or (runs, m, d) array of numbers "
+                          f"({str(e).split('.')[0]})") from None
 
 
 def _problem_list(problem: Any) -> list[Problem]:
@@ -392,8 +414,15 @@ def _fused_specgd_update(W, pa: ProblemArrays, optimizer: Optimizer, lr, spec: R
 
 def _batched(fn: Callable, vectorize: str) -> Callable:
     """Apply a single-run function over the leading (run) axis of carry, data, lr and ``active``
-    (a padded run of a call is inactive: under ``lax.map`` it takes no steps; under ``vmap`` it
-    is computed with the others and dropped)."""
+    (a padded run of a call is inactive: under ``'map'`` it takes no steps; under ``vmap`` it is
+    computed with the others and dropped).
+
+    ``'map'`` runs one run after the other in a loop whose trip count the compiler cannot see
+    (an optimization barrier), and a lone run (or problem) is padded to two slots (the second
+    never runs): so the compiled code is the same whatever the number of runs and problems, and
+    a run's numbers do not depend on its batch, bit for bit (an axis of length one would
+    otherwise be compiled differently).
+    """
     if vectorize == "vmap":
         vmapped = jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None))
 
@@ -403,11 +432,27 @@ def _batched(fn: Callable, vectorize: str) -> Callable:
         return batched
 
     def mapped(carry, data, lr, pidx, active, problems, lengths):
-        def one(args):
-            c, x, r, i, a = args
+        runs = pidx.shape[0]
+        xs = (carry, data, lr, pidx, active)
+        if runs == 1:
+            xs = jax.tree.map(lambda x: jnp.concatenate([x, x]), xs)
+        if jax.tree.leaves(problems)[0].shape[0] == 1:  # the same for the stacked problems
+            problems = jax.tree.map(lambda x: jnp.concatenate([x, x]), problems)
+
+        def one_run(c, x, r, i, a):
             return fn(c, x, r, i, problems, jnp.where(a, lengths, 0))
 
-        return jax.lax.map(one, (carry, data, lr, pidx, active))
+        one = jax.eval_shape(lambda args: one_run(*args), jax.tree.map(lambda x: x[0], xs))
+        out = jax.tree.map(lambda s: jnp.zeros((max(runs, 2), *s.shape), s.dtype), one)
+
+        def body(i, acc):
+            run_i = one_run(*jax.tree.map(
+                lambda x: jax.lax.dynamic_index_in_dim(x, i, keepdims=False), xs))
+            return jax.tree.map(lambda a, v: jax.lax.dynamic_update_index_in_dim(a, v, i, 0),
+                                acc, run_i)
+
+        out = jax.lax.fori_loop(0, jax.lax.optimization_barrier(jnp.int32(runs)), body, out)
+        return jax.tree.map(lambda a: a[:runs], out)
 
     return mapped
 
@@ -500,7 +545,7 @@ def run(
     # lazy: the result type lives a layer above, in results; the bar only when shown
     from specgd.results.result import RunResult
 
-    init = as_init(GaussianInit(1e-2) if init is None else init)
+    init = _as_init(init)
     spec = validate(
         problem, optimizer, init, steps=steps, seeds=seeds, mode=mode, log_every=log_every,
         log_at=log_at, log_per_decade=log_per_decade, n=n, batch_size=batch_size, lrs=lrs,
@@ -542,9 +587,10 @@ def run(
     # compiled code as every later log (so a run's numbers do not depend on its batch).
     lengths = np.diff(np.asarray((0, 0, *spec.log_steps)))
     show = _want_progress(progress)
-    # One compiled chunk of logs for the whole run; the last chunk is padded with empty intervals
-    # (dropped below), so a run never compiles twice. Chunks only exist to update the progress bar.
-    chunk = max(1, math.ceil(len(lengths) / 50)) if show else len(lengths)
+    # The logs in about 50 compiled chunks; the last chunk is padded with empty intervals
+    # (dropped below), so a run never compiles twice. Python gets control back after each chunk:
+    # to update the progress bar, and to act on Ctrl-C within about 1/50 of the run.
+    chunk = max(1, math.ceil(len(lengths) / 50))
     padded = np.zeros(math.ceil(len(lengths) / chunk) * chunk, dtype=np.int32)
     padded[: len(lengths)] = lengths
     calls = [(opt, part, real) for opt, idx in groups
@@ -588,6 +634,7 @@ def run(
     )
     for name, values in result_extra.items():
         result.runs[name] = values
+    result.arrays = _named_arrays(problems, init)
     return result
 
 
@@ -734,6 +781,15 @@ def _want_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty()
 
 
+def _named_arrays(problems, init) -> dict[str, np.ndarray]:
+    """The arrays a manifest names by content (``arrays/<sha256>.npy``): an explicit initial
+    ``W`` and the dense covariances too large to be written in the manifest itself."""
+    arrays = [init.array] if isinstance(init, ArrayInit) else []
+    arrays += [p.cov_family.matrix for p in problems
+               if isinstance(p.cov_family.describe().get("matrix"), str)]
+    return {stored_name(a): np.asarray(a, dtype=np.float64) for a in arrays}
+
+
 def _config(problems, optimizer, init, spec: RunSpec, vectorize: str,
             subspace_dim: int | None = None) -> dict[str, Any]:
     problem = problems[0]
@@ -742,7 +798,8 @@ def _config(problems, optimizer, init, spec: RunSpec, vectorize: str,
     return {
         "problem": problem.describe() if len(problems) == 1 else [p.describe() for p in problems],
         "optimizer": opt,
-        "init": init.describe(),
+        "init": {**init.describe(), **({"sha256": digest(init.array)}
+                                       if isinstance(init, ArrayInit) else {})},
         **spec.settings(vectorize),  # every run option (specgd.runner.options), as resolved
         "log_steps": "every log_every" if spec.log_every else list(spec.log_steps),
         "subspace_dim": subspace_dim,

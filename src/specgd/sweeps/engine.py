@@ -16,23 +16,29 @@ loggers are silenced while the cluster closes.
 from __future__ import annotations
 
 import contextlib
+import copy
+import importlib.util
 import json
 import logging
 import signal
+import subprocess
+import sys
 import threading
 import time
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from specgd.errors import ConfigError
-from specgd.results.io import write_json
-from specgd.results.store import CLAIM_TIMEOUT, Claims, ResultsStore, config_hash
+from specgd.errors import ConfigError, check_writable
+from specgd.results.io import save_arrays, write_json
+from specgd.results.result import MANIFEST_FILE, METRICS_FILE
+from specgd.results.store import CLAIM_TIMEOUT, Claims, ResultsStore, config_hash, store_root_of
+from specgd.sweeps.columns import add_varying_columns
 from specgd.sweeps.grid import Grid, apply_overrides, short_names
 
 PARAM_COLUMNS = ("family", "d", "m", "lam", "noise", "mode", "n", "steps")
@@ -40,26 +46,72 @@ PARAM_COLUMNS = ("family", "d", "m", "lam", "noise", "mode", "n", "steps")
 
 @dataclass(frozen=True)
 class RunTask:
-    """One run of a sweep: a resolved config with a single seed, its hash and table columns."""
+    """One run of a sweep: a resolved config with a single seed, its hash and table columns.
+
+    ``config`` names arrays read from files by content (``arrays/<sha256>.npy``, relative to the
+    store; see :func:`specgd.config.content_addressed`), so the hash covers their values;
+    ``arrays`` holds them by that name. ``shapes``: the array shapes of the built problem (runs
+    batched into one call must share them). ``resolved``: what the run resolves to, defaults
+    included (the init scale...), recorded beside the config."""
 
     key: str
     config: dict[str, Any]
     params: dict[str, Any]
+    shapes: str = ""
+    arrays: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    resolved: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def runnable(self, root: Path) -> dict[str, Any]:
+        """The config as a worker runs it: the arrays' names made paths under the store ``root``."""
+        if not self.arrays:
+            return self.config
+        config = copy.deepcopy(self.config)
+        for path in _array_paths():
+            node = config
+            for part in path[:-1]:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict) and node.get(path[-1]) in self.arrays:
+                node[path[-1]] = str(root / node[path[-1]])
+        return config
 
 
-def _resolve(config: dict[str, Any]) -> dict[str, Any]:
-    """Validate a run config fully (the objects are built) and return its canonical form."""
+@dataclass(frozen=True)
+class _Resolved:
+    config: dict[str, Any]
+    shapes: str
+    arrays: dict[str, Any]
+    resolved: dict[str, Any]
+
+
+def _array_paths() -> list[tuple[str, ...]]:
+    # lazy: the option table, only where arrays are named
+    from specgd.runner.options import OPTIONS
+
+    return [o.path for o in OPTIONS if o.array]
+
+
+def _resolve(config: dict[str, Any], base_dir: Path | None = None) -> _Resolved:
+    """Validate a run config fully (the objects are built) and return its canonical form (arrays
+    named by content) with the built problem's array shapes and the resolved description."""
     # lazy: run configs load the numerical stack; planning and workers need them, loading a store does not
-    from specgd.config import RunConfig
+    import jax
+    import numpy as np
+
+    # lazy: the config layer (pydantic models) is needed only to plan
+    from specgd.config import RunConfig, content_addressed
 
     if config.get("lrs") is not None:
         raise ConfigError('in a sweep, put learning rates on a grid axis ("optimizer.lr" = [...]), '
                           "not in lrs")
-    cfg = RunConfig.from_dict(config)
-    cfg.build()  # every library check (problem, optimizer, init, run arguments) happens here
-    resolved = cfg.to_dict()
+    cfg = RunConfig.from_dict(config, base_dir=base_dir)
+    problem, optimizer, init, _ = cfg.build()  # every library check happens here
+    resolved, arrays = content_addressed(cfg.to_dict(), base_dir)
     resolved.pop("out", None)
-    return resolved
+    shapes = str(jax.tree.map(np.shape, problem.arrays))
+    described = {"problem": problem.describe(), "init": init.describe(),
+                 "optimizer": optimizer.describe() if hasattr(optimizer, "describe") else {}}
+    described["problem"]["cov"].pop("matrix", None)  # recorded by its digest (matrix_sha256)
+    return _Resolved(resolved, shapes, arrays, described)
 
 
 #: The most runs one sweep plans (each is a task with its resolved configuration in memory).
@@ -67,40 +119,51 @@ MAX_SWEEP_RUNS = 10**6
 
 
 def plan(grid: Grid) -> list[RunTask]:
-    """Every run of the grid, validated; a bad point raises ConfigError naming it."""
-    points = grid.points()
-    columns = short_names(sorted({k for p in points for k in p}))
+    """Every run of the grid, validated; a bad point raises ConfigError naming it. The number of
+    points is counted from the axes first, so a grid too large is refused before any is built."""
+    if grid.size() > MAX_SWEEP_RUNS:
+        raise ConfigError(f"the grid has {grid.size():,} points, more than the {MAX_SWEEP_RUNS:,} "
+                          "runs one sweep plans; split it into several sweeps into the same store")
+    columns = short_names(grid.fields())
     tasks: dict[str, RunTask] = {}
-    for i, overrides in enumerate(points):
+    for i, overrides in enumerate(grid.iter_points()):
         where = f"grid point {i} ({', '.join(f'{k}={v!r}' for k, v in overrides.items()) or 'base'})"
         try:
             config = apply_overrides(grid.base, overrides)
-            seeds = config.get("seeds", [0])
-            if isinstance(seeds, int) and not isinstance(seeds, bool):
-                if seeds > MAX_SWEEP_RUNS:  # checked before the list of seeds is built
-                    raise ConfigError(f"seeds = {seeds:,}: a sweep stores one run per seed, and "
-                                      f"{MAX_SWEEP_RUNS:,} runs is the most one sweep plans")
-                seeds = list(range(seeds))
-            else:
-                seeds = list(seeds)
-            if not seeds:
-                raise ConfigError("seeds must not be empty")
-            configs = [_resolve({**one, "seeds": seeds}) for one in _per_learning_rate(config)]
+            seeds = _seed_list(config)
+            configs = [_resolve({**one, "seeds": seeds}, grid.base_dir)
+                       for one in _per_learning_rate(config)]
         except (ConfigError, ValueError, TypeError) as err:
             raise ConfigError(f"{where}: {err}") from None
         if len(tasks) + len(configs) * len(seeds) > MAX_SWEEP_RUNS:
             raise ConfigError(f"{where}: the grid has more than {MAX_SWEEP_RUNS:,} runs, the most "
                               "one sweep plans; split it into several sweeps into the same store")
-        for resolved, seed in ((c, s) for c in configs for s in c["seeds"]):
-            one = {**resolved, "seeds": [seed]}
+        for r, seed in ((c, s) for c in configs for s in seeds):
+            one = {**r.config, "seeds": [seed]}
             key = config_hash(one)
             params = _standard_params(one)
             for dotted, name in columns.items():
                 if dotted in overrides:
                     params[name] = _scalar(overrides[dotted])
             params.update(seed=seed, optimizer=one["optimizer"]["name"], lr=one["optimizer"].get("lr"))
-            tasks.setdefault(key, RunTask(key, one, params))
-    return list(tasks.values())
+            tasks.setdefault(key, RunTask(key, one, params, r.shapes, r.arrays, r.resolved))
+    out = list(tasks.values())
+    add_varying_columns(out, columns)
+    return out
+
+
+def _seed_list(config: dict[str, Any]) -> list[int]:
+    seeds = config.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds > MAX_SWEEP_RUNS:  # checked before the list of seeds is built
+            raise ConfigError(f"seeds = {seeds:,}: a sweep stores one run per seed, and "
+                              f"{MAX_SWEEP_RUNS:,} runs is the most one sweep plans")
+        seeds = list(range(seeds))
+    else:
+        seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("seeds must not be empty")
+    return seeds
 
 
 def _per_learning_rate(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -137,15 +200,15 @@ def _standard_params(config: dict[str, Any]) -> dict[str, Any]:
     return {k: out[k] for k in PARAM_COLUMNS}
 
 
-def _shape_signature(config: dict[str, Any]) -> str:
-    """Everything but seed, learning rate and problem values: runs sharing it share one call."""
-    prob = config["problem"]
-    cov = prob.get("cov", {})
-    shape = {"d": prob["d"], "m": prob["m"], "family": cov.get("family"),
-             "k": len(cov.get("lams") or []) if cov.get("family") == "multispiked" else None}
+def _shape_signature(task: RunTask) -> str:
+    """Everything but seed, learning rate and problem values: runs sharing it share one call
+    (the built problem's array shapes, since a teacher rank or a spike along the teacher changes
+    them)."""
+    config = task.config
     rest = {k: v for k, v in config.items() if k not in ("seeds", "problem")}
     rest["optimizer"] = {k: v for k, v in config["optimizer"].items() if k != "lr"}
-    return json.dumps({"shape": shape, "rest": rest}, sort_keys=True, default=str)
+    return json.dumps({"shape": [config["problem"]["d"], config["problem"]["m"], task.shapes],
+                       "rest": rest}, sort_keys=True, default=str)
 
 
 def make_batches(tasks: Sequence[RunTask], max_runs: int = 64) -> list[list[RunTask]]:
@@ -158,7 +221,7 @@ def make_batches(tasks: Sequence[RunTask], max_runs: int = 64) -> list[list[RunT
     units: dict[tuple[str, str, Any], list[RunTask]] = defaultdict(list)
     for t in tasks:
         problem = json.dumps(t.config["problem"], sort_keys=True)
-        units[(_shape_signature(t.config), problem, t.config["optimizer"].get("lr"))].append(t)
+        units[(_shape_signature(t), problem, t.config["optimizer"].get("lr"))].append(t)
     products: dict[tuple, dict[str, list[RunTask]]] = defaultdict(lambda: defaultdict(list))
     per_problem: dict[tuple[str, str], dict[Any, list[RunTask]]] = defaultdict(dict)
     for (sig, problem, lr), runs in units.items():
@@ -253,15 +316,16 @@ class SweepReport:
         return self.completed / self.seconds if self.seconds > 0 else float("nan")
 
     def summary(self) -> str:
-        """One line: ``8 runs: 8 completed (2 diverged), 0 already stored, 0 failed, in ...``."""
+        """One line: ``8 runs: 8 completed (2 diverged), 0 already stored, 0 failed, in ...``
+        (the rate only when something was computed)."""
         parts = [f"{self.completed} completed" + (f" ({self.diverged} diverged)" if self.diverged else ""),
                  f"{self.skipped} already stored", f"{self.failed} failed"]
         if self.elsewhere:
             parts.append(f"{self.elsewhere} done by another sweep")
         if self.in_progress:
             parts.append(f"{self.in_progress} in progress in another sweep")
-        return (f"{self.total} runs: {', '.join(parts)}, in {self.seconds:.1f} s "
-                f"({self.runs_per_second:.1f} runs/s)")
+        rate = f" ({self.runs_per_second:.1f} runs/s)" if self.completed and self.seconds > 0 else ""
+        return f"{self.total} runs: {', '.join(parts)}, in {self.seconds:.1f} s{rate}"
 
 
 def sweep(
@@ -293,10 +357,12 @@ def sweep(
     a claim its sweep stopped refreshing is stale (the test across hosts).
 
     Ctrl-C stops after writing what has finished, logs one line (runs stored, runs left) and
-    returns the report with ``interrupted=True``.
+    raises :class:`SweepInterrupted` (a ``KeyboardInterrupt``) carrying the report, so that
+    nothing goes on from a part of the grid as if it were the whole.
     """
     if not isinstance(grid, Grid):
         grid = Grid.from_file(grid) if isinstance(grid, (str, Path)) else Grid.from_dict(grid)
+    check_store_dir(out)
     tasks = plan(grid)  # raises before anything starts
     if scheduler is None:
         _n_workers(workers)
@@ -310,11 +376,12 @@ def sweep(
         log(f"nothing to do: all {len(tasks)} runs are already in {store.root}")
         return report
     job = _Sweep(store, store.claims(claim_timeout), runner, report, log, since,
-                 lambda: _connect(scheduler, workers, connect_timeout))
+                 lambda: _connect(scheduler, workers, connect_timeout, log))
     if scheduler:
         job.connect()  # an unreachable scheduler fails here, before anything is written
     store.root.mkdir(parents=True, exist_ok=True)
     write_json(store.root / "sweep.json", grid.to_dict())
+    save_arrays(store.root, {k: v for t in todo for k, v in t.arrays.items()})
     started = time.perf_counter()
     try:
         with _Interrupts() as job.stop, _progress(len(todo), progress) as job.advance:
@@ -334,7 +401,42 @@ def sweep(
         stored = len({t.key for t in tasks} & store.done())
         log(f"interrupted: {stored} of {len(tasks)} runs stored, {len(tasks) - stored} left; "
             "rerun the same sweep to resume")
+        raise SweepInterrupted(report)
     return report
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by Ctrl-C, after storing what had finished; ``report`` says what it did.
+
+    A ``KeyboardInterrupt``, so that code that ran the sweep stops too: nothing built on the
+    sweep's results (claims, tables, figures) is built from a part of them."""
+
+    def __init__(self, report: SweepReport):
+        super().__init__(f"sweep interrupted: {report.completed} runs computed, "
+                         f"{report.skipped} were already stored, of {report.total}")
+        self.report = report
+
+
+def check_store_dir(out: str | Path) -> Path:
+    """Refuse a store folder that cannot be written (:func:`specgd.errors.check_writable`), that
+    holds a saved run, or that is inside another store (its ``runs/`` folder, say)."""
+    path = check_writable(out, "out")
+    outer = store_root_of(path.parent) if path.parent != path else None
+    if outer is not None:
+        raise ConfigError(f"out: {path} is inside the results store {outer}; give the store "
+                          "itself (or another folder)")
+    if (path / MANIFEST_FILE).exists() or (path / METRICS_FILE).exists():
+        raise ConfigError(f"out: {path} holds a saved run (manifest.json, metrics.parquet); a "
+                          "store needs a folder of its own")
+    return path
+
+
+def store_run(store: ResultsStore, task: RunTask, frame: pd.DataFrame) -> None:
+    """Write one computed run into the store: its table with the run's parameters as columns,
+    its config (named by content), parameters and resolved description as the file's record."""
+    frame = frame.assign(**{k: v for k, v in task.params.items() if k not in frame})
+    store.write_run(task.key, {"config": task.config, "params": task.params,
+                               "resolved": task.resolved}, frame)
 
 
 class _Sweep:
@@ -349,6 +451,8 @@ class _Sweep:
         self.stop = _Interrupts()
         self.advance: Callable[[int], None] = lambda k: None
         self.by_key: dict[str, RunTask] = {}
+        self.by_runnable: dict[str, RunTask] = {}  # by the hash of the config a worker runs
+        self.root = store.root.resolve()
         self.outstanding: list[Any] = []
         self._beat: threading.Thread | None = None
         self._done = threading.Event()
@@ -393,9 +497,8 @@ class _Sweep:
         # lazy: dask's distributed only when a sweep computes
         from distributed import as_completed
 
-        client, runner = self.client, self.runner
         batches = make_batches([self.by_key[k] for k in keys], max_batch)
-        futures = {client.submit(runner, [t.config for t in b], pure=False): b for b in batches}
+        futures = {self._submit(b): b for b in batches}
         self.outstanding = list(futures)
         pending = as_completed(list(futures), with_results=False)
         while not pending.is_empty():
@@ -414,7 +517,7 @@ class _Sweep:
         except Exception as err:  # noqa: BLE001 - a failing run must not stop the sweep
             if len(batch) > 1:  # isolate the failing run(s)
                 for t in batch:
-                    f = self.client.submit(self.runner, [t.config], pure=False)
+                    f = self._submit([t])
                     futures[f] = [t]
                     pending.add(f)
                 return
@@ -426,14 +529,20 @@ class _Sweep:
             self.advance(1)
             return
         for config, frame in results:
-            task = self.by_key[config_hash(config)]
-            frame = frame.assign(**{k: v for k, v in task.params.items() if k not in frame})
-            self.store.write_run(task.key, {"config": task.config, "params": task.params}, frame)
+            task = self.by_runnable[config_hash(config)]
+            store_run(self.store, task, frame)
             self.claims.release([task.key])
             self.report.completed += 1
             if "diverged_at_step" in frame and frame["diverged_at_step"].notna().any():
                 self.report.diverged += 1
         self.advance(len(results))
+
+    def _submit(self, batch: list[RunTask]):
+        """One batch as a Dask task (its configs as a worker runs them)."""
+        configs = [t.runnable(self.root) for t in batch]
+        for t, c in zip(batch, configs, strict=True):
+            self.by_runnable[config_hash(c)] = t
+        return self.client.submit(self.runner, configs, pure=False)
 
     def _start_heartbeat(self) -> None:
         """Refresh the held claims every so often, so that other hosts see this sweep is alive."""
@@ -466,26 +575,45 @@ class _Sweep:
                     self.cluster.close()
 
 
-def _connect(scheduler: str | None, workers: int | None, timeout: float = 10.0):
+def _connect(scheduler: str | None, workers: int | None, timeout: float = 10.0,
+             log: Callable[[str], None] = print):
+    """A client of the scheduler at ``scheduler``, or of a new local cluster (with the cluster);
+    logs where to watch it (the Dask dashboard, when it is served)."""
     # lazy: dask's distributed only when a sweep computes
     from distributed import Client, LocalCluster
 
     if scheduler:
         try:
-            return Client(scheduler, timeout=f"{timeout}s"), None
+            client = Client(scheduler, timeout=f"{timeout}s")
         except (OSError, TimeoutError) as err:
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        log(f"connected to the Dask scheduler at {scheduler}{_dashboard(client)}")
+        return client, None
     n = _n_workers(workers)
     with _sigint_ignored():  # the worker processes inherit it (a caught signal would be reset)
-        # No dashboard; the scheduler's small HTTP server on a free port (not 8787, which a
-        # second sweep would find taken and warn about).
+        # The scheduler's HTTP server (and dashboard) on a free port (not 8787, which a second
+        # sweep would find taken and warn about).
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"})
     try:
-        return Client(cluster), cluster
+        client = Client(cluster)
     except BaseException:
         cluster.close()
         raise
+    log(f"started a local Dask cluster of {n} worker process{'es' if n > 1 else ''}"
+        f"{_dashboard(client)}")
+    return client, cluster
+
+
+def _dashboard(client) -> str:
+    """``; dashboard: <link>`` (Dask's dashboard needs the package bokeh, else it says so)."""
+    if importlib.util.find_spec("bokeh") is None:
+        return "; no dashboard (Dask's dashboard needs the package bokeh)"
+    try:
+        link = client.dashboard_link
+    except Exception:  # noqa: BLE001 - the scheduler serves no dashboard: nothing to show
+        return ""
+    return f"; dashboard: {link}" if link else ""
 
 
 def _n_workers(workers: int | None) -> int:
@@ -501,15 +629,49 @@ def _main_thread() -> bool:
 
 @contextlib.contextmanager
 def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored (a Ctrl-C meanwhile is lost): processes started inside inherit it."""
+    """SIGINT ignored, so that processes started inside inherit it (a caught signal would be
+    reset in them). A terminal's Ctrl-C meanwhile, sent to the whole process group, reaches a
+    watcher process started first; this process gets it on leaving, from its own handler."""
     if not _main_thread():
         yield
         return
+    watcher = _start_watcher()
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+        if watcher is not None and _watcher_saw_sigint(watcher):
+            signal.raise_signal(signal.SIGINT)
+
+
+# Exits with status 3 on SIGINT, 0 once its stdin is closed; writes one byte when its handler is in.
+_WATCHER = ("import os, signal, sys\n"
+            "signal.signal(signal.SIGINT, lambda *a: os._exit(3))\n"
+            "sys.stdout.write('r'); sys.stdout.flush(); sys.stdin.read()\n")
+
+
+def _start_watcher() -> subprocess.Popen | None:
+    """A small Python process in this process group that notes a Ctrl-C (None if none starts)."""
+    try:
+        watcher = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHER],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    watcher.stdout.read(1)  # its handler is in place (empty: it ended, a Ctrl-C came first)
+    return watcher
+
+
+def _watcher_saw_sigint(watcher: subprocess.Popen) -> bool:
+    watcher.stdin.close()
+    try:
+        code = watcher.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        watcher.kill()
+        code = watcher.wait()
+    watcher.stdout.close()
+    return code == 3
 
 
 class _Interrupts:

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-import tomllib
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,9 @@ class Grid:
     axes: dict[str, list[Any]] = field(default_factory=dict)
     include: list[dict[str, Any]] = field(default_factory=list)
     name: str = "sweep"
+    #: The folder relative file paths in the grid start from (the grid file's; None: the
+    #: current folder).
+    base_dir: Path | None = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], source: str = "grid") -> Grid:
@@ -108,6 +111,7 @@ class Grid:
                 raise ConfigError(f"{source}: grid.{key} must be a list of values, got {values!r}")
             if not values:
                 raise ConfigError(f"{source}: grid.{key} is an empty list (nothing to sweep)")
+            _check_distinct(values, f"{source}: grid.{key}")
             _check_table_values(key, values, f"{source}: grid.{key}")
         include = raw.get("include", [])
         if not isinstance(include, list) or not all(isinstance(c, Mapping) for c in include):
@@ -124,25 +128,66 @@ class Grid:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Grid:
+        """The grid of a TOML file (UTF-8; a byte-order mark is allowed); its relative file
+        paths start from the file's folder."""
+        # lazy: the configuration reader (pydantic models), when a grid is read from a file
+        from specgd.config import read_toml
+
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"grid file {path} does not exist")
-        try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path}: invalid TOML: {err}") from None
-        return cls.from_dict(raw, source=str(path))
+        grid = cls.from_dict(read_toml(path), source=str(path))
+        grid.base_dir = path.parent
+        return grid
+
+    def size(self) -> int:
+        """The number of points, counted from the axes (nothing is built)."""
+        return math.prod(len(v) for v in self.axes.values()) + len(self.include)
+
+    def fields(self) -> list[str]:
+        """The dotted fields the points set, sorted."""
+        return sorted({*self.axes, *(k for case in self.include for k in case)})
+
+    def iter_points(self) -> Iterator[dict[str, Any]]:
+        """Every grid point, one at a time: the cartesian product of the axes, then the explicit
+        cases, as dotted overrides (in a stable order)."""
+        keys = list(self.axes)
+        for combo in itertools.product(*(self.axes[k] for k in keys)):
+            yield dict(zip(keys, combo, strict=True))
+        for case in self.include:
+            yield dict(case)
 
     def points(self) -> list[dict[str, Any]]:
-        """Every grid point: the cartesian product of the axes, then the explicit cases, as lists
-        of dotted overrides (in a stable order)."""
-        keys = list(self.axes)
-        product = [dict(zip(keys, combo, strict=True))
-                   for combo in itertools.product(*(self.axes[k] for k in keys))]
-        return product + [dict(c) for c in self.include]
+        """Every grid point as a list (see :meth:`iter_points`; :meth:`size` counts them first)."""
+        return list(self.iter_points())
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "base": self.base, "grid": self.axes, "include": self.include}
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form under which values that make the same run are equal (``2`` and ``2.0``,
+    tables with the same entries)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _canonical(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_canonical(v) for v in value)
+    return repr(value)
+
+
+def _check_distinct(values: list[Any], where: str) -> None:
+    """Refuse a value listed twice (it would run, and count, the same points twice)."""
+    seen: dict[Any, int] = {}
+    for i, value in enumerate(values):
+        key = _canonical(value)
+        if key in seen:
+            raise ConfigError(f"{where}: {value!r} is listed twice (entries {seen[key]} and {i}); "
+                              "each value must be distinct")
+        seen[key] = i
 
 
 def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

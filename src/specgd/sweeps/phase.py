@@ -1,19 +1,37 @@
-"""Phase diagrams of the SpecGD-over-GD advantage from a sweep's store.
+"""Phase diagrams of one optimizer's advantage over another, from a sweep's store.
 
-A cell of the diagram is one point ``(x, y)`` (and one value of each facet). In it, each optimizer
-is taken at its own learning rate: **the rate with the fewest median escape steps (first logged
-step with a² ≥ 1/2, :func:`specgd.analysis.escape_step` with ``interpolate=False``; computed here
-in SQL, in place, and checked against that definition by the tests) among the rates where no seed
-diverged** (ties: the smaller rate), and its
-statistics are medians over the seeds at that rate. A run that never escapes counts as escaping
-after its last logged step (so a median can be "not reached"); a cell where every rate of an
-optimizer had a diverged seed is kept and marked diverged.
+A cell of the diagram is one point ``(x, y)`` (and one value of each facet). Two optimizers are
+compared there (``optimizers=("specgd", "gd")``: a candidate, then the reference), each at its own
+learning rate, chosen by the robust settle measure (docs/how-to.md#phase-diagrams):
+
+* per run, the **settle step** (:func:`specgd.analysis.settle_step`): the step from which the loss
+  stays at or below the target (:func:`specgd.analysis.loss_target`: the noise floor plus
+  :data:`specgd.analysis.TARGET_FRACTION` of the initial excess loss) until the last step;
+  ``inf`` when the run has not settled by then;
+* a rate is **eligible** when none of its seeds diverged and every seed's loss ends at or below
+  its start: a run whose loss ends above its start never wins, however early it escaped;
+* the chosen rate: among the eligible ones, the smallest median settle step over the seeds, ties
+  broken by the smaller median final loss, then by the smaller rate. A chosen rate at the edge
+  of the rates tried (the smallest or the largest of two or more) is flagged (``edge_<opt>``:
+  ``"low"`` or ``"high"``): the best rate may lie beyond the grid.
+
+The advantage (``settle_ratio``) is the reference's median settle step over the candidate's: above
+1 the candidate settles first. A median that did not settle is censored at the last step and the
+ratio is then a bound (:func:`specgd.analysis.censored_ratio`, ``settle_bound``). At the chosen
+rates the table also has the ratio of median escape steps (first logged step with a² ≥ 1/2,
+:func:`specgd.analysis.escape_step` with ``interpolate=False``), the worst alignment and the
+final bulk. A cell where an optimizer has no eligible rate is kept and its ``status`` says why
+(diverged, or no rate whose loss ends below its start).
 
 Nothing else is pooled: every other parameter that varies within a cell (read from the store's
-run index, so noise, batch size, init scale, angle... as well as d, m, λ) must be fixed with
+run index: noise, batch size, init scale, Muon's β... as well as d, m, λ) must be fixed with
 ``where`` or split into rows of panels with ``facet``; otherwise :class:`ConfigError` says which.
-The chosen rates, the seed counts and the diverged runs of every cell are columns of the table
-and small text in the figure.
+With ``lr`` as an axis both optimizers run at the same rate, which only means something when
+their rates have the same units (:data:`RATE_UNITS`); otherwise it is refused.
+
+The per-run measures are computed in Python by the :mod:`specgd.analysis` functions themselves
+(one definition), from the run files read in place; the figure is drawn by
+:mod:`specgd.sweeps.phase_plot`.
 """
 
 from __future__ import annotations
@@ -25,60 +43,92 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from specgd.analysis import censored_ratio
+from specgd.analysis import censored_ratio, escape_step, loss_target, settle_step
 from specgd.errors import ConfigError
 from specgd.results.io import atomic_write
-from specgd.results.store import query
+from specgd.results.store import ResultsStore, query
 
-OPTIMIZERS = ("gd", "specgd")
-LABEL = {"gd": "GD", "specgd": "SpecGD"}
+#: The comparison drawn by default: SpecGD (the candidate) against GD (the reference).
+OPTIMIZERS = ("specgd", "gd")
+LABEL = {"gd": "GD", "specgd": "SpecGD", "muon": "Muon", "normalized_gd": "normalized GD",
+         "sign_gd": "sign GD", "adam": "Adam", "whitened_gd": "whitened GD"}
+#: What one unit of each built-in optimizer's learning rate is: the same value of ``lr`` means
+#: the same step only for optimizers of the same unit.
+RATE_UNITS = {
+    "gd": "a multiple of the gradient", "whitened_gd": "a multiple of the whitened gradient",
+    "specgd": "the spectral norm of the step", "muon": "the spectral norm of the step",
+    "normalized_gd": "the Frobenius norm of the step", "sign_gd": "the size of each entry",
+    "adam": "the size of each entry (about)",
+}
 METRICS = {
-    "escape_ratio": "escape time GD / SpecGD (steps to a² ≥ 1/2)",
-    "worst_alignment": "worst alignment during training, min cos: SpecGD − GD",
-    "final_bulk_ratio": "final bulk c: GD / SpecGD",
+    "settle_ratio": "time to the loss target, {ref} / {cand} (settle steps)",
+    "escape_ratio": "escape time {ref} / {cand} (steps to a² ≥ 1/2)",
+    "worst_alignment": "worst alignment during training, min cos: {cand} − {ref}",
+    "final_bulk_ratio": "final bulk c: {ref} / {cand}",
 }
-# How each metric is coloured: the value on the colour axis, its floor for the symmetric limits
-# (so that near-parity cells stay pale), and the colorbar label. Every metric is oriented so that
-# above parity (blue) means SpecGD better.
-_SCALE = {
-    "escape_ratio": ("log", math.log10(2.0),
-                     "GD steps / SpecGD steps (log scale)\nabove 1 (blue): SpecGD better"),
-    "worst_alignment": ("linear", 0.05, "min cos SpecGD − min cos GD\nabove 0 (blue): SpecGD better"),
-    "final_bulk_ratio": ("log", math.log10(2.0),
-                         "final c GD / final c SpecGD (log scale)\nabove 1 (blue): SpecGD better"),
-}
-RULE = ("each optimizer at its learning rate with the fewest median escape steps (a² ≥ 1/2) among "
-        "the rates where no seed diverged (ties: the smaller rate); medians over seeds")
-
-# Per-run summaries, computed in place by DuckDB and joined with the run index (one row per run,
-# its parameters as columns) by the run's hash, the stem of its file name. ``escape_step`` is
-# specgd.analysis.escape_step(steps, a, interpolate=False): the first logged step with a² ≥ 1/2.
-_PER_RUN = r"""
-WITH s AS (
-    SELECT regexp_extract(filename, '([^/\\]+)\.parquet$', 1) AS hash,
-           min(step) FILTER (WHERE a * a >= 0.5) AS escape_step,
-           max(step) AS last_step,
-           min(cos) AS worst_cos,
-           arg_max(c, step) FILTER (WHERE c IS NOT NULL) AS run_final_c,
-           max(diverged_at_step) AS diverged_step
-    FROM runs GROUP BY filename
-)
-SELECT s.*, idx.* EXCLUDE (hash) FROM s JOIN idx ON idx.hash = s.hash
-"""
-# Columns that are outcomes, not parameters: the summaries above, and the index's final_<stat>
-# and diverged_at_step (see ResultsStore._index_row).
-_SUMMARY = ("escape_step", "last_step", "worst_cos", "final_c", "diverged_step")
+RULE = ("each optimizer at its learning rate with the fewest median settle steps (the loss stays "
+        "below the target from then on) among the rates where no seed diverged and every seed's "
+        "loss ends below its start (ties: the smaller median final loss, then the smaller rate); "
+        "medians over seeds")
+# Columns that are outcomes, not parameters: the per-run measures below, and the index's
+# final_<stat> and diverged_at_step (see ResultsStore._index_row).
+_SUMMARY = ("escape_step", "settle_step", "loss0", "final_loss", "learns", "last_step",
+            "worst_cos", "final_c", "diverged_step")
 _NOT_PARAMETERS = {"hash", "diverged_at_step", *_SUMMARY}
 _DERIVED = {"n_over_d"}  # computed from other parameters, which are checked themselves
 _FREE = {"optimizer", "lr", "seed"}  # per cell: compared, selected, and pooled over
+_STATS = ("step", "a", "c", "cos", "loss", "diverged_at_step")
+
+
+def label(name: str) -> str:
+    """How an optimizer is named in figures (``specgd`` → ``SpecGD``)."""
+    return LABEL.get(name, name)
+
+
+def run_measures(steps, loss, a, c, cos, diverged: bool, noise: float = 0.0) -> dict[str, Any]:
+    """The measures of one run (its logged steps in order), each by its :mod:`specgd.analysis`
+    definition: settle step to the loss target, escape step (first logged), start and final loss,
+    whether it learns (not diverged, final loss finite and at most the start), worst alignment,
+    final bulk (the last finite ``c``)."""
+    steps, loss = np.asarray(steps, dtype=float), np.asarray(loss, dtype=float)
+    start, final = float(loss[0]), float(loss[-1])
+    level = loss_target(start, noise**2)
+    c = np.asarray(c, dtype=float)
+    finite_c = c[np.isfinite(c)]
+    cos = np.asarray(cos, dtype=float)
+    return {
+        "settle_step": settle_step(steps, loss, level) if math.isfinite(level) else math.inf,
+        "escape_step": escape_step(steps, a, interpolate=False),
+        "loss0": start, "final_loss": final,
+        "learns": bool(not diverged and math.isfinite(final) and final <= start),
+        "last_step": float(steps[-1]),
+        "worst_cos": float(np.nanmin(cos)) if np.isfinite(cos).any() else math.nan,
+        "final_c": float(finite_c[-1]) if finite_c.size else math.nan,
+    }
 
 
 def run_summaries(store: str | Path) -> pd.DataFrame:
-    """One row per run: its parameters (from the index) and its escape step, last logged step,
-    worst alignment, final bulk and divergence step (computed in DuckDB, in place)."""
-    frame = query(store, _PER_RUN)
-    frame = frame.drop(columns=[c for c in frame if c.startswith("final_")])
-    frame = frame.rename(columns={"run_final_c": "final_c"})
+    """One row per run: its parameters (from the index) and :func:`run_measures` of its table
+    (the statistics read in place from the run files, one query)."""
+    store = ResultsStore(store)  # one object: its run files are checked once
+    names = set(store.dataset().schema.names)
+    columns = [c for c in _STATS if c in names]
+    rows = query(store, f"SELECT filename, {', '.join(columns)} FROM runs")
+    index = query(store, "SELECT * FROM idx")
+    noise = (index.set_index("hash")["noise"].astype(float).fillna(0.0)
+             if "noise" in index else pd.Series(0.0, index=index["hash"]))
+    rows["hash"] = rows["filename"].map(lambda f: Path(f).stem)
+    for col in _STATS:
+        if col not in rows:
+            rows[col] = np.nan
+    measures = []
+    for key, g in rows.sort_values(["hash", "step"]).groupby("hash", sort=False):
+        diverged_at = pd.to_numeric(g["diverged_at_step"], errors="coerce").max()
+        m = run_measures(g["step"], g["loss"], g["a"], g["c"], g["cos"], not pd.isna(diverged_at),
+                         float(noise.get(key, 0.0)))
+        measures.append({"hash": key, **m, "diverged_step": diverged_at})
+    frame = pd.DataFrame(measures).merge(
+        index.drop(columns=[c for c in index if c.startswith("final_")]), on="hash")
     if "n" in frame and "d" in frame:
         frame["n_over_d"] = pd.to_numeric(frame["n"], errors="coerce") / frame["d"]
     return frame
@@ -189,263 +239,145 @@ def check_pooling(summaries: pd.DataFrame, keys: list[str], where: dict[str, Any
         f"panels per value (--facet {k}; from Python facet={k!r})")
 
 
+def check_optimizers(optimizers: Any, x: str, y: str) -> tuple[str, str]:
+    """Two different optimizer names (candidate, reference); ``lr`` may be an axis only when
+    their rates have the same units (:data:`RATE_UNITS`)."""
+    if isinstance(optimizers, str):
+        optimizers = [o.strip() for o in optimizers.split(",")]
+    names = tuple(optimizers or ())
+    if len(names) != 2 or not all(isinstance(o, str) and o for o in names) or names[0] == names[1]:
+        raise ConfigError(f"optimizers: two different optimizer names (the candidate, then the "
+                          f"reference: specgd,gd), got {optimizers!r}")
+    if "lr" in (x, y):
+        units = [RATE_UNITS.get(o) for o in names]
+        if units[0] is None or units[0] != units[1]:
+            shown = "; ".join(f"{o}: {u or 'unknown'}" for o, u in zip(names, units, strict=True))
+            raise ConfigError(
+                f"lr as an axis runs {names[0]} and {names[1]} at the same rate, but one unit of "
+                f"their rates is not the same step ({shown}); leave lr off the axes (each "
+                "optimizer then runs at its own chosen rate) or compare optimizers whose rates "
+                "share units (specgd and muon)")
+    return names  # type: ignore[return-value]
+
+
+def _per_rate(runs: pd.DataFrame, rate_keys: list[str]) -> pd.DataFrame:
+    """Per cell × optimizer × rate: seeds, diverged and non-learning runs, and the medians."""
+    per_lr = runs.groupby(rate_keys, dropna=False).agg(
+        seeds=("seed", "size"), diverged_at_lr=("diverged", "sum"),
+        rising_at_lr=("rising", "sum")).reset_index()
+    medians = runs.groupby(rate_keys, dropna=False).agg(
+        settle=("settle", "median"), escape=("escape", "median"), censor=("censor", "min"),
+        final_loss=("final_loss", "median"), worst_cos=("worst_cos", "median"),
+        final_c=("final_c", "median")).reset_index()
+    per_lr = per_lr.merge(medians, on=rate_keys, how="left")
+    return per_lr.sort_values(["settle", "final_loss", "lr"], na_position="last", kind="stable")
+
+
+def _choose(per_lr: pd.DataFrame, cell_opt: list[str]) -> pd.DataFrame:
+    """Per cell × optimizer: the chosen rate (first eligible of ``per_lr``'s order), its numbers,
+    the edge flag, and the counts over every rate."""
+    totals = per_lr.groupby(cell_opt, dropna=False).agg(
+        runs=("seeds", "sum"), diverged=("diverged_at_lr", "sum"), rising=("rising_at_lr", "sum"),
+        rates=("seeds", "size"), lr_min=("lr", "min"), lr_max=("lr", "max")).reset_index()
+    eligible = per_lr[(per_lr["diverged_at_lr"] == 0) & (per_lr["rising_at_lr"] == 0)]
+    best = eligible.groupby(cell_opt, dropna=False).head(1)
+    best = best.assign(chosen=best["lr"])[
+        [*cell_opt, "chosen", "seeds", "diverged_at_lr", "settle", "escape", "censor", "worst_cos",
+         "final_c"]]
+    out = totals.merge(best, on=cell_opt, how="left")
+    several = out["rates"] > 1
+    out["edge"] = np.where(several & (out["chosen"] == out["lr_min"]), "low",
+                           np.where(several & (out["chosen"] == out["lr_max"]), "high", ""))
+    out.loc[out["chosen"].isna(), "edge"] = ""
+    for col in ("seeds", "diverged_at_lr"):
+        out[col] = out[col].astype("Int64")
+    return out.drop(columns=["lr_min", "lr_max"])
+
+
 def advantage(summaries: pd.DataFrame, x: str, y: str, facets: list[str] | tuple[str, ...] = (),
-              where: dict[str, Any] | None = None) -> pd.DataFrame:
+              where: dict[str, Any] | None = None, optimizers=OPTIMIZERS) -> pd.DataFrame:
     """Per cell (facets, x, y): each optimizer at its chosen learning rate (see the module doc),
-    the three advantages, and what the choice rests on (per optimizer: ``lr_<opt>``,
-    ``seeds_<opt>``, ``diverged_at_lr_<opt>``, ``diverged_<opt>`` over all rates, ``runs_<opt>``,
-    ``rates_<opt>``, ``escape_<opt>``, ...), plus ``status`` ("ok" or which optimizer diverged at
-    every rate)."""
+    the advantages, and what the choice rests on (per optimizer: ``lr_<opt>``, ``edge_<opt>``,
+    ``seeds_<opt>``, ``diverged_at_lr_<opt>``, ``diverged_<opt>`` and ``rising_<opt>`` over all
+    rates, ``runs_<opt>``, ``rates_<opt>``, ``settle_<opt>``, ``escape_<opt>``, ...), plus
+    ``status`` ("ok", or why an optimizer has no chosen rate)."""
     facets = list(facets)
+    cand, ref = names = check_optimizers(optimizers, x, y)
     _check_axes(summaries, x, y, facets)
-    missing = set(OPTIMIZERS) - set(summaries["optimizer"])
+    missing = set(names) - set(summaries["optimizer"])
     if missing:
         raise ConfigError(f"the store has no runs of {sorted(missing)}"
                           f"{' with ' + str(where) if where else ''}; "
-                          "a phase diagram compares gd and specgd")
-    runs = summaries[summaries["optimizer"].isin(OPTIMIZERS)].copy()
+                          f"a phase diagram compares {cand} and {ref}")
+    runs = summaries[summaries["optimizer"].isin(names)].copy()
     keys = [*facets, x, y]
     check_pooling(runs, keys, where, x, y)
-
     runs["diverged"] = runs["diverged_step"].notna()
-    escaped = runs["escape_step"].notna()
-    runs["escape"] = runs["escape_step"].astype(float).where(escaped, np.inf)
+    runs["rising"] = ~runs["diverged"] & ~runs["learns"].astype(bool)
+    runs["settle"] = runs["settle_step"].astype(float)
+    runs["escape"] = runs["escape_step"].astype(float).where(runs["escape_step"].notna(), np.inf)
     runs["censor"] = runs["last_step"].astype(float)
-    for col in ("worst_cos", "final_c"):
-        runs[col] = runs[col].astype(float)
     rate_keys = [*keys, "optimizer"] + ([] if "lr" in keys else ["lr"])
-    ok = runs[~runs["diverged"]]
-    per_lr = runs.groupby(rate_keys, dropna=False).agg(
-        seeds=("seed", "size"), diverged_at_lr=("diverged", "sum")).reset_index()
-    medians = ok.groupby(rate_keys, dropna=False).agg(
-        escape=("escape", "median"), censor=("censor", "min"), worst_cos=("worst_cos", "median"),
-        final_c=("final_c", "median")).reset_index()
-    per_lr = per_lr.merge(medians, on=rate_keys, how="left")
-    per_lr = per_lr.sort_values(["escape", "lr"], na_position="last", kind="stable")
-    cell_opt = [*keys, "optimizer"]
-    totals = per_lr.groupby(cell_opt, dropna=False).agg(
-        runs=("seeds", "sum"), diverged=("diverged_at_lr", "sum"), rates=("seeds", "size"),
-    ).reset_index()
-    eligible = per_lr[per_lr["diverged_at_lr"] == 0]
-    best = eligible.groupby(cell_opt, dropna=False).head(1)
-    best = best.assign(chosen=best["lr"])[
-        [*cell_opt, "chosen", "seeds", "diverged_at_lr", "escape", "censor", "worst_cos", "final_c"]]
-    per_opt = totals.merge(best, on=cell_opt, how="left")
-    per_opt["seeds"] = per_opt["seeds"].astype("Int64")
-    per_opt["diverged_at_lr"] = per_opt["diverged_at_lr"].astype("Int64")
-
+    per_opt = _choose(_per_rate(runs, rate_keys), [*keys, "optimizer"])
     cells = runs[keys].drop_duplicates().sort_values(keys).reset_index(drop=True)
-    columns = ["chosen", "seeds", "diverged_at_lr", "diverged", "runs", "rates", "escape",
-               "censor", "worst_cos", "final_c"]
-    for opt in OPTIMIZERS:
+    columns = ["chosen", "edge", "seeds", "diverged_at_lr", "diverged", "rising", "runs", "rates",
+               "settle", "escape", "censor", "worst_cos", "final_c"]
+    for opt in (ref, cand):
         part = per_opt[per_opt["optimizer"] == opt][[*keys, *columns]]
         part = part.rename(columns={c: f"{'lr' if c == 'chosen' else c}_{opt}" for c in columns})
         cells = cells.merge(part, on=keys, how="left")
-    for opt in OPTIMIZERS:
-        for col in ("diverged", "runs", "rates"):
+    for opt in names:
+        for col in ("diverged", "rising", "runs", "rates"):
             cells[f"{col}_{opt}"] = cells[f"{col}_{opt}"].fillna(0).astype(int)
-
-    cells["escape_ratio"], cells["escape_bound"] = _escape_ratio(cells)
-    cells["worst_alignment"] = cells["worst_cos_specgd"] - cells["worst_cos_gd"]
-    cells["final_bulk_ratio"] = cells["final_c_gd"] / cells["final_c_specgd"]
-    cells["status"] = [_status(row) for row in cells.itertuples()]
+        cells[f"edge_{opt}"] = cells[f"edge_{opt}"].fillna("")
+    for metric, (a, b) in (("settle", ("settle", "censor")), ("escape", ("escape", "censor"))):
+        cells[f"{metric}_ratio"], cells[f"{metric}_bound"] = censored_ratio(
+            cells[f"{a}_{ref}"], cells[f"{a}_{cand}"], cells[f"{b}_{ref}"], cells[f"{b}_{cand}"])
+    cells["worst_alignment"] = cells[f"worst_cos_{cand}"] - cells[f"worst_cos_{ref}"]
+    cells["final_bulk_ratio"] = cells[f"final_c_{ref}"] / cells[f"final_c_{cand}"]
+    cells["status"] = [_status(row, names) for _, row in cells.iterrows()]
     for col in where or {}:  # the fixed values, so the table says what it shows
         if col not in cells:
             cells[col] = runs[col].iloc[0]
-    first = [*keys, *(c for c in where or {} if c not in keys), *METRICS, "escape_bound", "status"]
+    cells.attrs["optimizers"] = names
+    first = [*keys, *(c for c in where or {} if c not in keys), *METRICS, "settle_bound",
+             "escape_bound", "status"]
     return cells[first + [c for c in cells if c not in first]]
 
 
-def _escape_ratio(cells: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """GD / SpecGD median escape steps, :func:`specgd.analysis.censored_ratio`: a median not
-    reached is censored at the last logged step, the ratio is then a bound and ``escape_bound``
-    says which (">", "<"); with neither escaping it is NaN ("none")."""
-    return censored_ratio(cells["escape_gd"], cells["escape_specgd"], cells["censor_gd"],
-                          cells["censor_specgd"])
-
-
-def _status(row) -> str:
-    dead = [o for o in OPTIMIZERS
-            if getattr(row, f"runs_{o}") > 0 and pd.isna(getattr(row, f"lr_{o}"))]
-    absent = [o for o in OPTIMIZERS if getattr(row, f"runs_{o}") == 0]
+def _status(row: pd.Series, names: tuple[str, str]) -> str:
+    """"ok", or per optimizer without a chosen rate: diverged (every rate had a diverged seed),
+    or no rate learns (some rates' losses end above their start); or no runs of it."""
     parts = []
-    if dead:
-        parts.append(("both" if len(dead) == 2 else dead[0]) + " diverged")
-    if absent:
-        parts.append(f"no {' or '.join(absent)} runs")
+    for opt in names:
+        if row[f"runs_{opt}"] == 0:
+            parts.append(f"no {opt} runs")
+        elif pd.isna(row[f"lr_{opt}"]):
+            parts.append(f"{opt} diverged" if row[f"rising_{opt}"] == 0
+                         else f"{opt}: no rate learns")
+    if len(parts) == 2 and all(p.endswith(" diverged") for p in parts):
+        return "both diverged"
     return "; ".join(parts) or "ok"
 
 
-def _facet_values(cells: pd.DataFrame, facets: list[str]) -> list[tuple]:
-    if not facets:
-        return [()]
-    return [tuple(r) for r in cells[facets].drop_duplicates().itertuples(index=False)]
-
-
-def _shown(cells: pd.DataFrame, metric: str) -> np.ndarray:
-    values = cells[metric].to_numpy(dtype=float)
-    if _SCALE[metric][0] == "log":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(values > 0, np.log10(values), np.nan)
-    return values
-
-
-def _ratio(value: float) -> str:
-    if not np.isfinite(value) or value <= 0:
-        return f"{value:g}×"
-    if value < 0.1:
-        return f"1/{1 / value:.3g}×"
-    if value >= 1e4:
-        mantissa, exponent = f"{value:.1e}".split("e")
-        return f"{mantissa}e{int(exponent)}×"
-    return f"{value:.0f}×" if value >= 100 else f"{value:.1f}×" if value >= 10 else f"{value:.2f}×"
-
-
-def _cell_text(row: pd.Series, metric: str) -> tuple[str, str]:
-    """The value, and small text: chosen rates GD/SpecGD, diverged runs when any."""
-    status = row["status"]
-    if status != "ok":
-        main = status.replace("specgd", "SpecGD").replace("gd", "GD").replace("; ", "\n")
-    else:
-        value = row[metric]
-        if metric == "escape_ratio":
-            bound = row["escape_bound"]
-            main = "no escape" if bound == "none" else (
-                f"{'' if bound == '=' else bound}{_ratio(value)}")
-        elif metric == "final_bulk_ratio":
-            main = "–" if pd.isna(value) else _ratio(value)
-        else:
-            main = "–" if pd.isna(value) else f"{value:+.2f}"
-    rates = "/".join("–" if pd.isna(row[f"lr_{o}"]) else f"{row[f'lr_{o}']:g}" for o in OPTIMIZERS)
-    small = f"lr {rates}"
-    if any(row[f"diverged_{o}"] > 0 for o in OPTIMIZERS):
-        small += "\ndiv " + "/".join(str(int(row[f"diverged_{o}"])) for o in OPTIMIZERS)
-    if row.get("_seeds_text"):
-        small += "\n" + row["_seeds_text"]
-    return main, small
-
-
-def plot(cells: pd.DataFrame, x: str, y: str, metrics=tuple(METRICS), facets=(),
-         fixed: dict[str, Any] | None = None):
-    """Heatmaps, one panel per metric and one row per facet value, each cell labelled with its
-    value, the learning rates chosen (GD/SpecGD) and the diverged runs; colours diverge from
-    parity (symmetric limits shared by a metric's panels); the λ = 2 threshold is drawn where λ
-    is an axis."""
-    # lazy: matplotlib only to draw; the advantage table needs none of it
-    import matplotlib.pyplot as plt
-    from matplotlib import colormaps
-    from matplotlib.colors import TwoSlopeNorm
-
-    facets = list(facets)
-    threshold = False
-    xs, ys = sorted(cells[x].unique()), sorted(cells[y].unique())
-    rows = _facet_values(cells, facets)
-    width, height = max(4.4, 0.95 * len(xs) + 2.2), max(3.4, 0.62 * len(ys) + 1.9)
-    fig, axes = plt.subplots(len(rows), len(metrics), figsize=(width * len(metrics), height * len(rows)),
-                             squeeze=False, constrained_layout=True)
-    cells = cells.copy()
-    seeds = {o: sorted(set(cells[f"seeds_{o}"].dropna().astype(int))) for o in OPTIMIZERS}
-    uniform = all(len(s) <= 1 for s in seeds.values())
-    cells["_seeds_text"] = "" if uniform else [
-        "seeds " + "/".join("–" if pd.isna(r[f"seeds_{o}"]) else str(int(r[f"seeds_{o}"]))
-                            for o in OPTIMIZERS) for _, r in cells.iterrows()]
-    cmap = colormaps["RdBu"].with_extremes(bad="0.88")
-    for j, metric in enumerate(metrics):
-        kind, floor, cbar_label = _SCALE[metric]
-        shown_all = _shown(cells, metric)
-        finite = np.abs(shown_all[np.isfinite(shown_all)])
-        limit = max(floor, float(finite.max()) if finite.size else 0.0)
-        norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
-        for i, row_values in enumerate(rows):
-            ax = axes[i, j]
-            sub = cells
-            for col, value in zip(facets, row_values, strict=True):
-                sub = sub[sub[col].isna() if pd.isna(value) else sub[col] == value]
-            sub = sub.assign(_shown=_shown(sub, metric))
-            grid = np.full((len(ys), len(xs)), np.nan)
-            for _, r in sub.iterrows():
-                grid[ys.index(r[y]), xs.index(r[x])] = r["_shown"]
-            im = ax.imshow(np.ma.masked_invalid(grid), origin="lower", aspect="auto", cmap=cmap,
-                           norm=norm)
-            for _, r in sub.iterrows():
-                cx, cy = xs.index(r[x]), ys.index(r[y])
-                main, small = _cell_text(r, metric)
-                v = r["_shown"]
-                dark = np.isfinite(v) and abs(v) > 0.6 * limit
-                color = "white" if dark else "black"
-                ok = r["status"] == "ok"
-                # A box in the cell's own colour keeps the text clear of the threshold line.
-                box = {"boxstyle": "square,pad=0.15", "edgecolor": "none",
-                       "facecolor": cmap(norm(v)) if np.isfinite(v) else "0.88"}
-                ax.text(cx, cy + 0.08, main, ha="center", va="bottom", color=color, zorder=4,
-                        fontsize=8.5 if ok else 7, fontweight="bold" if ok else "normal", bbox=box)
-                ax.text(cx, cy + 0.02, small, ha="center", va="top", color=color, fontsize=6,
-                        linespacing=1.0, zorder=4, bbox=box)
-                if not ok:
-                    ax.add_patch(_hatch(cx, cy))
-            ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs], rotation=45)
-            ax.set_yticks(range(len(ys)), [_fmt(v) for v in ys])
-            ax.set_xlabel(x)
-            ax.set_ylabel(y)
-            prefix = ", ".join(f"{c} = {_fmt(v)}" for c, v in zip(facets, row_values, strict=True))
-            ax.set_title((prefix + "\n" if prefix else "") + METRICS[metric], fontsize=8)
-            for axis, values_on, line in ((x, xs, ax.axvline), (y, ys, ax.axhline)):
-                if axis == "lam" and len(values_on) > 1 and values_on[0] <= 2.0 <= values_on[-1]:
-                    pos = np.interp(2.0, values_on, range(len(values_on)))
-                    line(pos, color="black", linestyle="--", linewidth=1.2, zorder=3)
-                    threshold = True
-        cbar = fig.colorbar(im, ax=axes[:, j].tolist(), shrink=0.9 if len(rows) > 1 else 1.0)
-        cbar.set_label(cbar_label, fontsize=7)
-        cbar.ax.tick_params(labelsize=7)
-        if kind == "log":
-            _ratio_ticks(cbar, limit)
-    fixed_text = ", ".join(f"{k} = {_fmt(v)}" for k, v in (fixed or {}).items())
-    fig.suptitle("SpecGD vs GD" + (f" at {fixed_text}" if fixed_text else ""), fontsize=10)
-    seeds_text = ("seeds per cell: " + "/".join(str(s[0]) if s else "–" for s in seeds.values())
-                  + " (GD/SpecGD); ") if uniform else ""
-    fig.supxlabel(f"Cell: {RULE}. {seeds_text}Small text: chosen lr GD/SpecGD; div = runs "
-                  "diverged over all rates GD/SpecGD. Grey: no comparison."
-                  + (" Dashed: λ = 2, the spike threshold (theory)." if threshold else ""),
-                  fontsize=6.5,
-                  wrap=True)
-    return fig
-
-
-def _hatch(cx: float, cy: float):
-    from matplotlib.patches import Rectangle  # lazy: matplotlib only to draw
-
-    return Rectangle((cx - 0.5, cy - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.6",
-                     linewidth=0)
-
-
-def _ratio_ticks(cbar, limit: float) -> None:
-    """Colorbar ticks of a log10 ratio axis labelled as ratios (1/4×, 1/2×, 1×, 2×, 4×...)."""
-    if limit > 2.2:  # wider than 1/100..100: powers of ten, at most about nine of them
-        top = math.floor(limit + 1e-9)
-        step = max(1, math.ceil(top / 4))
-        powers = [k for k in range(-top, top + 1) if k % step == 0]
-        cbar.set_ticks(powers, labels=[f"$10^{{{k}}}$×" if k else "1×" for k in powers])
-        return
-    candidates = [1 / 100, 1 / 30, 1 / 10, 1 / 4, 1 / 2, 1, 2, 4, 10, 30, 100]
-    ticks = [v for v in candidates if abs(math.log10(v)) <= limit + 1e-9]
-    if len(ticks) > 9:
-        ticks = [v for v in ticks if v in (1 / 100, 1 / 10, 1 / 2, 1, 2, 10, 100)]
-    cbar.set_ticks([math.log10(v) for v in ticks],
-                   labels=[f"1/{1 / v:g}×" if v < 1 else f"{v:g}×" for v in ticks])
-
-
 def phase_diagram(store: str | Path, x: str = "lam", y: str = "d", out: str | Path | None = None,
-                  where: dict[str, Any] | None = None, facet: str | list[str] | None = None):
+                  where: dict[str, Any] | None = None, facet: str | list[str] | None = None,
+                  optimizers=OPTIMIZERS):
     """Compute the advantage table of a store and draw it; save PNG + Parquet when ``out``.
 
+    ``optimizers``: the candidate and the reference (``("muon", "gd")``, or ``"muon,gd"``);
     ``where`` fixes parameters (``{"m": 16}``); ``facet`` names parameters drawn as one row of
     panels per value. Every other parameter that varies within a cell raises ConfigError (before
     anything is drawn): a median over them can show the wrong winner. Returns ``(cells, fig)``.
     """
+    # lazy: matplotlib only to draw
+    from specgd.sweeps.phase_plot import plot
+
     facets = [facet] if isinstance(facet, str) else list(facet or [])
+    names = check_optimizers(optimizers, x, y)
     summaries = run_summaries(store)
     _check_axes(summaries, x, y, facets)
-    cells = advantage(select(summaries, where), x, y, facets, where)
+    cells = advantage(select(summaries, where), x, y, facets, where, names)
     fig = plot(cells, x, y, facets=facets, fixed=where)
     if out is not None:
         out = Path(out)

@@ -1,0 +1,64 @@
+"""The parameter columns of a sweep's runs beyond the standard ones and the swept fields: every
+config field whose value differs between the sweep's runs (Muon's ``beta`` when a grid lists whole
+optimizer tables, an init scale set by ``[[include]]`` points...), so that a GROUP BY over the
+columns of ``runs`` or ``idx`` never merges runs that differ."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from specgd.sweeps.grid import short_names
+
+if TYPE_CHECKING:
+    from specgd.sweeps.engine import RunTask
+
+#: The columns every sweep's tables have, by the config field they show.
+_COLUMN_OF = {"problem.cov.family": "family", "problem.d": "d", "problem.m": "m",
+              "problem.cov.lam": "lam", "problem.noise": "noise", "mode": "mode", "n": "n",
+              "steps": "steps", "optimizer.name": "optimizer", "optimizer.lr": "lr", "seeds": "seed"}
+
+
+def add_varying_columns(tasks: list[RunTask], columns: dict[str, str]) -> None:
+    """Give every config field that varies across the sweep's runs a column (Muon's ``beta`` when
+    a grid lists whole optimizer tables, an init scale set by ``[[include]]`` points...), so that
+    a GROUP BY over the columns never merges runs that differ."""
+    leaves: dict[str, set] = defaultdict(set)
+    flat = {}
+    for t in tasks:
+        flat[t.key] = dict(_leaves(t.config))
+    for values in flat.values():
+        for dotted, value in values.items():
+            leaves[dotted].add(value)
+    known = {*_COLUMN_OF, *columns}
+    varying = [k for k in leaves if k not in known and (len(leaves[k]) > 1 or any(
+        k not in v for v in flat.values()))]
+    taken = {c for t in tasks for c in t.params}
+    names = short_names(sorted(varying))
+    for dotted, name in names.items():
+        if name in taken:
+            names[dotted] = dotted.replace(".", "_")
+    for t in tasks:
+        for dotted, name in names.items():
+            t.params.setdefault(name, flat[t.key].get(dotted))
+
+
+def _leaves(config: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dotted field, value)`` of a config's scalar entries (a list as its JSON text, an array
+    as a digest: ``sha256:<first 12 hex>``)."""
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{dotted}.")
+        elif isinstance(value, list):
+            nested = any(isinstance(v, list) for v in value)
+            text = json.dumps(value)
+            yield dotted, (f"sha256:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+                           if nested else text)
+        else:
+            yield dotted, value
+
+

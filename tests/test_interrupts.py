@@ -1,0 +1,321 @@
+"""Ctrl-C stops what it interrupts, everywhere, and nothing is built from a part of the data.
+
+A sweep interrupted raises ``SweepInterrupted`` (a ``KeyboardInterrupt``) after storing what had
+finished, so an experiment built on a sweep cannot go on to claims from the runs stored so far;
+the report build then stops (``BuildInterrupted``), keeps nothing of the experiment it was
+building, rewrites the report from the finished ones saying which is missing, and the command
+exits with status 130. A single run returns control between chunks of its compiled loop, so
+Ctrl-C acts within a small part of a long run.
+
+The fast tests interrupt the sweep where its loop would see Ctrl-C (``_Sweep.run`` raising
+``KeyboardInterrupt``, no cluster is started); the slow ones send SIGINT to real processes at
+random points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import tomli_w
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import specgd as sg
+from specgd.cli.main import app
+from specgd.report import build as report_build
+from specgd.report.claims import Claim
+from specgd.report.experiment import (
+    Context,
+    ExperimentOutput,
+    Presets,
+    register_experiment,
+    unregister_experiment,
+)
+from specgd.report.legacy import LegacyExperiment
+from specgd.report.experiments import e3_escape
+from specgd.sweeps import SweepInterrupted, engine
+
+# E3 at a toy size: a few runs of d = 8, planned in a second.
+TINY_E3 = e3_escape.Params(m=2, dims=(8,), lams=(0.0,), d_for_lam=8, seeds=(0,), gd_lrs=(0.1, 0.2),
+                           gd_lrs_d=(0.1,), specgd_lrs=(0.02,), steps=20)
+
+
+@dataclass
+class _Tiny(Presets):
+    pass
+
+
+def _e3_tiny(params, ctx: Context) -> ExperimentOutput:
+    return e3_escape._run(TINY_E3, ctx)
+
+
+def _finished(params, ctx: Context) -> ExperimentOutput:
+    claim = Claim("EY.ok", "a finished experiment", 1.0, 1.0, "exact", True)
+    return ExperimentOutput("EY", "finished", "", [], [claim], {}, 0.0)
+
+
+@pytest.fixture
+def suite():
+    """Two plug-in experiments: EY finishes, EX is E3 at a toy size (its sweep interrupted)."""
+    register_experiment(LegacyExperiment("EY", "finished", _Tiny, _finished), replace=True)
+    register_experiment(LegacyExperiment("EX", "E3, tiny", _Tiny, _e3_tiny), replace=True)
+    yield
+    unregister_experiment("EX")
+    unregister_experiment("EY")
+
+
+@pytest.fixture
+def ctrl_c(monkeypatch):
+    """The sweep's loop sees a Ctrl-C as soon as it starts computing."""
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine._Sweep, "run", interrupted)
+
+
+def test_an_interrupted_sweep_raises(tmp_path, ctrl_c):
+    logged = []
+    with pytest.raises(SweepInterrupted) as err:
+        sg.sweep(e3_escape.grid(TINY_E3), tmp_path / "store", workers=1, progress=False,
+                 log=logged.append)
+    assert isinstance(err.value, KeyboardInterrupt) and err.value.report.interrupted
+    assert err.value.report.completed == 0
+    assert logged[-1].startswith("interrupted: 0 of ") and "rerun the same sweep" in logged[-1]
+
+
+def test_an_interrupted_sweep_stops_the_build_and_no_claim_comes_from_it(tmp_path, suite, ctrl_c):
+    """Before: E3 went on from the runs stored so far (claims from part of its grid, or a
+    FileNotFoundError/IndexError when there were none) and the build carried on."""
+    with pytest.raises(report_build.BuildInterrupted) as err:
+        report_build.build(tmp_path, ["EX"], log=lambda s: None)
+    assert err.value.building == "EX" and err.value.report is None  # nothing finished
+    assert not (tmp_path / "experiments" / "EX.json").exists()
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "claims.json").exists()
+
+
+def test_the_report_after_an_interrupt_lists_what_is_missing(tmp_path, suite, ctrl_c):
+    report_build.build(tmp_path, ["EY"], log=lambda s: None)
+    with pytest.raises(report_build.BuildInterrupted) as err:
+        report_build.build(tmp_path, ["EY", "EX"], log=lambda s: None)
+    assert err.value.finished == ["EY"] and err.value.report == tmp_path / "report.html"
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert [c["id"] for c in claims["claims"] if c["id"].startswith("E")] == ["EY.ok"]
+    assert "EX" in claims["missing"] and claims["interrupted"] == "EX"
+    text = (tmp_path / "report.md").read_text()
+    assert "Interrupted** while building EX" in text and "Not built yet:" in text
+
+
+def test_reproduce_exits_130_and_says_what_it_kept(tmp_path, suite, ctrl_c):
+    result = CliRunner().invoke(app, ["reproduce", "EX", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 130, result.output
+    assert "Interrupted while building EX" in result.output
+    assert "no report was written" in result.output and "Traceback" not in result.output
+    CliRunner().invoke(app, ["reproduce", "EY", "--out", str(tmp_path / "r")])
+    result = CliRunner().invoke(app, ["reproduce", "EY", "EX", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 130 and "report.html holds what finished" in result.output
+
+
+def test_a_sweep_interrupted_while_planning_exits_130(tmp_path, monkeypatch):
+    def ctrl_c(grid):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "plan", ctrl_c)
+    grid = tmp_path / "g.toml"
+    grid.write_text('[base]\nsteps = 5\nproblem = { d = 4, m = 2 }\noptimizer = { name = "gd", lr = 0.1 }\n')
+    result = CliRunner().invoke(app, ["sweep", str(grid), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 130 and "nothing ran" in result.output
+
+
+def test_ctrl_c_anywhere_in_the_program_exits_130(monkeypatch, capsys):
+    """The ``specgd`` program loads its commands inside a guard: a Ctrl-C that no command handles
+    (while it loads, say) exits 130 with one line, not a traceback."""
+    import specgd.cli
+    import specgd.cli.main
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(specgd.cli.main, "app", ctrl_c)
+    with pytest.raises(SystemExit) as done:
+        specgd.cli.program()
+    assert done.value.code == 130 and capsys.readouterr().err == "Interrupted.\n"
+
+
+_WHILE_WORKERS_START = """
+import os, signal, time
+from specgd.sweeps import engine
+seen = []
+signal.signal(signal.SIGINT, lambda *a: seen.append(1))  # as the sweep's own handler records it
+with engine._sigint_ignored():  # the worker processes start here
+    os.killpg(0, signal.SIGINT)  # a terminal's Ctrl-C goes to the whole process group
+    time.sleep(0.5)
+print("seen" if seen else "lost")
+"""
+
+
+def test_ctrl_c_while_the_workers_start_is_not_lost():
+    """SIGINT is ignored while the cluster's worker processes start (they inherit that); a Ctrl-C
+    then was lost, and the sweep ran to its end (exit 0). A watcher process in the same process
+    group sees it, and the sweep's handler gets it once the workers are up."""
+    proc = subprocess.run([sys.executable, "-c", _WHILE_WORKERS_START], capture_output=True,
+                          text=True, timeout=120, start_new_session=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "seen"
+
+
+@pytest.mark.slow
+def test_a_long_run_acts_on_ctrl_c_within_a_small_part_of_it():
+    """The run is cut into about 50 compiled chunks: SIGINT one second in stops it long before
+    its end (before, one compiled call: the headline took 61 s to act)."""
+    problem = sg.Problem(d=120, m=40, cov=sg.Spiked(lam=8.0))
+    opt = sg.specgd(lr=0.01)
+    sg.run(problem, opt, steps=20, log_every=1, reduce="never", progress=False)  # compiled
+    started = time.perf_counter()
+    sg.run(problem, opt, steps=400, log_every=1, reduce="never", progress=False)
+    whole = (time.perf_counter() - started) * 25  # the long run: 10_000 steps
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        sg.run(problem, opt, steps=10_000, log_every=1, reduce="never", progress=False)
+    acted = time.perf_counter() - started
+    assert acted < 1.0 + max(0.1 * whole, 1.0), (acted, whole)
+
+
+def _sigint_when(proc: subprocess.Popen, ready, limit: float = 300.0) -> float:
+    start = time.monotonic()
+    while proc.poll() is None and not ready() and time.monotonic() - start < limit:
+        time.sleep(0.05)
+    sent = time.monotonic()
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    return sent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stored", [0, 3, 12])
+def test_reproduce_interrupted_at_several_points(tmp_path, stored):
+    """`specgd reproduce E3 --quick` interrupted by a terminal's Ctrl-C (SIGINT to the process
+    group) once ``stored`` runs of its sweep are stored: exit 130 within seconds, no traceback,
+    no claim of E3, and the report (if one exists) says E3 is missing."""
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "specgd.cli.main", "reproduce", "E3", "--quick",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    runs = out / "stores" / "E3-quick" / "runs"
+    sent = _sigint_when(proc, lambda: (runs.exists() and len(list(runs.glob("*.parquet"))) >= stored
+                                       and (stored or (out / "stores").exists())))
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - sent < 60
+    assert "Traceback" not in err and "Interrupted" in err
+    assert not (out / "experiments" / "E3.json").exists()
+    if (out / "claims.json").exists():
+        claims = json.loads((out / "claims.json").read_text())
+        assert not [c for c in claims["claims"] if c["id"].startswith("E3")]
+
+
+@pytest.mark.slow
+def test_reproduce_interrupted_during_the_headline_acts_fast(tmp_path):
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "specgd.cli.main", "reproduce", "E1", "--quick",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    os.set_blocking(proc.stdout.fileno(), False)
+    seen = []
+
+    def in_headline() -> bool:
+        seen.append(proc.stdout.read() or "")
+        return "[headline]" in "".join(seen)
+
+    _sigint_when(proc, in_headline)
+    time.sleep(3.0)
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and time.monotonic() - sent < 10, err
+    assert "Interrupted while building the headline figure" in err
+    assert not Path(out / "experiments" / "E1.json").exists()
+
+
+# --- interrupts at random points (property tests, slow) ----------------------------------------
+
+SLOW_EXAMPLES = settings(max_examples=6, deadline=None, database=None,
+                         suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+_REPRODUCE = """
+import sys
+from specgd.cli.main import app
+from specgd.report.experiment import register_experiment
+from specgd.report.experiments import e3_escape
+from specgd.report.legacy import LegacyExperiment
+sys.path.insert(0, {tests!r})
+from test_interrupts import TINY_E3, _Tiny
+
+register_experiment(LegacyExperiment("EX", "E3, tiny", _Tiny, lambda p, ctx: e3_escape._run(TINY_E3, ctx)))
+sys.argv = ["specgd", "reproduce", "EX", "--out", sys.argv[1]]
+app()
+"""
+
+
+@pytest.mark.slow
+@SLOW_EXAMPLES
+@given(delay=st.floats(0.0, 25.0))
+def test_a_reproduction_interrupted_at_any_point_never_claims_from_part_of_its_runs(tmp_path, delay):
+    """SIGINT at a random moment of `specgd reproduce` (the tiny E3 plug-in): the build exits
+    130, or it had finished (exit 0). Interrupted, no record or claim of EX exists; finished,
+    its store holds every run of its grid, so its claims come from all of them."""
+    out = tmp_path / f"r{time.monotonic_ns()}"
+    script = tmp_path / "reproduce_script.py"
+    script.write_text(_REPRODUCE.format(tests=str(Path(__file__).parent)))
+    proc = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(delay)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err, err
+    record = out / "experiments" / "EX.json"
+    if proc.returncode == 130:
+        assert not record.exists()
+        if (out / "claims.json").exists():
+            assert not [c for c in json.loads((out / "claims.json").read_text())["claims"]
+                        if c["id"].startswith("E3")]
+    else:
+        total = len(engine.plan(sg.Grid.from_dict(e3_escape.grid(TINY_E3))))
+        assert record.exists() and len(list((out / "stores" / "EX" / "runs").glob("*.parquet"))) == total
+
+
+@pytest.mark.slow
+@SLOW_EXAMPLES
+@given(delay=st.floats(0.0, 20.0))
+def test_a_sweep_interrupted_at_any_point_resumes_to_every_run(tmp_path, delay):
+    """SIGINT at a random moment of `specgd sweep`: exit 130 (or 0, finished) with no traceback;
+    the same command again stores every run of the grid, each once."""
+    grid = tmp_path / "grid.toml"
+    grid.write_text(tomli_w.dumps(e3_escape.grid(TINY_E3)))
+    out = tmp_path / f"s{time.monotonic_ns()}"
+    command = [sys.executable, "-m", "specgd.cli.main", "sweep", str(grid), "--out", str(out),
+               "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    time.sleep(delay)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    stdout, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 130) and "Traceback" not in err + stdout, err
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    total = len(engine.plan(sg.Grid.from_dict(e3_escape.grid(TINY_E3))))
+    assert len(sg.sweeps.ResultsStore(out).done()) == total
