@@ -1,5 +1,7 @@
-"""The advantage atlas: slice declarations, measures, the rate choice, the advantage interval, a tiny
-atlas end to end (a rerun computes nothing), SIGKILL and resume (slow), the command line's checks."""
+"""The advantage atlas: slice declarations and input checks, measures, the rate choice and search,
+the advantage interval and verdict, a synthetic atlas end to end (rounds of the search, a rerun
+computes nothing, a damaged measures file is recomputed), the verdict table of the command line,
+a tiny real atlas and SIGKILL-and-resume (slow)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,65 +19,64 @@ import pytest
 from typer.testing import CliRunner
 
 from specgd.atlas import boundaries as BD
+from specgd.atlas import execute as X
+from specgd.atlas import measure as M
+from specgd.atlas import search
 from specgd.atlas import slices as S
-from specgd.atlas.boundaries import onset
-from specgd.atlas.measure import (
-    TARGET_FRACTION,
-    advantage,
-    bootstrap_ratio,
-    choose_lr,
-    run_measures,
-)
-from specgd.atlas.run import AtlasConfig, atlas
+from specgd.atlas.plan import AtlasConfig, Planner
+from specgd.atlas.run import atlas
 from specgd.cli.main import app
 from specgd.errors import ConfigError
-from specgd.sweeps import Grid, plan
-from specgd.sweeps.grid import apply_overrides
 
-# 2 cells × 2 optimizers × 2 rates × 3 seeds; the base run (GD at λ = 8, lr 0.01) is one of them.
-TINY = dict(quick=True, slices=["lam"], optimizers=["gd", "specgd"], steps=100,
+# 2 cells × 2 optimizers, fixed rates (no search), 3 seeds; the real runs take 100 steps.
+TINY = dict(quick=True, slices=["lam"], optimizers=["gd", "specgd"], steps=100, seeds=3,
             values={"lam": [0.0, 8.0]}, lr_grids={"gd": [0.01, 0.1], "specgd": [0.02, 0.04]},
-            progress=False, figures=False, log=lambda s: None, workers=1)
-TINY_RUNS = 2 * 2 * 2 * 3
+            progress=False, figures=False, log=lambda s: None, workers=0)
 
 
-def _stub_runner():
-    """A runner that writes a synthetic table per run (no JAX): the loss decays at a rate set by
-    the optimizer, the rate and λ, so the atlas' plumbing is tested in a second. Built in a
-    function, so that Dask ships it by value."""
-
-    def run(configs):
-        out = []
-        for c in configs:
-            lr, lam = c["optimizer"]["lr"], c["problem"]["cov"]["lam"]
-            speed = lr * (4.0 if c["optimizer"]["name"] == "specgd" else 10.0 / (1 + lam))
-            steps = np.arange(0, c["steps"] + 1, dtype=float)
-            loss = 3.0 * np.exp(-speed * steps * (1 + 0.01 * c["seeds"][0]))
-            out.append((c, pd.DataFrame({
-                "optimizer": c["optimizer"]["name"], "seed": c["seeds"][0], "lr": lr, "step": steps,
-                "a": 1 - loss / 3, "b": 0.0, "c": loss / 3, "cos": 1 - loss / 3, "loss": loss,
-                "diverged_at_step": pd.array([pd.NA] * len(steps), dtype="Int64")})))
-        return out
-
-    return run
+def _stub_runner(pairs, cache=True):
+    """Synthetic measures per run (no JAX): the time to target is ``c/lr`` up to a largest stable
+    rate set by the optimizer and λ (beyond it the run diverges), a little longer per seed, so
+    the search has a best rate to find. Returns what :func:`specgd.atlas.execute.measure_batch`
+    returns."""
+    rows = []
+    for key, c in pairs:
+        lr, lam = c["optimizer"]["lr"], c["problem"]["cov"].get("lam", 8.0)
+        spectral = c["optimizer"]["name"] != "gd"
+        stable = 0.09 if spectral else 0.5 / (1 + lam)
+        seed = c["seeds"][0]
+        t = (4.0 if spectral else 2.0) / lr * (1 + 0.01 * seed)
+        ok = lr <= stable and t <= c["steps"]
+        loss = math.inf if lr > stable else 3.0 * math.exp(-c["steps"] / t * 6)  # 3e-3·3 at t
+        row = {"hash": key, "diverged": lr > stable, "budget": c["steps"], "escape": t / 3,
+               "worst_cos": 0.1, "final_bulk": 0.01, "loss_min": min(loss, 3.0),
+               "loss_at_budget": loss}
+        for m in S.MEASURES:
+            for target in S.TARGETS:
+                scale = 1.0 if target == S.PRIMARY_TARGET else 1.5
+                value = t * scale + (1 if m == "settle" else 0)
+                row[M.criterion(m, target)] = value if ok and value <= c["steps"] else math.inf
+        rows.append(row)
+    return pd.DataFrame(rows), {"seconds": 0.0, "hits": 0, "misses": 0}
 
 
 def test_every_slice_plans():
-    """Every cell of every slice (quick and full) is a valid run config, for every optimizer."""
-    base = {**S.BASE, "seeds": [0]}
-    for quick in (True, False):
-        for name, sl in S.SLICES.items():
-            pts = S.points(sl, quick, tuple(S.OPTIMIZERS), {o: g[:1] for o, g in S.LR_GRIDS.items()})
-            per_cell = len(S.OPTIMIZERS)
-            if sl.keep_base_rates:  # GD also at its unscaled rate, where scaling changes it
-                assert len(pts) > len(sl.cells(quick)) * per_cell
-            else:
-                assert len(pts) == len(sl.cells(quick)) * per_cell, name
-            if quick:  # planning builds every object: the first and last cell, two optimizers
-                for p in [q for q in (pts[0], pts[-1], pts[2], pts[-3])]:
-                    assert len(plan(Grid(apply_overrides(base, S.nested_first(p.overrides))))) == 1
+    """The first and last cell of every slice is a valid run config (the quick cells are among
+    the full ones); the quick atlas runs the spectral optimizers of its slices."""
+    planner = Planner(AtlasConfig(quick=True, slices=["lam"], optimizers=["gd"], values={"lam": [0]}))
+    for name, sl in S.SLICES.items():
+        quick = S.slice_optimizers(sl, tuple(S.OPTIMIZERS), True)
+        assert S.REFERENCE in quick and (set(quick) <= set(S.SPECTRAL) or name == "polar")
+        assert all(c in sl.cells(False) for c in sl.cells(True)), name  # quick cells: full ones
+        cells, opt = sl.cells(False), S.slice_optimizers(sl, tuple(S.OPTIMIZERS), False)[-1]
+        for cell in (cells[0], cells[-1]):
+            assert planner.template(name, cell, opt)["optimizer"]["name"] == S.OPTIMIZERS[opt]["name"]
     assert S.SLICES["lam_n"].columns == ("lam", "n_over_d")
-    assert S.SLICES["lam_batch"].columns == ("lam", "batch")
+    assert S.SLICES["schedule"].columns == ("lam", "schedule")
+    assert S.SLICES["dim"].columns == ("d", "lam")
+    # the constant cells of the schedule slice are the λ slice's runs (same config, same hash)
+    assert planner.template("schedule", {"lam": 8.0, "schedule": "constant"}, "gd") == \
+        planner.template("lam", {"lam": 8.0}, "gd")
 
 
 def test_slice_and_optimizer_names_are_checked():
@@ -83,148 +85,196 @@ def test_slice_and_optimizer_names_are_checked():
         S.check_slices(["lamda"])
     with pytest.raises(ConfigError, match="reference 'gd'"):
         S.check_optimizers(["specgd"])
+    with pytest.raises(ConfigError, match="names an optimizer twice"):
+        S.check_optimizers(["gd", "gd"])
     with pytest.raises(ConfigError, match="not an axis"):
         AtlasConfig(values={"lambda": [1]})
 
 
-def _table(loss, diverged=None):
-    steps = np.arange(len(loss), dtype=float) * 10
-    return pd.DataFrame({"step": steps, "loss": loss, "a": np.sqrt(np.linspace(0, 1, len(loss))),
-                         "c": np.linspace(1, 0, len(loss)), "cos": np.linspace(0.5, 1, len(loss)),
-                         "diverged_at_step": [diverged] * len(loss)})
+@pytest.mark.parametrize("kw, message", [
+    (dict(values={"lam": (8, 8)}), "values: lam lists a value twice"),
+    (dict(values={"lam": (8, 8.0)}), "values: lam lists a value twice"),
+    (dict(values={"lam": ["x"]}), "values: lam: must be a number"),
+    (dict(values={"lam": [-1.0]}), "values: lam: must be >= 0"),
+    (dict(values={"lam": []}), "values: lam needs a non-empty list"),
+    (dict(lr_grids={"gd": ()}), "lr_grids: gd needs a non-empty list of rates"),
+    (dict(lr_grids={"gdd": (0.1,)}), "'gdd' is not an optimizer of this atlas \\(did you mean 'gd'\\?\\)"),
+    (dict(lr_grids={"gd": (0.1, 0.1)}), "lr_grids: gd lists a rate twice"),
+    (dict(lr_grids={"gd": (0.1, -1.0)}), "lr_grids: gd: must be > 0"),
+    (dict(seeds=[1, 1]), "seeds: must be distinct"),
+])
+def test_bad_atlas_input_is_refused_before_any_work(kw, message, tmp_path):
+    """A duplicate value would count a cell's seeds twice; a bad value or rate list, a typo in an
+    lr_grids key: each a ConfigError naming it, before anything runs or is written."""
+    calls = []
+
+    def runner(pairs, cache=True):
+        calls.append(len(pairs))
+        return _stub_runner(pairs, cache)
+
+    with pytest.raises(ConfigError, match=message):
+        atlas(tmp_path / "a", **{**TINY, **kw, "runner": runner})
+    assert calls == [] and not (tmp_path / "a").exists()
 
 
-def test_run_measures_on_a_synthetic_table():
-    loss = 3.0 * np.exp(-np.arange(11) * 1.0)  # 3 e^{-k}: the target 3·3e-3 at k = ln(1/3e-3)
-    m = run_measures(_table(loss))
-    k = math.log(1 / TARGET_FRACTION)
-    assert m["to_target"] == pytest.approx(10 * k, rel=1e-9)  # exact: log-linear interpolation
-    assert m["escape"] == pytest.approx(50.0)  # a² = k/10 reaches 1/2 at k = 5, step 50
-    assert m["worst_cos"] == 0.5 and m["final_bulk"] == 0.0
-    assert m["loss_at_budget"] == pytest.approx(loss[-1])
-    noisy = run_measures(_table(loss + 0.25), noise=0.5)  # σ² is subtracted: the same run
-    assert noisy["to_target"] == pytest.approx(m["to_target"])
-    never = run_measures(_table(np.full(11, 3.0)))
-    assert never["to_target"] == math.inf
-    div = run_measures(_table(loss, diverged=50))
-    assert div["to_target"] == math.inf and div["loss_at_budget"] == math.inf and div["diverged"]
+def test_run_rows_from_a_result():
+    """The measures of each run of a result: the tracking columns (never reached: inf), the
+    escape step from the records, the worst alignment and the final bulk."""
+    steps = np.arange(0, 11, dtype=float) * 10
+    frame = pd.concat([pd.DataFrame({"seed": s, "lr": 0.1, "step": steps,
+                                     "a": np.sqrt(np.linspace(0, 1, 11)),
+                                     "cos": np.linspace(0.5, 1, 11) - 0.1 * s,
+                                     "c": np.linspace(1, 0, 11)}) for s in (0, 1)])
+    runs = pd.DataFrame({"seed": [0, 1], "lr": [0.1, 0.1], "final_loss": [0.1, 0.1],
+                         "diverged_at_step": pd.array([None, 40], dtype="Int64"),
+                         **{c: [30.0, np.nan] for c in M.CRITERIA},
+                         "loss_min": [1e-3, 1.0], "loss_at_budget": [1e-3, math.inf]})
+    rows = M.run_rows(runs, frame)
+    assert rows["escape"].tolist() == pytest.approx([50.0, 50.0])  # a² = 1/2 at step 50
+    assert rows["worst_cos"].tolist() == pytest.approx([0.5, 0.4])
+    assert rows["final_bulk"].tolist() == [0.0, 0.0]
+    assert rows["diverged"].tolist() == [False, True]
+    assert rows[M.PRIMARY].tolist() == [30.0, math.inf]
 
 
-def _runs(spec):
-    """Rows (lr, seed, to_target, loss_at_budget) for one cell and optimizer 'x'."""
-    return pd.DataFrame([{"lam": 1.0, "optimizer": "x", "lr": lr, "seed": s, "to_target": t,
-                          "loss_at_budget": loss, "diverged": t == math.inf}
-                         for lr, s, t, loss in spec])
+def _per_rate(spec):
+    """``per_rate`` rows of one group from (lr, k, median primary, median loss)."""
+    return pd.DataFrame([{"g": 0, "lr": lr, "k": k, "candidate": True, "median_loss": loss,
+                          **{f"median_{c}": t for c in M.CRITERIA}}
+                         for lr, k, t, loss in spec])
 
 
-def test_choose_lr_by_median_steps_then_loss():
-    runs = _runs([(0.1, 0, 50, 1e-3), (0.1, 1, 60, 1e-3), (0.1, 2, math.inf, 1e-3),  # median 60
-                  (0.2, 0, 40, 1e-3), (0.2, 1, math.inf, 1e-3), (0.2, 2, math.inf, 1e-3),  # inf
-                  (0.05, 0, 55, 1e-3), (0.05, 1, 58, 1e-3), (0.05, 2, 59, 1e-3)])  # median 58
-    tried, best = choose_lr(runs, ["lam", "optimizer"])
-    assert best["lr"].tolist() == [0.05]
-    assert tried.set_index("lr").loc[0.2, "median_to_target"] == math.inf
-    assert tried["chosen"].sum() == 1
-    # never reached at any rate: the smaller median loss at the budget decides
-    runs = _runs([(0.1, s, math.inf, 1e-2) for s in range(3)] + [(0.2, s, math.inf, 1e-3) for s in range(3)])
-    assert choose_lr(runs, ["lam", "optimizer"])[1]["lr"].tolist() == [0.2]
+def test_choose_by_median_then_loss_then_rate():
+    rates = _per_rate([(0.1, 0, 60.0, 1e-3), (0.2, 1, math.inf, 1e-3), (0.05, -1, 58.0, 1e-3)])
+    assert M.choose(rates, ["g"], M.PRIMARY)["lr"].tolist() == [0.05]
+    never = _per_rate([(0.1, 0, math.inf, 1e-2), (0.2, 1, math.inf, 1e-3)])
+    assert M.choose(never, ["g"], M.PRIMARY)["lr"].tolist() == [0.2]  # the loss decides
+    tie = _per_rate([(0.1, 0, 50.0, 1e-3), (0.2, 1, 50.0, 1e-3)])
+    assert M.choose(tie, ["g"], M.PRIMARY)["lr"].tolist() == [0.1]
 
 
-def test_advantage_and_its_interval():
-    rows = [{"lam": 1.0, "optimizer": "gd", "lr": 0.1, "seed": s, "to_target": t, "budget": 1000,
-             "diverged": False, "escape": 1.0, "worst_cos": 0.1, "loss_at_budget": 0.0, "final_bulk": 0.0}
-            for s, t in enumerate([100, 110, 120])]
-    rows += [{**r, "optimizer": "specgd", "to_target": t} for r, t in zip(rows, [20, 22, 24], strict=True)]
-    rows += [{**r, "optimizer": "slow", "to_target": math.inf} for r in rows[:3]]
-    adv = advantage(pd.DataFrame(rows), ["lam"]).set_index("optimizer")
-    assert adv.loc["gd", "advantage"] == 1.0
-    assert adv.loc["specgd", "advantage"] == pytest.approx(5.0)
-    assert adv.loc["specgd", "ci_lo"] <= 5.0 <= adv.loc["specgd", "ci_hi"]
-    assert 100 / 24 - 1e-9 <= adv.loc["specgd", "ci_lo"] and adv.loc["specgd", "ci_hi"] <= 120 / 20 + 1e-9
-    assert adv.loc["slow", "bound"] == "<" and adv.loc["slow", "advantage"] == pytest.approx(0.11)
-    lo, hi = bootstrap_ratio(np.array([10.0] * 3), np.array([5.0] * 3), 100, np.random.default_rng(0))
+def test_search_needs_neighbours_and_extensions():
+    """The √2 neighbours of the best; ×2 beyond it while it is at an edge; nothing past the cap."""
+    inside = _per_rate([(0.01, 0, 90.0, 0), (0.02, 2, 50.0, 0), (0.04, 4, 70.0, 0)])
+    assert search.needs(inside, (-10, 10)) == {1, 3}
+    low = _per_rate([(0.01, 0, 40.0, 0), (0.02, 2, 50.0, 0)])
+    assert search.needs(low, (-10, 10)) == {-2, -1, 1}
+    assert search.needs(low, (0, 10)) == {1}  # at the cap: no extension
+    done = _per_rate([(r, k, 60.0 + abs(k - 2), 0) for r, k in
+                      [(0.01, 0), (0.014, 1), (0.02, 2), (0.028, 3), (0.04, 4)]])
+    assert search.needs(done, (-10, 10)) == set()
+    chosen = M.choose(low, ["g"], M.PRIMARY)
+    assert search.edges(low, chosen, ["g"])["edge"].tolist() == [True]
+
+
+def test_advantage_interval_and_verdict():
+    rows = [{"lam": 1.0, "optimizer": "gd", "lr": 0.1, "seed": s, M.PRIMARY: t, "budget": 1000,
+             "diverged": False, "escape": 1.0, "worst_cos": 0.1, "loss_at_budget": 1e-3,
+             "final_bulk": 0.0} for s, t in enumerate([100, 110, 120, 105, 115])]
+    gd = list(rows)
+    for name, times in (("specgd", [20, 22, 24, 21, 23]), ("slow", [math.inf] * 5),
+                        ("same", [130, 90, 110, 100, 120])):
+        rows += [{**r, "optimizer": name, M.PRIMARY: t} for r, t in zip(gd, times, strict=True)]
+    runs = pd.DataFrame(rows)
+    chosen = runs[["lam", "optimizer", "lr"]].drop_duplicates()
+    edges = chosen.assign(edge=False)
+    adv = M.advantage(runs, chosen, M.PRIMARY, ["lam"], edges).set_index("optimizer")
+    assert adv.loc["gd", "advantage"] == 1.0 and adv.loc["gd", "verdict"] == "even"
+    assert adv.loc["specgd", "advantage"] == pytest.approx(110 / 22)
+    assert 100 / 24 - 1e-9 <= adv.loc["specgd", "ci_lo"] <= 110 / 22 <= adv.loc["specgd", "ci_hi"]
+    assert adv.loc["specgd", "verdict"] == "ahead" and adv.loc["specgd", "n_seeds"] == 5
+    assert adv.loc["slow", "bound"] == "<" and adv.loc["slow", "verdict"] == "behind"
+    assert adv.loc["same", "verdict"] == "even"  # the interval contains 1
+    assert (adv["measure"] == "settle").all() and (adv["target"] == S.PRIMARY_TARGET).all()
+    # the interval depends only on the data: the same runs give the same interval
+    again = M.advantage(runs, chosen, M.PRIMARY, ["lam"], edges).set_index("optimizer")
+    assert again.loc["same", "ci_lo"] == adv.loc["same", "ci_lo"]
+    lo, hi = M.bootstrap_ratio(np.array([10.0] * 3), np.array([5.0] * 3), 100, np.random.default_rng(0))
     assert lo == hi == 2.0
 
 
-def test_boundary_onset():
-    # the onset ignores a parity blip at the smallest x: the last rise counts
-    o = onset([1, 2, 4, 8], [1.0, 0.5, 0.5, 2.0])
-    assert o["side"] == "crossing" and o["value"] == pytest.approx(8 / 2**0.5)
-    assert onset([1, 2], [0.5, 0.9])["side"] == "below" and onset([1, 2], [1, 3])["side"] == "above"
+def test_the_verdict_table_marks_cells_decided_by_the_loss_at_the_budget():
+    """Where neither X nor GD gets there, the ratio of losses at the budget decides; the table
+    says so (a bare "30 ahead" read as thirty times faster)."""
+    from specgd.atlas.table import verdicts
+
+    rows = [{"lam": 1.0, "optimizer": o, "lr": 0.1, "seed": s, M.PRIMARY: math.inf,
+             "budget": 1000, "diverged": False, "escape": 1.0, "worst_cos": 0.1,
+             "loss_at_budget": loss * (1 + 0.01 * s), "final_bulk": 0.0}
+            for o, loss in (("gd", 0.3), ("specgd", 0.01)) for s in range(5)]
+    runs = pd.DataFrame(rows)
+    chosen = runs[["lam", "optimizer", "lr"]].drop_duplicates()
+    adv = M.advantage(runs, chosen, M.PRIMARY, ["lam"], chosen.assign(edge=False))
+    adv = adv.assign(slice="lam", schedule="constant")
+    row = adv.set_index("optimizer").loc["specgd"]
+    assert row["decided_by"] == "loss_at_budget" and row["advantage"] == pytest.approx(30.0)
+    text = verdicts(adv)
+    assert "30ℓ ahead" in text and "ℓ: neither X nor GD got there" in text
 
 
 @pytest.fixture(scope="module")
 def stub(tmp_path_factory):
     out = tmp_path_factory.mktemp("atlas") / "stub"
-    return out, atlas(out, runner=_stub_runner(), **TINY)
+    kw = {**TINY, "quick": False, "lr_grids": {}, "figures": True}  # the search of every criterion
+    return out, atlas(out, runner=_stub_runner, **kw), kw
 
 
-def test_tiny_atlas_plumbing(stub):
-    """The atlas with a synthetic runner: store, tables, the chosen rates, a rerun computes none."""
-    out, res = stub
-    assert res.report is not None and res.report.completed == TINY_RUNS
-    adv = res.advantage.set_index(["lam", "optimizer"])
-    # GD at its larger rate: speed 1/(1+λ) against SpecGD's 0.16 → the advantage is 0.16·(1+λ)
-    assert adv.loc[(8.0, "specgd"), "advantage"] == pytest.approx(0.16 * 9 / 1.0, rel=0.05)
-    assert adv.loc[(0.0, "specgd"), "lr"] == 0.04 and adv.loc[(0.0, "gd"), "lr"] == 0.1
+def test_stub_atlas_searches_the_rates(stub):
+    """The search, with a synthetic runner: every chosen rate has its √2 neighbours tried; GD's
+    best is its largest stable rate, found by extending the grid; a rerun computes nothing."""
+    out, res, kw = stub
+    assert res.rounds >= 2 and res.report.completed > 0
+    tried = res.lr_choice
+    assert set(tried["origin"]) >= {"start", "refine", "extend"}
+    for crit in M.CRITERIA:
+        for _, row in tried[tried[f"chosen_{crit}"]].iterrows():
+            same = tried[(tried["lam"] == row["lam"]) & (tried["optimizer"] == row["optimizer"])]
+            assert {row["k"] - 1, row["k"] + 1} <= set(same["k"]), (crit, row["lam"], row["optimizer"])
+    adv = res.advantage
+    assert set(adv["measure"]) == set(S.MEASURES) and set(adv["target"]) == set(S.TARGETS)
+    assert set(adv["verdict"]) <= {"ahead", "behind", "even"} and not adv["lr_at_edge"].any()
+    gd = adv[(adv["optimizer"] == "gd") & (adv["lam"] == 8.0) & (adv["measure"] == "settle")]
+    assert gd["lr"].iloc[0] == S.rate("gd", 4) == 0.04  # the largest stable √2 rate (< 0.5/9)
     for name in ("atlas.parquet", "lr_choice.parquet", "advantage.parquet", "boundaries.json",
-                 "manifest.json", "measures.parquet"):
+                 "manifest.json", "atlas_curves.png"):
         assert (out / name).is_file(), name
-    again = atlas(out, runner=_stub_runner(), **TINY)
-    assert again.report is None  # nothing to compute
+    again = atlas(out, runner=_stub_runner, **kw)
+    assert again.report.completed == 0
     pd.testing.assert_frame_equal(again.advantage, res.advantage)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("atlas") / "tiny"
-    return out, atlas(out, **TINY)
+def test_a_damaged_measures_file_is_computed_again(tmp_path):
+    """A measures file overwritten from outside is moved aside with a warning, and its runs are
+    computed again (the atlas used to crash with ArrowInvalid on its damaged cache)."""
+    out = tmp_path / "a"
+    kw = {**TINY, "runner": _stub_runner}
+    first = atlas(out, **kw)
+    victim = sorted((out / "measures").glob("*.parquet"))[0]
+    victim.write_bytes(b"PAR1 not a parquet file")
+    with pytest.warns(X.AtlasCacheWarning, match="unreadable"):
+        again = atlas(out, **kw)
+    assert again.report.completed > 0 and list((out / "measures" / "corrupt").iterdir())
+    pd.testing.assert_frame_equal(again.advantage, first.advantage)
 
 
-@pytest.mark.slow
-def test_tiny_atlas_end_to_end(tiny):
-    out, res = tiny
-    assert res.report is not None and res.report.completed == TINY_RUNS  # cells × opts × lrs × seeds
-    assert len(res.runs) == 2 * 2 * 3  # the chosen rate's seeds, per cell and optimizer
-    assert len(res.lr_choice) == 2 * 2 * 2 and res.lr_choice["chosen"].sum() == 4
-    assert set(res.advantage["optimizer"]) == {"gd", "specgd"}
-    for name in ("atlas.parquet", "lr_choice.parquet", "advantage.parquet", "boundaries.json",
-                 "manifest.json", "measures.parquet"):
-        assert (out / name).is_file(), name
-    # a rerun computes nothing and gives the same tables
-    again = atlas(out, **TINY)
-    assert again.report is None
-    pd.testing.assert_frame_equal(again.advantage, res.advantage)
+def test_a_second_atlas_into_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "a"
+    with X.folder_lock(out), pytest.raises(ConfigError, match="another atlas is running"):
+        atlas(out, runner=_stub_runner, **TINY)
 
 
-@pytest.mark.slow
-def test_sigkill_during_the_atlas_then_resume(tmp_path):
-    """SIGKILL while the atlas computes; the rerun recomputes no stored run and loses none."""
-    out = tmp_path / "killed"
-    kw = dict(quick=True, slices=["lam"], optimizers=["gd", "specgd"], values={"lam": [0.0, 8.0, 64.0]},
-              steps=100, progress=False, figures=False, workers=1)
-    code = ("import sys\nfrom specgd.atlas import atlas\n"
-            "if __name__ == '__main__':\n"
-            f"    atlas(sys.argv[1], max_batch=3, **{kw!r})\n")
-    script = tmp_path / "go.py"
-    script.write_text(code)
-    proc = subprocess.Popen([sys.executable, str(script), str(out)], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    runs = out / "store" / "runs"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(runs.glob("*.parquet")) if runs.exists() else []) < 6:
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    stored = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.parquet")}
-    assert 0 < len(stored) < 3 * 6 * 3, "the kill must come after some runs and before the last"
-    res = atlas(out, log=lambda s: None, **kw)
-    after = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.parquet")}
-    assert all(after[name] == stamp for name, stamp in stored.items()), "a stored run was recomputed"
-    assert len(after) == 3 * 6 * 3 + 3 * 2  # every run (cells × rates × seeds + manifold runs)
-    assert res.report is not None and res.report.skipped >= len(stored)
-    assert res.report.completed + res.report.skipped == res.report.total
-    assert res.report.failed == 0 and not list((out / "store" / "claims").glob("*.json"))
+def test_the_command_line_prints_the_verdicts_first(tmp_path, monkeypatch):
+    """``specgd atlas`` ends with the verdict table before the file names (it used to print file
+    names only)."""
+    monkeypatch.setattr(X, "measure_batch", _stub_runner)
+    out = tmp_path / "a"
+    result = CliRunner().invoke(app, ["atlas", "--quick", "--slices", "lam", "--workers", "0",
+                                      "--no-progress", "--no-compile-cache", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "Advantage over GD" in text and "verdict" in text.lower()
+    assert text.index("Advantage over GD") < text.index("wrote")
+    assert "SpecGD" in text and ("ahead" in text or "behind" in text or "even" in text)
 
 
 def test_cli_refuses_bad_input(tmp_path):
@@ -239,7 +289,8 @@ def test_cli_refuses_bad_input(tmp_path):
 
 
 def test_e8_claims_and_figures_from_an_atlas(stub):
-    """E8 turns an atlas into claims of the declared kinds, each with a docs source."""
+    """E8 turns an atlas into claims of the declared kinds, each with a docs source; every stated
+    number names its measure, seeds and interval."""
     from specgd.report.experiments import EXPERIMENTS
     from specgd.report.experiments import e8_atlas as e8
 
@@ -247,12 +298,28 @@ def test_e8_claims_and_figures_from_an_atlas(stub):
     assert e8.Params.quick().slices == ("lam", "angle") and e8.Params.full().slices is None
     claims = e8._claims(e8.Params(), stub[1])
     by_id = {c.id: c for c in claims}
-    assert {"E8.population-winner", "E8.lam-max", "E8.lam-min"} <= set(by_id)
+    assert {"E8.population-winner", "E8.lam-max", "E8.lam-min", "E8.rates-at-edge"} <= set(by_id)
     assert by_id["E8.population-winner"].kind == "derived"
+    note = by_id["E8.lam-max"].note
+    assert "settle step to 3e-3·L₀" in note and "3 seeds" in note and "interval" in note
     spec = "MODEL" + ".md"
     for c in claims:
         assert c.source.startswith("docs/atlas.md#") and spec not in c.text + c.note
         assert c.to_json()["verdict"] in ("PASS", "FAIL", "HOLDS", "BREAKS", "INFO")
+
+
+def test_e8_curves_fill_their_width(stub):
+    """Two slices make two panels side by side, not three columns with one empty (the quick
+    E8 figure left a third of its width blank)."""
+    from specgd.atlas.figures import curves
+    from specgd.atlas.table import primary
+
+    adv = primary(stub[1].advantage)
+    fig = curves(pd.concat([adv, adv.assign(slice="angle", angle_deg=adv["lam"])]),
+                 ["lam", "angle"], {})
+    visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    assert len(visible) == 2
+    assert fig.get_size_inches()[0] == pytest.approx(2 * 4.6)
 
 
 def test_specgd_atlas_is_callable_either_way():
@@ -262,27 +329,76 @@ def test_specgd_atlas_is_callable_either_way():
     assert specgd.atlas.atlas is atlas
 
 
+@pytest.mark.slow
+def test_tiny_atlas_end_to_end(tmp_path):
+    """The real runs (100 steps): every run measured, the tables, and a rerun computes nothing."""
+    out = tmp_path / "tiny"
+    res = atlas(out, **TINY)
+    assert res.report.completed == 2 * 2 * 2 * 3 + 2 * 2  # cells × opts × rates × seeds + manifold
+    assert len(res.lr_choice) == 2 * 2 * 2 and res.lr_choice["chosen"].sum() == 4
+    assert set(res.advantage["optimizer"]) == {"gd", "specgd"}
+    for name in ("atlas.parquet", "lr_choice.parquet", "advantage.parquet", "boundaries.json",
+                 "manifest.json"):
+        assert (out / name).is_file(), name
+    again = atlas(out, **TINY)
+    assert again.report.completed == 0
+    pd.testing.assert_frame_equal(again.advantage, res.advantage)
+
+
+@pytest.mark.slow
+def test_sigkill_during_the_atlas_then_resume(tmp_path):
+    """SIGKILL while the atlas computes (on Dask workers); the rerun recomputes no measured run
+    and loses none."""
+    out = tmp_path / "killed"
+    kw = dict(quick=True, slices=["lam"], optimizers=["gd", "specgd"], values={"lam": [0.0, 8.0, 64.0]},
+              steps=100, seeds=3, progress=False, figures=False, workers=1,
+              lr_grids={"gd": [0.01, 0.04, 0.16], "specgd": [0.01, 0.04, 0.16]})
+    code = ("import sys\nfrom specgd.atlas import atlas, execute\n"
+            "execute.TASK_SECONDS = 0.0\n"  # a task per problem × rate: many files to kill between
+            "if __name__ == '__main__':\n"
+            f"    atlas(sys.argv[1], **{kw!r})\n")
+    script = tmp_path / "go.py"
+    script.write_text(code)
+    proc = subprocess.Popen([sys.executable, str(script), str(out)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    files = out / "measures"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(files.glob("*.parquet")) if files.exists() else []) < 3:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stored = {p.name: p.stat().st_mtime_ns for p in files.glob("*.parquet")}
+    assert 0 < len(stored) < 3 * 2 * 3, "the kill must come after some tasks and before the last"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", X.AtlasCacheWarning)  # nothing half-written
+        res = atlas(out, log=lambda s: None, **kw)
+    after = {p.name: p.stat().st_mtime_ns for p in files.glob("*.parquet")}
+    assert all(after[name] == stamp for name, stamp in stored.items()), "a measured run was recomputed"
+    measured = pd.concat([pd.read_parquet(p) for p in files.glob("*.parquet")])
+    assert measured["hash"].is_unique and len(measured) == 3 * 2 * 3 * 3 + 3 * 2
+    assert res.report.failed == 0 and not list(files.glob(".*.tmp"))
+
+
 def _angle_tables(gd_steps, sp_steps, angles=(0.5, 30.0, 60.0, 90.0), lr_gd=0.01, lr_sp=0.04):
     """Synthetic advantage and lr_choice tables of an angle slice: GD and SpecGD at one pair
     (plus a decoy GD rate that must not be read)."""
+    col = f"median_{M.criterion('first', S.PRIMARY_TARGET)}"
     rows, adv = [], []
     for a, g, sp in zip(angles, gd_steps, sp_steps, strict=True):
-        rows += [{"slice": "angle", "angle_deg": a, "optimizer": "gd", "lr": lr_gd, "median_to_target": g},
-                 {"slice": "angle", "angle_deg": a, "optimizer": "gd", "lr": 0.16, "median_to_target": 1.0},
-                 {"slice": "angle", "angle_deg": a, "optimizer": "specgd", "lr": lr_sp,
-                  "median_to_target": sp}]
+        rows += [{"slice": "angle", "angle_deg": a, "optimizer": "gd", "lr": lr_gd, col: g},
+                 {"slice": "angle", "angle_deg": a, "optimizer": "gd", "lr": 0.16, col: 1.0},
+                 {"slice": "angle", "angle_deg": a, "optimizer": "specgd", "lr": lr_sp, col: sp}]
         adv += [{"slice": "angle", "angle_deg": a, "optimizer": o, "lr": 0.04, "advantage": 1.0}
                 for o in ("gd", "specgd")]
     return pd.DataFrame(adv), pd.DataFrame(rows)
 
 
 def test_angle_rate_pair_rule(monkeypatch):
-    """The pair: rates of both grids, GD's recursion finite at every angle, the derived threshold
+    """The pair: candidate rates, GD's recursion finite at every angle, the derived threshold
     in the window and closest to its aim (stubbed theory: no recursion runs)."""
     from types import SimpleNamespace
 
-    both_gd = [r for r in S.LR_GRIDS["gd"] if r in S.quick_grid(S.LR_GRIDS["gd"])]
-    assert both_gd == [0.01, 0.04, 0.16]
+    assert S.ANGLE_CANDIDATES["gd"] == (0.01, 0.04, 0.16)
     table = {(0.01, 0.01): 81.0, (0.01, 0.04): 56.0, (0.01, 0.16): 21.0, (0.04, 0.04): 60.0}
 
     def fake_rec(d, m, lam, angles, opt, lr, steps, **kw):  # GD diverges above η̃ = 0.01
@@ -296,12 +412,13 @@ def test_angle_rate_pair_rule(monkeypatch):
     pair = BD.angle_rate_pair(100)
     # (0.04, 0.04) is at the aim but GD diverges there; 81° lies outside the window
     assert (pair["lr_gd"], pair["lr_specgd"], pair["predicted"]) == (0.01, 0.04, 56.0)
+    assert (pair["lr_gd"], pair["lr_specgd"]) == (S.ANGLE_PAIR["gd"], S.ANGLE_PAIR["specgd"])
     assert len(pair["candidates"]) == 9 and "closest to 60°" in pair["rule"]
 
 
 def test_angle_check_and_claim_from_fixed_rates():
-    """The measured crossing is the last rise of GD/SpecGD steps through 1 at the pair's rates;
-    the claim passes within one grid step and fails, with its numbers, outside it."""
+    """The measured crossing is the last rise of GD/SpecGD first crossings through 1 at the
+    pair's rates; the claim passes within one grid step and fails, with its numbers, outside."""
     from types import SimpleNamespace
 
     from specgd.report.experiments.e8_atlas import _angle_claim
@@ -320,11 +437,9 @@ def test_angle_check_and_claim_from_fixed_rates():
     assert "η̃ = 0.01" in claim.text and "0.5°: 20 (>)" in claim.note
     far = _angle_claim(BD._angle(adv, tried, cfg, {**pair, "predicted": 80.0}))
     assert far.passed is False and "more than one grid step" in far.note
-    # no rise through 1 at all (SpecGD behind everywhere): a FAIL that says so
     adv2, tried2 = _angle_tables([5.0, 5.0, 5.0, 5.0], [10.0, 10.0, 10.0, 10.0])
     none = _angle_claim(BD._angle(adv2, tried2, cfg, pair))
     assert none.passed is False and "never rises" in none.note
-    # the pair not run in this atlas: the check is unavailable, not failed
     assert not BD._angle(adv, tried, cfg, {**pair, "lr_gd": 0.02})["available"]
 
 
@@ -354,9 +469,16 @@ def test_manifold_claims_split_band_runs():
     assert [c.id for c in claims] == ["E8.manifold-steps"] and claims[0].passed is False
 
 
+def test_onset():
+    o = BD.onset([1, 2, 4, 8], [1.0, 0.5, 0.5, 2.0])
+    assert o["side"] == "crossing" and o["value"] == pytest.approx(8 / 2**0.5)
+    assert BD.onset([1, 2], [0.5, 0.9])["side"] == "below" and BD.onset([1, 2], [1, 3])["side"] == "above"
+
+
 @pytest.mark.slow
 def test_angle_rate_pair_from_the_theory():
-    """With the real recursion: GD η̃ = 0.01 with SpecGD η = 0.04, threshold ≈ 56° (λ = 8)."""
+    """With the real recursion: GD η̃ = 0.01 with SpecGD η = 0.04, threshold ≈ 56° (λ = 8); the
+    angle slice runs this pair at every angle."""
     pair = BD.angle_rate_pair(S.BASE["steps"])
-    assert (pair["lr_gd"], pair["lr_specgd"]) == (0.01, 0.04)
+    assert (pair["lr_gd"], pair["lr_specgd"]) == (S.ANGLE_PAIR["gd"], S.ANGLE_PAIR["specgd"])
     assert 50.0 < pair["predicted"] < 62.0

@@ -14,6 +14,10 @@ means one thing across the suite. Pure numpy: this module knows nothing of runs 
   interpolated in ``log loss``).
 * :func:`settle_step` — the step from which a loss *stays* at or below a level until the last
   step: robust to one-step dips of an oscillating loss (the primary "time to target").
+* :func:`log_interpolate` — the crossing of a level between two steps, linear in ``log loss``
+  (what :func:`steps_to_loss` does between the two records around its crossing).
+* :func:`min_loss`, :func:`loss_at_budget` — the lowest finite loss of a run and its loss at the
+  last step (``inf`` when that is not finite).
 * :func:`loss_target` — that level: the noise floor plus :data:`TARGET_FRACTION` of the initial
   excess loss.
 * :func:`censored_ratio` — the advantage ratio ``GD / SpecGD`` of two times, as a bound when one
@@ -27,7 +31,8 @@ import math
 import numpy as np
 
 __all__ = ["ESCAPE_A2", "TARGET_FRACTION", "censored_ratio", "escape_step", "first_crossing",
-           "log_slope", "loglog_slope", "loss_target", "settle_step", "steps_to_loss"]
+           "log_interpolate", "log_slope", "loglog_slope", "loss_at_budget", "loss_target",
+           "min_loss", "settle_step", "steps_to_loss"]
 
 #: The escape threshold on the signal statistic: a run has escaped once ``a² ≥ 1/2``.
 ESCAPE_A2 = 0.5
@@ -63,11 +68,45 @@ def first_crossing(x, y, level: float, interpolate: str | None = "linear",
 
 def steps_to_loss(steps, loss, level: float) -> float:
     """The first step with ``loss ≤ level``, interpolated linearly in ``log loss`` between the
-    logged steps around it (a loss falls about exponentially between logs); NaN if never. A loss
-    at or below 0 counts as reached; a NaN loss never does."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = -np.log(np.maximum(np.asarray(loss, dtype=float), 1e-300))
-    return first_crossing(steps, y, -math.log(level))
+    recorded steps around it (:func:`log_interpolate`: a loss falls about exponentially between
+    records); ``steps[0]`` when the first record is already at or below ``level``; NaN if never.
+    A loss at or below 0 counts as reached (as ``1e-300`` in the logarithm); NaN or ``inf``
+    never does.
+
+    The test is ``loss ≤ level`` itself (not on the logarithm), so that a run's in-scan first
+    crossing (:func:`specgd.run` with ``targets``), which keeps the two losses around the first
+    step at or below the level, gives the same number to the last bit."""
+    loss = np.asarray(loss, dtype=float)
+    hit = np.nonzero(loss <= level)[0]
+    if len(hit) == 0:
+        return math.nan
+    i = int(hit[0])
+    if i == 0:
+        return float(np.asarray(steps)[0])
+    x = np.asarray(steps, dtype=float)
+    return log_interpolate(x[i - 1], x[i], loss[i - 1], loss[i], level)
+
+
+def log_interpolate(x0: float, x1: float, loss0: float, loss1: float, level: float) -> float:
+    """Where ``level`` lies between ``(x0, loss0)`` and ``(x1, loss1)`` (``loss0 > level ≥
+    loss1``), linearly in ``log loss``; a loss at or below 0 counts as ``1e-300``."""
+    y0 = -math.log(max(float(loss0), 1e-300))
+    y1 = -math.log(max(float(loss1), 1e-300))
+    return float(x0 + (-math.log(level) - y0) / (y1 - y0) * (x1 - x0))
+
+
+def min_loss(loss) -> float:
+    """The lowest finite loss of a run (its running minimum at the last step); NaN if none is
+    finite."""
+    loss = np.asarray(loss, dtype=float)
+    finite = loss[np.isfinite(loss)]
+    return float(finite.min()) if len(finite) else math.nan
+
+
+def loss_at_budget(loss) -> float:
+    """The loss at the last recorded step; ``inf`` when it is not finite (a diverged run)."""
+    last = float(np.asarray(loss, dtype=float)[-1])
+    return last if math.isfinite(last) else math.inf
 
 
 def settle_step(steps, loss, level: float) -> float:

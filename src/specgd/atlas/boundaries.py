@@ -1,9 +1,14 @@
 """Boundaries of the atlas and their checks against theory (docs/atlas.md#boundaries).
 
+The checks against the exact reduced recursion compare first crossings of the primary target
+(the recursion's prediction is the first step at or below it); the boundaries, the momentum and
+the polar comparisons use the primary criterion, settle at 3e-3·L₀.
+
 * ``population``: in every population cell of a spiked slice (λ, angle, width m ≥ 2), the winner
-  (GD or SpecGD, fewer median steps to the target) predicted by the exact reduced recursion at the
-  rates chosen in that cell (:func:`specgd.theory.atlas.predict_population_winner`) against the
-  simulated winner from Gaussian init; cells the recursion calls a tie are not counted.
+  (GD or SpecGD, fewer median steps to the first crossing) predicted by the exact reduced
+  recursion at the rates chosen in that cell
+  (:func:`specgd.theory.atlas.predict_population_winner`) against the simulated winner from
+  Gaussian init; cells the recursion calls a tie are not counted.
 * ``angle``: GD and SpecGD at one fixed rate pair (:func:`angle_rate_pair`: a pair of both the
   quick and the full grids at which GD does not diverge at any angle and whose derived threshold
   lies well inside (0°, 90°)) across the angle slice; the last angle at which GD's steps over
@@ -19,6 +24,9 @@
   O(η) band above the target.
 * ``momentum``: per batch size, Muon's advantage with β = 0.95 and with β = 0, and the smallest B
   from which β = 0.95 is ahead of GD.
+* ``polar``: per λ of the polar slice, what each Newton–Schulz variant of Muon β = 0 is worth
+  against the exact polar factor (SpecGD): the exact one's median settle step over the
+  variant's, with a seed-bootstrap interval and a verdict.
 
 Theory functions missing from :mod:`specgd.theory.atlas` leave their entry ``{"available":
 False}``.
@@ -33,9 +41,12 @@ import numpy as np
 import pandas as pd
 
 from specgd.analysis import censored_ratio
+from specgd.atlas import measure as M
 from specgd.atlas import slices as S
-from specgd.atlas.measure import TARGET_FRACTION
 from specgd.theory import atlas as theory
+
+#: The target of every theory check: the primary one.
+TARGET_FRACTION = S.PRIMARY_TARGET
 
 
 def onset(xs, ratios) -> dict[str, Any]:
@@ -111,9 +122,8 @@ def _angle_setting(steps: int) -> dict[str, Any]:
 def angle_rate_pair(steps: int = S.BASE["steps"]) -> dict[str, Any]:
     """The fixed rate pair (GD η̃, SpecGD η) of the angle-threshold check, chosen by a rule:
 
-    1. candidates: the rates of both the full grid (:data:`specgd.atlas.slices.LR_GRIDS`) and the
-       quick grid (:func:`specgd.atlas.slices.quick_grid`), so that every atlas runs them (the
-       angle slice keeps GD's unscaled grid);
+    1. candidates: :data:`specgd.atlas.slices.ANGLE_CANDIDATES` (the angle slice runs the pick,
+       :data:`specgd.atlas.slices.ANGLE_PAIR`, at every angle besides its searched rates);
     2. GD rates at which the exact reduced recursion (:func:`specgd.theory.atlas.angle_recursion`,
        Gaussian start, the atlas' budget) does not diverge at any angle of the full angle grid
        (GD's curvature along the teacher grows as ``s*² = (1 + λcos²φ)²`` towards 0°);
@@ -126,8 +136,7 @@ def angle_rate_pair(steps: int = S.BASE["steps"]) -> dict[str, Any]:
     whether GD's recursion stays finite)."""
     fn, rec = theory.angle_threshold_deg, theory.angle_recursion
     setting = _angle_setting(steps)
-    both = {opt: [r for r in S.LR_GRIDS[opt] if r in S.quick_grid(S.LR_GRIDS[opt])]
-            for opt in ("gd", "specgd")}
+    both = {opt: list(S.ANGLE_CANDIDATES[opt]) for opt in ("gd", "specgd")}
     angles = np.asarray(S.SLICES["angle"].axes[0].full, dtype=float)
     stable = {}
     for lr in both["gd"]:
@@ -150,7 +159,7 @@ def angle_rate_pair(steps: int = S.BASE["steps"]) -> dict[str, Any]:
     if pick is None:
         return {"available": False, "why": "no candidate pair with GD stable at every angle",
                 "candidates": candidates}
-    rule = (f"rates of both the quick and full grids; GD's recursion finite at every angle; "
+    rule = (f"candidate rates; GD's recursion finite at every angle; "
             f"derived threshold in [{lo:g}°, {hi:g}°], closest to {ANGLE_AIM:g}°"
             + ("" if inside else " (none in the window: closest to it)"))
     return {"available": True, "lr_gd": pick["lr_gd"], "lr_specgd": pick["lr_specgd"],
@@ -158,9 +167,11 @@ def angle_rate_pair(steps: int = S.BASE["steps"]) -> dict[str, Any]:
 
 
 def _angle(adv: pd.DataFrame, lr_choice: pd.DataFrame, config,
-           pair: dict[str, Any] | None = None) -> dict[str, Any]:
+           pair: dict[str, Any] | None = None, primary: pd.DataFrame | None = None
+           ) -> dict[str, Any]:
     """The angle threshold at one fixed rate pair (:func:`angle_rate_pair`, or ``pair``), read from
-    the rates tried in the angle slice (every rate of the grid is run at every angle)."""
+    the rates tried in the angle slice (the pair is run at every angle); ``primary``: the
+    advantages at the best rates (for ``per_angle``; default ``adv``)."""
     part = _spec(adv, "angle").sort_values("angle_deg")
     if part.empty or "gd" not in set(adv[adv["slice"] == "angle"]["optimizer"]):
         return {"available": False, "why": "slice angle (with gd and specgd) not in this atlas"}
@@ -177,8 +188,9 @@ def _angle(adv: pd.DataFrame, lr_choice: pd.DataFrame, config,
     if t_gd.empty or t_sp.empty:
         return {"available": False, **base,
                 "why": f"the angle slice did not run GD at η̃ = {lr_gd:g} and SpecGD at η = {lr_sp:g}"}
-    g = t_gd["median_to_target"].reindex(angles).to_numpy(dtype=float)
-    sp = t_sp["median_to_target"].reindex(angles).to_numpy(dtype=float)
+    col = f"median_{M.criterion('first', TARGET_FRACTION)}"
+    g = t_gd[col].reindex(angles).to_numpy(dtype=float)
+    sp = t_sp[col].reindex(angles).to_numpy(dtype=float)
     horizon = np.full(len(angles), float(config.steps))
     ratios, bound = censored_ratio(g, sp, horizon, horizon)
     step = float(np.diff(angles).max()) if len(angles) > 1 else math.nan
@@ -187,7 +199,8 @@ def _angle(adv: pd.DataFrame, lr_choice: pd.DataFrame, config,
         "fixed_rate": [{"angle_deg": float(a), "ratio": float(r), "bound": b,
                         "gd_steps": float(x), "specgd_steps": float(y)}
                        for a, r, b, x, y in zip(angles, ratios, bound, g, sp, strict=True)],
-        "per_angle": part[["angle_deg", "advantage", "lr"]].to_dict("records")}
+        "per_angle": _spec(adv if primary is None else primary, "angle").sort_values("angle_deg")[
+            ["angle_deg", "advantage", "lr"]].to_dict("records")}
     cross = theory.boundary_crossing(angles, ratios, log=False, direction="rises", which="last")
     out["measured"] = measured = float(cross["x"])
     pred = pair.get("predicted")
@@ -318,12 +331,42 @@ def manifold_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "band_stay": sum(math.isinf(r["simulated"]) for r in band), "band_total": len(band)}
 
 
-def boundaries(adv: pd.DataFrame, lr_choice: pd.DataFrame, config) -> dict[str, Any]:
-    """Every boundary and theory check of one atlas (see the module docstring)."""
+def _polar(runs: pd.DataFrame) -> dict[str, Any]:
+    """Per λ of the polar slice: the exact polar factor's median settle step over each
+    Newton–Schulz variant's (above 1: the inexact polar is faster), with its interval."""
+    part = runs[runs["slice"] == "polar"]
+    if part.empty or "specgd" not in set(part["optimizer"]):
+        return {"available": False, "why": "needs the polar slice with specgd"}
+    rows = []
+    for lam, g in part.groupby("lam"):
+        exact = g[g["optimizer"] == "specgd"][M.PRIMARY].to_numpy(dtype=float)
+        horizon = float(g["budget"].max())
+        for opt, x in g.groupby("optimizer"):
+            if opt in ("specgd", S.REFERENCE):
+                continue
+            xs = x[M.PRIMARY].to_numpy(dtype=float)
+            med_e, med_x = float(np.median(exact)), float(np.median(xs))
+            ratio, bound = censored_ratio([med_e], [med_x], [horizon], [horizon])
+            lo, hi = M.bootstrap_ratio(exact, xs, horizon, M.data_rng(exact, xs))
+            rows.append({"lam": float(lam), "optimizer": opt, "ratio": float(ratio[0]),
+                         "bound": bound[0], "ci_lo": lo, "ci_hi": hi, "verdict": M.verdict(lo, hi),
+                         "median_exact": med_e, "median": med_x, "n_seeds": int(len(xs))})
+    return {"available": True, "criterion": M.PRIMARY, "rows": rows}
+
+
+def boundaries(adv: pd.DataFrame, lr_choice: pd.DataFrame, config,
+               runs: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Every boundary and theory check of one atlas (see the module docstring); ``runs``: the
+    runs at the rates chosen by the primary criterion (for the polar comparison)."""
+    constant = adv["schedule"] == "constant" if "schedule" in adv else True
+    at = adv[constant & (adv["target"] == TARGET_FRACTION)] if "target" in adv else adv
+    first = at[at["measure"] == "first"] if "measure" in at else at
+    primary = at[at["measure"] == S.PRIMARY_MEASURE] if "measure" in at else at
     return _plain({
-        "population": _population(adv, config),
-        "angle": _angle(adv, lr_choice, config),
-        "n_star": _boundary(adv, "lam_n", "n_over_d"),
-        "b_star": _boundary(adv, "lam_batch", "batch"),
-        "momentum": _momentum(adv),
+        "population": _population(first, config),
+        "angle": _angle(first, lr_choice, config, primary=primary),
+        "n_star": _boundary(primary, "lam_n", "n_over_d"),
+        "b_star": _boundary(primary, "lam_batch", "batch"),
+        "momentum": _momentum(primary),
+        "polar": _polar(runs) if runs is not None else {"available": False},
     })

@@ -1,172 +1,186 @@
-"""The atlas' measures, its learning-rate choice and its advantage with a confidence interval.
+"""The atlas' measures per run, its learning-rate choice and its advantage with an interval.
 
-Per run (one table of logged steps), one definition each (docs/atlas.md#measures), taken from
-:mod:`specgd.analysis`:
+Per run, one definition each (docs/atlas.md#measures), taken from every step inside the scan
+(:mod:`specgd.runner.tracking`, equal to :mod:`specgd.analysis` on every-step records):
 
-* ``escape``: the escape step, first step with ``a² ≥ 1/2``, interpolated in ``a²``
-  (:func:`specgd.analysis.escape_step`); NaN when never reached.
-* ``worst_cos``: the worst alignment, ``min cos`` over the logged steps.
-* ``to_target``: steps to the target population loss, the first step with excess loss
-  ``L − σ² ≤ TARGET_FRACTION · (L₀ − σ²)``, interpolated in ``log L``
-  (:func:`specgd.analysis.steps_to_loss`); ``inf`` when never reached within the budget or when
-  the run diverged.
-* ``loss_at_budget``: the excess population loss at the last step (``inf`` if diverged).
-* ``final_bulk``: the bulk statistic ``c`` at the last step.
+* ``settle_<t>`` (primary): the step from which the excess loss ``L − σ²`` stays at or below
+  ``t·(L₀ − σ²)`` until the budget (:func:`specgd.analysis.settle_step`); ``inf`` if it never does;
+* ``first_<t>``: the first step at or below it, interpolated in ``log L``
+  (:func:`specgd.analysis.steps_to_loss`); ``inf`` if never (labelled "first crossing");
+* ``loss_min``, ``loss_at_budget``: the lowest excess loss and the one at the last step (``inf``
+  for a run that diverged);
 
-Learning-rate choice, per cell × optimizer (:func:`choose_lr`): the rate with the smallest median
-over seeds of ``to_target`` (a run that never reaches the target, diverged runs included, counts
-as ``inf``), ties broken by the smaller median ``loss_at_budget``, then by the smaller rate.
+for the targets ``t`` of :data:`specgd.atlas.slices.TARGETS`; and from the log-spaced records
+the escape step (:func:`specgd.analysis.escape_step`), the worst alignment ``min cos`` and the
+final bulk ``c``.
 
-Advantage of X over GD (:func:`advantage`): GD's median ``to_target`` over X's, each at its chosen
-rate, with a seed-bootstrap 90% interval; a median not reached is censored at the budget and the
-ratio is then a bound (:func:`specgd.analysis.censored_ratio`, ``bound`` ">" or "<"). In a cell
-where neither median reaches the target (small n or B: the loss floor is above it) the advantage
-is GD's median ``loss_at_budget`` over X's instead (``bound`` "loss", ``measure``
-"loss_at_budget"), so that every cell has a number oriented the same way: above 1, X is ahead
-(a median loss that diverged makes it ``inf`` or 0 with ``bound`` ">" or "<").
+A criterion is a measure at a target (``settle_0.003``). The rate chosen per cell × optimizer ×
+criterion (:func:`choose`) has the smallest median over seeds of the criterion (``inf`` counts as
+never), ties broken by the smaller median loss at the budget, then the smaller rate.
+
+Advantage of X over GD per criterion (:func:`advantage`): GD's median over X's, each at its own
+chosen rate, with a 90% seed-bootstrap interval on the ratio of medians and a verdict: *ahead*
+(the interval above 1), *behind* (below 1) or *even* (it contains 1). A median not reached is
+censored at the budget and the ratio is then a bound (:func:`specgd.analysis.censored_ratio`,
+``bound`` ">" or "<"); where neither median reaches the target the advantage is GD's median loss at
+the budget over X's (``decided_by`` "loss_at_budget"), so that every cell has a number oriented the
+same way: above 1, X is ahead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from specgd.analysis import censored_ratio, escape_step, steps_to_loss
+from specgd.analysis import censored_ratio, escape_step
+from specgd.atlas import slices as S
 
-#: The target: excess population loss at this fraction of its initial value (≈ 1e-2 on the base
-#: problem, whose initial loss is ≈ 3).
-TARGET_FRACTION = 3e-3
 #: Bootstrap resamples and the interval's level.
 BOOTSTRAP = 2000
 LEVEL = 0.90
-MEASURES = ("escape", "worst_cos", "to_target", "loss_at_budget", "final_bulk")
+SUMMARY = ("escape", "worst_cos", "loss_at_budget", "final_bulk")
 
 
-def run_measures(frame: pd.DataFrame, noise: float = 0.0, budget: int | None = None) -> dict:
-    """The measures of one run from its table (columns step, a, c, cos, loss, diverged_at_step)."""
-    g = frame.sort_values("step")
-    steps = g["step"].to_numpy(dtype=float)
-    excess = g["loss"].to_numpy(dtype=float) - noise**2
-    diverged = bool("diverged_at_step" in g and g["diverged_at_step"].notna().any())
-    budget = int(steps[-1]) if budget is None else budget
-    start = excess[0]
-    target = TARGET_FRACTION * start
-    t = steps_to_loss(steps, excess, target) if np.isfinite(start) and start > 0 else math.nan
-    last = excess[np.isfinite(excess)]
-    return {
-        "escape": escape_step(steps, g["a"].to_numpy(dtype=float)),
-        "worst_cos": float(np.nanmin(g["cos"].to_numpy(dtype=float))) if "cos" in g else math.nan,
-        "to_target": math.inf if (diverged or math.isnan(t)) else t,
-        "loss_at_budget": math.inf if diverged or not len(last) else float(excess[-1]),
-        "final_bulk": float(g["c"].iloc[-1]) if "c" in g else math.nan,
-        "diverged": diverged,
-        "budget": budget,
-        "loss0": float(start),
-    }
+def criterion(measure: str, target: float) -> str:
+    """The column of a measure at a target: ``settle_0.003``."""
+    return f"{measure}_{target:g}"
 
 
-def choose_lr(runs: pd.DataFrame, keys: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per ``keys`` (cell columns + ``optimizer``): the chosen rate (see the module docstring).
-
-    Returns ``(per_lr, chosen)``: every rate tried with its criterion values (``median_to_target``,
-    ``median_loss``, ``seeds``, ``diverged``, ``chosen``) and the chosen rate per key."""
-    keys = list(keys)
-    per_lr = runs.groupby([*keys, "lr"], dropna=False).agg(
-        median_to_target=("to_target", "median"), median_loss=("loss_at_budget", "median"),
-        seeds=("seed", "size"), diverged=("diverged", "sum")).reset_index()
-    order = per_lr.sort_values([*keys, "median_to_target", "median_loss", "lr"],
-                               na_position="last", kind="stable")
-    best = order.groupby(keys, dropna=False).head(1)[[*keys, "lr"]]
-    per_lr = per_lr.merge(best.assign(chosen=True), on=[*keys, "lr"], how="left")
-    per_lr["chosen"] = per_lr["chosen"].fillna(False).astype(bool)
-    return per_lr, best.reset_index(drop=True)
+CRITERIA = tuple(criterion(m, t) for t in S.TARGETS for m in S.MEASURES)
+PRIMARY = criterion(S.PRIMARY_MEASURE, S.PRIMARY_TARGET)
 
 
-def bootstrap_ratio(gd: np.ndarray, x: np.ndarray, horizon: float, rng: np.random.Generator,
+def run_rows(runs: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The measures of every run of one :func:`specgd.run` result (its ``runs`` table, with the
+    tracking columns, and its records ``frame``, run after run with the same steps each): one
+    row per run, in run order."""
+    out = runs.drop(columns=[c for c in ("final_loss",) if c in runs]).copy()
+    for c in CRITERIA:  # never reached: inf (a time that did not come within the budget)
+        out[c] = out[c].astype(float).fillna(math.inf)
+    n = len(runs)
+    steps = frame["step"].to_numpy(dtype=float).reshape(n, -1)
+    a = frame["a"].to_numpy(dtype=float).reshape(n, -1)
+    cos = frame["cos"].to_numpy(dtype=float).reshape(n, -1)
+    out["escape"] = [escape_step(steps[i], a[i]) for i in range(n)]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a run with no finite cos: NaN
+        out["worst_cos"] = np.nanmin(cos, axis=1)
+    out["final_bulk"] = frame["c"].to_numpy(dtype=float).reshape(n, -1)[:, -1]
+    out["diverged"] = out["diverged_at_step"].notna().to_numpy()
+    return out.drop(columns=["diverged_at_step"])
+
+
+def per_rate(runs: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Per ``keys`` × rate: seeds, diverged runs and the median of every criterion and of the
+    loss at the budget (``median_<criterion>``, ``median_loss``)."""
+    agg = {f"median_{c}": (c, "median") for c in CRITERIA}
+    return runs.groupby([*keys, "lr"], dropna=False).agg(
+        n_seeds=("seed", "size"), diverged=("diverged", "sum"),
+        median_loss=("loss_at_budget", "median"), **agg).reset_index()
+
+
+def choose(rates: pd.DataFrame, keys: Sequence[str], crit: str) -> pd.DataFrame:
+    """Per ``keys``: the rate chosen by ``crit`` among the rows of :func:`per_rate` (those with
+    ``candidate`` true when that column is there): smallest median, then smallest median loss
+    at the budget, then smallest rate. Returns ``keys`` + ``lr``."""
+    pool = rates[rates["candidate"]] if "candidate" in rates else rates
+    order = pool.sort_values([*keys, f"median_{crit}", "median_loss", "lr"],
+                             na_position="last", kind="stable")
+    return order.groupby(list(keys), dropna=False).head(1)[[*keys, "lr"]].reset_index(drop=True)
+
+
+def bootstrap_ratio(ref: np.ndarray, x: np.ndarray, horizon: float, rng: np.random.Generator,
                     n: int = BOOTSTRAP, level: float = LEVEL) -> tuple[float, float]:
-    """A seed-bootstrap interval for median(gd)/median(x): seeds resampled with replacement in
-    each group; a median at ``inf`` (not reached) is censored at ``horizon``."""
-    gd, x = np.asarray(gd, dtype=float), np.asarray(x, dtype=float)
-    if len(gd) == 0 or len(x) == 0:
+    """A seed-bootstrap interval for median(ref)/median(x): seeds resampled with replacement in
+    each group; a value at ``inf`` (not reached) is censored at ``horizon``."""
+    ref, x = np.asarray(ref, dtype=float), np.asarray(x, dtype=float)
+    if len(ref) == 0 or len(x) == 0:
         return math.nan, math.nan
-    gd_c, x_c = np.minimum(gd, horizon), np.minimum(x, horizon)
-    ig = rng.integers(0, len(gd), size=(n, len(gd)))
+    ref_c, x_c = np.minimum(ref, horizon), np.minimum(x, horizon)
+    ir = rng.integers(0, len(ref), size=(n, len(ref)))
     ix = rng.integers(0, len(x), size=(n, len(x)))
-    ratios = np.median(gd_c[ig], axis=1) / np.median(x_c[ix], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.median(ref_c[ir], axis=1) / np.median(x_c[ix], axis=1)
     lo, hi = np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 
-def advantage(chosen_runs: pd.DataFrame, cell_keys: Sequence[str], reference: str = "gd",
-              seed: int = 0) -> pd.DataFrame:
-    """Per cell × optimizer (the reference included, at 1): the advantage of each optimizer over
-    the reference, from the runs at the chosen rates (``chosen_runs``: one row per run with
-    ``to_target``, ``budget``, ``loss_at_budget``...).
+def data_rng(*columns) -> np.random.Generator:
+    """A bootstrap generator seeded by the data it resamples: the same runs (a cell shared by two
+    slices) get the same interval."""
+    digest = hashlib.sha256(b"".join(np.asarray(c, dtype=float).tobytes() for c in columns))
+    return np.random.default_rng(int.from_bytes(digest.digest()[:8], "little"))
 
-    Columns: ``advantage`` (median ratio, a bound when censored), ``bound`` ("=", ">", "<",
-    "none"), ``ci_lo``, ``ci_hi`` (bootstrap), ``to_target_<stat>`` of X and of the reference,
-    ``seeds``, ``lr``, and the medians of every measure."""
-    rng = np.random.default_rng(seed)
+
+def verdict(lo: float, hi: float) -> str:
+    """``ahead`` (the interval above 1), ``behind`` (below 1) or ``even`` (it contains 1, or
+    there is none)."""
+    if np.isfinite(lo) and lo > 1 or lo == math.inf:
+        return "ahead"
+    if np.isfinite(hi) and hi < 1 or (hi == 0):
+        return "behind"
+    return "even"
+
+
+def _ratio(ref: pd.DataFrame, x: pd.DataFrame, crit: str, horizon: float,
+           rng: np.random.Generator) -> dict:
+    """The advantage of ``x`` over ``ref`` on one criterion (see the module docstring)."""
+    rt, xt = ref[crit].to_numpy(dtype=float), x[crit].to_numpy(dtype=float)
+    med_r, med_x = float(np.median(rt)), float(np.median(xt))
+    ratio, bound = censored_ratio([med_r], [med_x], [horizon], [horizon])
+    lo, hi = bootstrap_ratio(rt, xt, horizon, rng)
+    out = {"advantage": float(ratio[0]), "bound": bound[0], "decided_by": "steps",
+           "to_target": med_x, "to_target_ref": med_r, "to_target_min": float(np.min(xt)),
+           "to_target_max": float(np.max(xt))}
+    if bound[0] != "none":
+        return {**out, "ci_lo": lo, "ci_hi": hi}
+    rl, xl = ref["loss_at_budget"].to_numpy(dtype=float), x["loss_at_budget"].to_numpy(dtype=float)
+    med_rl, med_xl = float(np.median(rl)), float(np.median(xl))
+    out["decided_by"] = "loss_at_budget"
+    if np.isinf(med_rl) and np.isinf(med_xl):  # both diverged at every rate
+        return {**out, "advantage": math.nan, "bound": "diverged", "ci_lo": math.nan,
+                "ci_hi": math.nan}
+    if np.isinf(med_rl):  # GD diverged: X ahead outright
+        return {**out, "advantage": math.inf, "bound": ">", "ci_lo": math.inf, "ci_hi": math.inf}
+    if np.isinf(med_xl):
+        return {**out, "advantage": 0.0, "bound": "<", "ci_lo": 0.0, "ci_hi": 0.0}
+    finite = np.r_[rl[np.isfinite(rl)], xl[np.isfinite(xl)], 1.0]
+    lo, hi = bootstrap_ratio(rl, xl, float(np.max(finite)) * 1e6, rng)
+    return {**out, "advantage": med_rl / med_xl, "bound": "loss", "ci_lo": lo, "ci_hi": hi}
+
+
+def advantage(runs: pd.DataFrame, chosen: pd.DataFrame, crit: str, cell_keys: Sequence[str],
+              edges: pd.DataFrame, reference: str = S.REFERENCE) -> pd.DataFrame:
+    """One row per cell × optimizer: the advantage over ``reference`` on criterion ``crit`` at the
+    rates chosen for it (``chosen``: ``cell_keys`` + optimizer + lr), with its interval, verdict,
+    ``lr_at_edge`` (``edges``: ``cell_keys`` + optimizer + lr + edge) and the medians of the
+    summary measures. ``runs``: one row per run (every rate tried)."""
     cell_keys = list(cell_keys)
+    measure, target = crit.split("_", 1)
+    at = runs.merge(chosen, on=[*cell_keys, "optimizer", "lr"], how="inner")
+    at = at.merge(edges, on=[*cell_keys, "optimizer", "lr"], how="left")
     rows = []
-    for cell, g in chosen_runs.groupby(cell_keys, dropna=False, sort=True):
+    for cell, g in at.groupby(cell_keys, dropna=False, sort=True):
         cell = cell if isinstance(cell, tuple) else (cell,)
         ref = g[g["optimizer"] == reference]
         if ref.empty:
             continue
-        ref_t = ref["to_target"].to_numpy(dtype=float)
         horizon = float(g["budget"].max())
         for opt, x in g.groupby("optimizer", sort=False):
-            xt = x["to_target"].to_numpy(dtype=float)
-            med_ref, med_x = float(np.median(ref_t)), float(np.median(xt))
-            ratio, bound = censored_ratio([med_ref], [med_x], [horizon], [horizon])
-            lo, hi = bootstrap_ratio(ref_t, xt, horizon, rng)
-            measure = "steps"
-            if bound[0] == "none":  # neither reached the target: the loss at the budget decides
-                ref_l = ref["loss_at_budget"].to_numpy(dtype=float)
-                x_l = x["loss_at_budget"].to_numpy(dtype=float)
-                big = float(np.nanmax(np.r_[ref_l[np.isfinite(ref_l)], x_l[np.isfinite(x_l)], 1.0])) * 1e6
-                med_rl, med_xl = float(np.median(ref_l)), float(np.median(x_l))
-                measure = "loss_at_budget"
-                if np.isinf(med_rl) and np.isinf(med_xl):  # both diverged at every rate
-                    ratio, bound, lo, hi = [math.nan], ["diverged"], math.nan, math.nan
-                elif np.isinf(med_rl):  # GD diverged: X ahead outright
-                    ratio, bound, lo, hi = [math.inf], [">"], math.inf, math.inf
-                elif np.isinf(med_xl):
-                    ratio, bound, lo, hi = [0.0], ["<"], 0.0, 0.0
-                else:
-                    ratio, bound = [med_rl / med_xl], ["loss"]
-                    lo, hi = bootstrap_ratio(ref_l, x_l, big, rng)
             row = dict(zip(cell_keys, cell, strict=True))
-            row.update(optimizer=opt, lr=float(x["lr"].iloc[0]), seeds=len(x),
-                       advantage=float(ratio[0]), bound=bound[0], measure=measure, ci_lo=lo, ci_hi=hi,
-                       to_target=med_x, to_target_ref=med_ref,
-                       to_target_min=float(np.min(xt)), to_target_max=float(np.max(xt)),
-                       diverged=int(x["diverged"].sum()))
-            for m in ("escape", "worst_cos", "loss_at_budget", "final_bulk"):
-                row[m] = float(np.nanmedian(x[m].to_numpy(dtype=float))) \
-                    if np.isfinite(x[m].to_numpy(dtype=float)).any() else math.nan
+            row.update(optimizer=opt, measure=measure, target=float(target),
+                       lr=float(x["lr"].iloc[0]), lr_at_edge=bool(x["edge"].iloc[0]),
+                       n_seeds=len(x), seeds=len(x), diverged=int(x["diverged"].sum()),
+                       **_ratio(ref, x, crit, horizon, data_rng(ref[crit], x[crit])))
+            row["verdict"] = verdict(row["ci_lo"], row["ci_hi"])
+            for m in SUMMARY:
+                v = x[m].to_numpy(dtype=float)
+                row[m] = float(np.nanmedian(v)) if np.isfinite(v).any() else \
+                    (math.inf if m == "loss_at_budget" and len(v) else math.nan)
             rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def winner(adv: pd.DataFrame, cell_keys: Sequence[str], among: Sequence[str]) -> pd.DataFrame:
-    """Per cell: the optimizer of ``among`` with the fewest median steps to target (NaN-safe; a
-    tie within 5% is reported as "tie")."""
-    rows = []
-    for cell, g in adv[adv["optimizer"].isin(among)].groupby(list(cell_keys), dropna=False):
-        g = g.set_index("optimizer")["to_target"]
-        best = g.idxmin()
-        others = g.drop(best)
-        if np.isinf(g[best]):
-            name = "none"
-        elif len(others) and np.all(np.isfinite(others)) and others.min() <= 1.05 * g[best]:
-            name = "tie"
-        else:
-            name = best
-        cell = cell if isinstance(cell, tuple) else (cell,)
-        rows.append({**dict(zip(cell_keys, cell, strict=True)), "winner": name})
     return pd.DataFrame(rows)

@@ -1,15 +1,16 @@
-"""Run the atlas: every slice's grid through one sweep into one resumable store, then the tables.
+"""Run the atlas: every slice's cells × optimizers × searched rates × seeds, then the tables.
 
 Layout of an atlas folder ``out/`` (docs/atlas.md#outputs)::
 
-    store/               the results store of every run (specgd.results.store): a rerun after a
-                         kill recomputes nothing stored
-    measures.parquet     per stored run, its measures (a cache keyed by the run's hash)
-    atlas.parquet        tidy: one row per slice × cell × optimizer × seed at the chosen rate
-    lr_choice.parquet    every rate tried per slice × cell × optimizer, with its criterion values
-    advantage.parquet    per slice × cell × optimizer: advantage over GD, bound, interval
+    measures/            one Parquet file per computed task, one row of measures per run (the
+                         runs are known by hash: a rerun after a kill recomputes none of them)
+    atlas.parquet        tidy: one row per slice × cell × optimizer × seed at the rate chosen by
+                         the primary criterion (settle at 3e-3·L₀)
+    lr_choice.parquet    every rate tried (extensions included) with its medians and choices
+    advantage.parquet    per slice × cell × optimizer × schedule × target × measure: advantage,
+                         interval, verdict, lr_at_edge
     boundaries.json      the measured boundaries and the theory checks (specgd.atlas.boundaries)
-    manifest.json        configuration, seeds, grids, versions, timings
+    manifest.json        configuration, seeds, rounds, versions, timings, compile time
     *.png                the figures (specgd.atlas.figures)
 
 Every file is written atomically (:func:`specgd.results.io.atomic_write`).
@@ -17,7 +18,6 @@ Every file is written atomically (:func:`specgd.results.io.atomic_write`).
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import time
@@ -28,129 +28,55 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
+from specgd.atlas import measure as M
+from specgd.atlas import search
 from specgd.atlas import slices as S
-from specgd.atlas.measure import TARGET_FRACTION, advantage, choose_lr, run_measures
-from specgd.errors import ConfigError, check_writable
+from specgd.atlas.execute import Executor, MeasureStore, Report, Run, cost, folder_lock, program
+from specgd.atlas.plan import AtlasConfig, Planner
+from specgd.errors import check_writable
 from specgd.results.io import atomic_write, write_json
-from specgd.results.store import ResultsStore
-from specgd.sweeps.engine import SweepReport, plan, sweep
-from specgd.sweeps.grid import Grid, apply_overrides
 
-CELL_COLUMNS = ("lam", "angle_deg", "n_over_d", "batch", "noise", "m", "spikes", "a")
-_READ = ["step", "a", "c", "cos", "loss", "diverged_at_step"]
-
-
-@dataclass
-class AtlasConfig:
-    """What an atlas runs: slices, optimizers and their rate grids, seeds, steps."""
-
-    quick: bool = False
-    slices: tuple[str, ...] = S.SLICE_NAMES
-    optimizers: tuple[str, ...] = tuple(S.OPTIMIZERS)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 1000
-    lr_grids: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    values: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    base: dict[str, Any] = field(default_factory=lambda: json.loads(json.dumps(S.BASE)))
-
-    def __post_init__(self) -> None:
-        self.slices = S.check_slices(self.slices)
-        self.optimizers = S.check_optimizers(self.optimizers)
-        grids = dict(self.lr_grids)
-        for opt in self.optimizers:
-            if opt not in grids:
-                full = S.LR_GRIDS[opt]
-                grids[opt] = S.quick_grid(full) if self.quick else full
-        self.lr_grids = {k: tuple(float(x) for x in v) for k, v in grids.items()
-                         if k in self.optimizers}
-        if len(self.seeds) < 1:
-            raise ConfigError("seeds: give at least one seed")
-        columns = {a.column for sl in S.SLICES.values() for a in sl.axes}
-        for col, vals in self.values.items():
-            if col not in columns:
-                raise ConfigError(f"values: {col!r} is not an axis of any slice; choose from "
-                                  + ", ".join(sorted(columns)))
-            if not len(vals):
-                raise ConfigError(f"values: {col} needs at least one value")
-        self.values = {k: tuple(v) for k, v in self.values.items()}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"quick": self.quick, "slices": list(self.slices), "optimizers": list(self.optimizers),
-                "seeds": list(self.seeds), "steps": self.steps,
-                "lr_grids": {k: list(v) for k, v in self.lr_grids.items()},
-                "values": {k: list(v) for k, v in self.values.items()}, "base": self.base,
-                "target_fraction": TARGET_FRACTION}
+CELL_COLUMNS = S.CELL_COLUMNS
+#: The manifold start of the check runs (``ManifoldInit(a0, b0, c0)``).
+MANIFOLD_START = (0.05, 0.05, 0.05)
 
 
 @dataclass
 class AtlasResult:
-    """What :func:`atlas` returns: the folder, its tables, the boundaries and the sweep report."""
+    """What :func:`atlas` returns: the folder, its tables, the boundaries and what it computed."""
 
     out: Path
     runs: pd.DataFrame
     lr_choice: pd.DataFrame
     advantage: pd.DataFrame
     boundaries: dict[str, Any]
-    report: SweepReport | None
+    report: Report | None
     figures: list[Path]
     seconds: float
+    rounds: int = 0
+    manifest: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         r = self.report
-        done = (f"{r.completed} runs computed, {r.skipped} already stored"
-                if r is not None else "every run already stored")
-        return (f"atlas in {self.out}: {self.advantage['slice'].nunique()} slices, "
-                f"{len(self.advantage.drop_duplicates(['slice', *self._cells()]))} cells; {done}; "
+        done = (f"{r.completed} runs computed" + (f" ({r.failed} failed)" if r.failed else "")
+                if r is not None and r.completed + r.failed else "every run already measured")
+        compile_text = (f"; compiling {r.compile_seconds:.0f} s ({r.cache_hits} programs from the "
+                        f"compile cache, {r.cache_misses} compiled)" if r and r.completed else "")
+        cells = self.advantage.drop_duplicates(["slice", *self._cells(), "schedule"])
+        return (f"atlas in {self.out}: {self.advantage['slice'].nunique()} slices, {len(cells)} "
+                f"cells, {len(self.lr_choice)} rates tried; {done}{compile_text}; "
                 f"{self.seconds:.0f} s")
+
+    def table(self, **kw) -> str:
+        """The verdict table of every slice (:func:`specgd.atlas.table.verdicts`)."""
+        # lazy: the text table, only when printed
+        from specgd.atlas.table import verdicts
+
+        return verdicts(self.advantage, **kw)
 
     def _cells(self) -> list[str]:
         return [c for c in CELL_COLUMNS if c in self.advantage]
-
-
-@dataclass(frozen=True)
-class _Task:
-    key: str
-    slice: str
-    cell: tuple[tuple[str, Any], ...]
-    optimizer: str
-    lr: float
-    seed: int
-    noise: float
-    grid_lr: float
-
-
-def plan_atlas(config: AtlasConfig) -> tuple[dict[str, Any], list[_Task]]:
-    """The one sweep grid of the whole atlas and every run of it, mapped to its slice and cell.
-
-    Each point is planned alone (so that its runs are known by hash); the sweep grid lists every
-    point as an explicit case (a run shared by two slices is one run)."""
-    base = {**json.loads(json.dumps(config.base)), "seeds": list(config.seeds),
-            "steps": config.steps}
-    include: list[dict[str, Any]] = []
-    tasks: list[_Task] = []
-    for name in config.slices:
-        sl = S.SLICES[name]
-        grid_lrs = {opt: config.lr_grids[opt] for opt in config.optimizers}
-        for point in S.points(sl, config.quick, config.optimizers, grid_lrs, config.values):
-            overrides = S.nested_first(point.overrides)
-            include.append(overrides)
-            try:
-                resolved = plan(Grid(apply_overrides(base, overrides)))
-            except ConfigError as err:
-                raise ConfigError(f"atlas slice {name}, cell {dict(point.cell)}, {point.optimizer} "
-                                  f"lr={point.lr:g}: {err}") from None
-            noise = float(resolved[0].config["problem"].get("noise", 0.0) or 0.0)
-            scale = point.lr / sl.lr_scale(point.optimizer, dict(point.cell)) if sl.lr_scale \
-                else point.lr
-            for t in resolved:
-                tasks.append(_Task(t.key, name, point.cell, point.optimizer, point.lr,
-                                   int(t.config["seeds"][0]), noise, round(scale, 12)))
-    # The base is a point of every grid: it is GD at λ = 8 at the smallest rate of its grids, a
-    # cell of the λ slice (with other slices only, its three runs are extra and unused).
-    grid = {"name": "atlas", "base": base, "include": include}
-    return grid, tasks
 
 
 def _versions() -> dict[str, str]:
@@ -163,32 +89,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _measures(store: ResultsStore, tasks: Sequence[_Task], cache: Path, steps: int) -> pd.DataFrame:
-    """Per run hash, its measures; read from the cache, computed for runs not in it."""
-    known = pd.read_parquet(cache) if cache.exists() else pd.DataFrame()
-    have = set(known["hash"]) if len(known) else set()
-    noise = {t.key: t.noise for t in tasks}
-    done = store.done()
-    rows = []
-    for key in sorted(set(noise) - have):
-        if key not in done:
-            continue
-        frame = pq.read_table(store.run_path(key), columns=None).to_pandas()
-        frame = frame[[c for c in _READ if c in frame]]
-        rows.append({"hash": key, **run_measures(frame, noise[key], steps)})
-    if rows:
-        known = pd.concat([known, pd.DataFrame(rows)], ignore_index=True) if len(known) \
-            else pd.DataFrame(rows)
-        atomic_write(cache, lambda p: known.to_parquet(p, index=False))
-    return known
-
-
 def atlas(
     out: str | Path,
     quick: bool = False,
     slices: Sequence[str] | str | None = None,
     optimizers: Sequence[str] | None = None,
-    seeds: Sequence[int] = (0, 1, 2),
+    seeds: int | Sequence[int] | None = None,
     steps: int | None = None,
     lr_grids: dict[str, Sequence[float]] | None = None,
     values: dict[str, Sequence[Any]] | None = None,
@@ -197,62 +103,138 @@ def atlas(
     progress: bool = True,
     figures: bool = True,
     log: Callable[[str], None] = print,
-    max_batch: int = 256,
-    runner: Callable[[Sequence[dict[str, Any]]], list] | None = None,
+    runner: Callable | None = None,
+    compile_cache: bool | str = True,
 ) -> AtlasResult:
     """Run (or resume) the advantage atlas into ``out`` and write its tables and figures.
 
-    ``quick``: three rates per optimizer and fewer cells per slice (docs/atlas.md#how-to-run).
-    ``slices``: names from :data:`specgd.atlas.slices.SLICE_NAMES` (all by default);
+    ``quick``: fewer slices, cells and optimizers, rates searched from a factor 4 apart
+    (docs/atlas.md#how-to-run). ``slices``: names from :data:`specgd.atlas.slices.SLICE_NAMES`;
     ``optimizers``: labels from :data:`specgd.atlas.slices.OPTIMIZERS` (GD always included).
-    ``seeds``, ``steps`` (default 1000), ``lr_grids`` (per optimizer label) and ``values`` (axis
-    values by column, e.g. ``{"lam": [0, 8]}``) replace the declared ones.
-    ``scheduler``/``workers``/``max_batch``/``runner``: as :func:`specgd.sweeps.sweep` (runs
-    that share their shapes are compiled together, up to ``max_batch`` per call). A rerun
-    computes only the runs not yet stored, so an atlas killed at any point resumes where it stopped.
-    Invalid input raises :class:`ConfigError` before anything runs or is written.
+    ``seeds``: a count or a list for every slice (default 20 in population mode, 10 otherwise);
+    ``steps`` (default 1000); ``lr_grids`` (per optimizer label: exactly these rates, no search)
+    and ``values`` (axis values by column, e.g. ``{"lam": [0, 8]}``) replace the declared ones.
+    ``scheduler``/``workers``: a Dask scheduler's address, or the worker processes of a local
+    cluster (default 2; 0 computes in this process). ``compile_cache``: JAX's persistent
+    compilation cache (True: under the user's cache folder; a folder; False: off). A rerun
+    computes only the runs not yet measured, so an atlas killed at any point resumes where it
+    stopped. Invalid input raises :class:`ConfigError` before anything runs or is written.
     """
     started = time.perf_counter()
-    config = AtlasConfig(quick=quick, slices=S.check_slices(slices),
-                         optimizers=S.check_optimizers(optimizers), seeds=tuple(seeds),
-                         steps=steps or S.BASE["steps"],
-                         lr_grids={k: tuple(v) for k, v in (lr_grids or {}).items()},
-                         values=dict(values or {}))
+    config = AtlasConfig(quick=quick, slices=slices, optimizers=optimizers, seeds=seeds,
+                         steps=steps or S.BASE["steps"], lr_grids=lr_grids or {},
+                         values=values or {})
     out = check_writable(out, "out")
-    grid, tasks = plan_atlas(config)
-    store = ResultsStore(out / "store")
-    keys = {t.key for t in tasks}
-    todo = keys - store.done()
-    log(f"atlas: {len(config.slices)} slices, {len(keys)} runs "
-        f"({len(keys) - len(todo)} already stored)")
-    report = None
-    if todo:
-        extra = {} if runner is None else {"runner": runner}
-        report = sweep(grid, store.root, scheduler=scheduler, workers=workers, progress=progress,
-                       log=log, max_batch=max_batch, **extra)
-        if report.interrupted:
-            raise KeyboardInterrupt
-    measures = _measures(store, tasks, out / "measures.parquet", config.steps)
-    runs = _runs_table(tasks, measures)
-    lr_choice, chosen_runs, adv = _tables(runs, config)
-    # lazy: the boundaries call the theory layer's recursions (numpy only, but not needed to plan)
+    planner = Planner(config)  # every cell's config is validated here, before any work
+    log(f"atlas: {len(config.slices)} slices, {planner.n_groups} cells × optimizers"
+        + (" (quick)" if quick else ""))
+    with folder_lock(out):
+        store = MeasureStore(out / "measures")
+        with Executor(store, scheduler=scheduler, workers=workers, progress=progress, log=log,
+                      runner=runner, cache=compile_cache) as ex:
+            runs, rounds = _search(planner, store, ex, log)
+            lr_choice, chosen, edges = _choices(runs, config)
+            adv = _advantage(runs, chosen, edges, config)
+            manifold = _manifold_runs(planner, chosen, store, ex)
+        result = _write(out, config, runs, lr_choice, chosen, adv, manifold, ex.report, figures,
+                        started, rounds)
+    if ex.report.failed:
+        log(f"{ex.report.failed} runs failed; their errors are in {out / 'errors.json'}")
+    return result
+
+
+def _search(planner: Planner, store: MeasureStore, ex: Executor, log) -> tuple[pd.DataFrame, int]:
+    """Round after round: compute the planned runs not yet measured, then plan the rates the
+    search still needs (:func:`specgd.atlas.search.needs`), until none."""
+    rounds = 0
+    while True:
+        measured = store.load()
+        todo = planner.unmeasured(set(measured["hash"]))
+        if todo:
+            log(f"round {rounds + 1}: {len(todo)} runs")
+            ex.run(todo)
+            measured = store.load()
+        runs = planner.table(measured)
+        if runs.empty:
+            errors = ex.report.errors
+            raise RuntimeError("the atlas measured no run" + (f"; first error: {errors[0]}"
+                                                             if errors else ""))
+        rounds += 1
+        if rounds > search.MAX_ROUNDS or not planner.extend(runs):
+            return runs, rounds
+
+
+#: The columns naming a group: slice × cell × optimizer (the schedule is a cell column).
+GROUP_KEYS = ["slice", *CELL_COLUMNS, "schedule", "optimizer"]
+
+
+def _choices(runs: pd.DataFrame, config: AtlasConfig):
+    """Every rate tried with its medians and choices; the chosen rate per criterion; edges."""
+    keys = GROUP_KEYS
+    rates = M.per_rate(runs, keys).merge(
+        runs[[*keys, "lr", "k", "candidate", "origin"]].drop_duplicates([*keys, "lr"]),
+        on=[*keys, "lr"], how="left")
+    chosen, edges = {}, []
+    for crit in M.CRITERIA:
+        chosen[crit] = M.choose(rates, keys, crit)
+        e = search.edges(rates, chosen[crit], keys).rename(columns={"edge": f"edge_{crit}"})
+        rates = rates.merge(chosen[crit].assign(**{f"chosen_{crit}": True}),
+                            on=[*keys, "lr"], how="left")
+        rates[f"chosen_{crit}"] = rates[f"chosen_{crit}"].fillna(False).astype(bool)
+        edges.append(e)
+    rates["chosen"] = rates[f"chosen_{M.PRIMARY}"]
+    return _ordered(rates), chosen, edges
+
+
+def _advantage(runs: pd.DataFrame, chosen: dict, edges: list, config: AtlasConfig) -> pd.DataFrame:
+    """Every criterion's advantage table, one after the other (:func:`specgd.atlas.measure.advantage`)."""
+    cell = [k for k in GROUP_KEYS if k != "optimizer"]
+    parts = [M.advantage(runs, chosen[crit], crit, cell,
+                         e.rename(columns={f"edge_{crit}": "edge"}))
+             for crit, e in zip(M.CRITERIA, edges, strict=True)]
+    adv = pd.concat(parts, ignore_index=True)
+    return _ordered(adv.sort_values(["slice", *CELL_COLUMNS, "schedule", "optimizer", "target",
+                                     "measure"], kind="stable", na_position="first")
+                    .reset_index(drop=True))
+
+
+def _manifold_runs(planner: Planner, chosen: dict, store: MeasureStore, ex: Executor
+                   ) -> pd.DataFrame:
+    """GD and SpecGD at the rates chosen (first crossing at the primary target) in each cell of
+    the λ slice, from :data:`MANIFOLD_START`: the runs whose first crossing the exact reduced
+    recursion predicts (one seed: the start is the same for every seed up to a rotation)."""
+    crit = M.criterion("first", S.PRIMARY_TARGET)
+    part = chosen[crit]
+    part = part[(part["slice"] == "lam") & part["optimizer"].isin(["gd", "specgd"])]
+    runs = []
+    for _, row in part.iterrows():
+        template = planner.template("lam", {"lam": float(row["lam"])}, row["optimizer"])
+        a0, b0, c0 = MANIFOLD_START
+        config = {**template, "init": {"kind": "manifold", "a0": a0, "b0": b0, "c0": c0},
+                  "optimizer": {**template["optimizer"], "lr": float(row["lr"])}, "seeds": [0]}
+        runs.append((Run(planner.key(config), config, program(config), cost(config)),
+                     float(row["lam"]), row["optimizer"], float(row["lr"])))
+    measured = set(store.load()["hash"])
+    ex.run([r for r, *_ in runs if r.key not in measured])
+    table = store.load().set_index("hash")
+    rows = [{"lam": lam, "optimizer": opt, "lr": lr,
+             "to_target": float(table.loc[r.key, crit]) if r.key in table.index else math.nan}
+            for r, lam, opt, lr in runs]
+    return pd.DataFrame(rows, columns=["lam", "optimizer", "lr", "to_target"])
+
+
+def _write(out: Path, config: AtlasConfig, runs, lr_choice, chosen, adv, manifold, report,
+           figures: bool, started: float, rounds: int) -> AtlasResult:
+    """The tables, boundaries, figures and manifest."""
+    # lazy: the boundaries call the theory layer's recursions (numpy only, not needed to plan)
     from specgd.atlas.boundaries import boundaries as find_boundaries
     from specgd.atlas.boundaries import manifold_check
 
-    bounds = find_boundaries(adv, lr_choice, config)
-    # Second phase: the λ cells from a manifold start at the chosen rates (after the choice)
-    m_tasks, m_grid = _manifold_tasks(config, adv)
-    if m_tasks:
-        if {t.key for t in m_tasks} - store.done():
-            extra = {} if runner is None else {"runner": runner}
-            m_report = sweep(m_grid, store.root, scheduler=scheduler, workers=workers,
-                             progress=False, log=log, max_batch=max_batch, **extra)
-            if m_report.interrupted:
-                raise KeyboardInterrupt
-        m_measures = _measures(store, m_tasks, out / "measures.parquet", config.steps)
-        m_runs = _runs_table(m_tasks, m_measures)
-        bounds["manifold"] = manifold_check(m_runs, config, MANIFOLD_START)
-    atomic_write(out / "atlas.parquet", lambda p: chosen_runs.to_parquet(p, index=False))
+    at_primary = runs.merge(chosen[M.PRIMARY], on=[*GROUP_KEYS, "lr"], how="inner")
+    bounds = find_boundaries(adv, lr_choice, config, at_primary)
+    if len(manifold):
+        bounds["manifold"] = manifold_check(manifold, config, MANIFOLD_START)
+    atomic_write(out / "atlas.parquet", lambda p: _ordered(at_primary).to_parquet(p, index=False))
     atomic_write(out / "lr_choice.parquet", lambda p: lr_choice.to_parquet(p, index=False))
     atomic_write(out / "advantage.parquet", lambda p: adv.to_parquet(p, index=False))
     write_json(out / "boundaries.json", bounds)
@@ -261,84 +243,27 @@ def atlas(
         # lazy: matplotlib only to draw
         from specgd.atlas.figures import save_figures
 
-        paths = save_figures(adv, chosen_runs, bounds, out)
+        paths = save_figures(adv, bounds, out)
     seconds = time.perf_counter() - started
-    write_json(out / "manifest.json", {
-        "config": config.to_dict(), "runs": len(keys), "computed": report.completed if report else 0,
-        "failed": report.failed if report else 0, "seconds": round(seconds, 1),
-        "sweep_seconds": round(report.seconds, 1) if report else 0.0,
-        "versions": _versions(), "figures": [p.name for p in paths]})
-    if report and report.failed:
-        log(f"{report.failed} runs failed; their errors are in {store.root / 'errors'}")
-    return AtlasResult(out, chosen_runs, lr_choice, adv, bounds, report, paths, seconds)
-
-
-#: The manifold start of the second phase (``ManifoldInit(a0, b0, c0)``), recorded every step.
-MANIFOLD_START = (0.05, 0.05, 0.05)
-
-
-def _manifold_tasks(config: AtlasConfig, adv: pd.DataFrame) -> tuple[list[_Task], dict[str, Any]]:
-    """GD and SpecGD at the rates chosen in each cell of the λ slice, from the manifold point
-    :data:`MANIFOLD_START` (one seed: the start is the same for every seed up to a rotation),
-    every step recorded: the runs whose steps the exact reduced recursion predicts."""
-    part = adv[(adv["slice"] == "lam") & adv["optimizer"].isin(["gd", "specgd"])]
-    if part.empty:
-        return [], {}
-    a0, b0, c0 = MANIFOLD_START
-    base = {**json.loads(json.dumps(config.base)), "seeds": [0], "steps": config.steps,
-            "log_every": 1, "init": {"kind": "manifold", "a0": a0, "b0": b0, "c0": c0}}
-    base.pop("log_per_decade", None)
-    include, tasks = [], []
-    for _, row in part.iterrows():
-        over = {"problem.cov.lam": float(row["lam"]),
-                "optimizer": {**S.OPTIMIZERS[row["optimizer"]], "lr": float(row["lr"])}}
-        include.append(over)
-        for t in plan(Grid(apply_overrides(base, over))):
-            tasks.append(_Task(t.key, "manifold", (("lam", float(row["lam"])),), row["optimizer"],
-                               float(row["lr"]), 0, 0.0, float(row["lr"])))
-    grid = {"name": "atlas-manifold", "base": apply_overrides(base, include[0]),
-            "include": include[1:]}
-    return tasks, grid
-
-
-def _runs_table(tasks: Sequence[_Task], measures: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for t in tasks:
-        row = {"slice": t.slice, **dict(t.cell), "optimizer": t.optimizer, "lr": t.lr,
-               "grid_lr": t.grid_lr, "seed": t.seed, "hash": t.key}
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    for col in CELL_COLUMNS:
-        if col not in frame:
-            frame[col] = math.nan
-    frame = frame.merge(measures, on="hash", how="left")
-    return frame
-
-
-def _tables(runs: pd.DataFrame, config: AtlasConfig
-            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Rates tried (with the criterion), runs at the chosen rates, advantages: per slice."""
-    per_lr, chosen, advs = [], [], []
-    stored = runs[runs["to_target"].notna() | runs["diverged"].notna()]
-    for name in config.slices:
-        cols = list(S.SLICES[name].columns)
-        part = stored[stored["slice"] == name]
-        if part.empty:
-            continue
-        tried, best = choose_lr(part, [*cols, "optimizer"])
-        per_lr.append(tried.assign(slice=name))
-        at_best = part.merge(best, on=[*cols, "optimizer", "lr"], how="inner")
-        chosen.append(at_best)
-        advs.append(advantage(at_best, cols, S.REFERENCE).assign(slice=name))
-    lr_choice = _ordered(pd.concat(per_lr, ignore_index=True))
-    chosen_runs = _ordered(pd.concat(chosen, ignore_index=True))
-    adv = _ordered(pd.concat(advs, ignore_index=True))
-    return lr_choice, chosen_runs, adv
+    manifest = {
+        "config": config.to_dict(), "runs": int(len(runs)), "rounds": rounds,
+        "computed": report.completed, "failed": report.failed, "seconds": round(seconds, 1),
+        "compute_seconds": round(report.seconds, 1),
+        "compile": {"seconds": round(report.compile_seconds, 1), "cache_hits": report.cache_hits,
+                    "compiled": report.cache_misses},
+        "rates_at_edge": {"chosen": int(len(adv)), "at_edge": int(adv["lr_at_edge"].sum())},
+        "versions": _versions(), "figures": [p.name for p in paths]}
+    write_json(out / "manifest.json", manifest)
+    return AtlasResult(out, at_primary, lr_choice, adv, bounds, report, paths, seconds, rounds,
+                       manifest)
 
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     for col in CELL_COLUMNS:
         if col not in frame:
             frame[col] = math.nan
-    first = ["slice", *CELL_COLUMNS, "optimizer"]
-    return frame[first + [c for c in frame if c not in first]]
+    first = ["slice", *CELL_COLUMNS, "schedule", "optimizer"]
+    return frame[[c for c in first if c in frame] + [c for c in frame if c not in first]]
+
+
+__all__ = ["AtlasConfig", "AtlasResult", "atlas"]

@@ -326,6 +326,18 @@ _normalizations = _lazy_choices("specgd.data.covariance", "NORMALIZATIONS")
 _teacher_norms = _lazy_choices("specgd.data.problem", "TEACHER_NORMS")
 _bases = _lazy_choices("specgd.data.problem", "BASES")
 _whiten_modes = _lazy_choices("specgd.optim.transforms", "WHITEN")
+_schedules = _lazy_choices("specgd.runner.schedule", "SCHEDULES")
+
+
+def _targets(value: Any) -> list[float]:
+    """Loss targets: distinct fractions in (0, 1) of the initial excess loss."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        value = [value]
+    out = check_list(value, lambda x: check_number(x, gt=0, lt=1), "numbers in (0, 1)",
+                     nonempty=True)
+    if len(set(out)) != len(out):
+        raise invalid("distinct fractions", value)
+    return out
 
 
 _FRACTION = {"ge": 0, "lt": 1}
@@ -484,6 +496,23 @@ OPTIONS: tuple[Option, ...] = (
     _opt("reduce", "run", "Run population mode in the exact invariant subspace span(W0, w*, spikes): "
          "auto when exact and smaller than d; never keeps all d coordinates.", choices=REDUCE,
          default="auto", cli="choice", example="never"),
+    _opt("targets", "run", "Loss targets as fractions of the initial excess loss L₀ − σ², "
+         "comma-separated: per run and target, the first step at or below it and the step from "
+         "which the loss stays at or below it (settle), taken from every step (runs-table columns "
+         "first_<f>, settle_<f>, loss_min, loss_at_budget).", _targets, parse=parse_floats,
+         metavar="F1,F2,...", example=[0.01]),
+    _opt("schedule", "run", "Learning-rate schedule, a factor on the rate at each step: constant, "
+         "linear or cosine decay to 0, or wsd (warmup, stable, linear decay).", choices=_schedules,
+         cli="choice", show_default="constant", example="cosine"),
+    _opt("warmup", "run", "Fraction of the steps spent warming the rate up linearly from 0, "
+         "before the schedule.", _number(ge=0, lt=1), cli="float", show_default="0",
+         example=0.1),
+    _opt("decay", "run", "Fraction of the steps over which wsd decays the rate linearly to 0.",
+         _number(gt=0, le=1), cli="float", show_default="0.2", needs={"schedule": "wsd"},
+         example=0.3),
+    _opt("runs_per_call", "run", "Runs per compiled call: the runs are computed in calls of this "
+         "many (the last padded), so that every call has the same shapes and compiles once.",
+         _integer(ge=1), cli="int", show_default="all runs", example=2),
     # --- output ---
     _opt("out", "output", "Output folder for metrics.parquet and manifest.json.", _folder,
          cli="folder", sweep=False, example="runs/example"),

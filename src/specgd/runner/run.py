@@ -28,12 +28,13 @@ from specgd.data.covariance import SAMPLE_CHUNK
 from specgd.data.digest import digest, stored_name
 from specgd.data.problem import Problem, ProblemArrays
 from specgd.errors import ConfigError
-from specgd.loss.population import population_grad, population_grad_factors
+from specgd.loss.population import population_grad, population_grad_factors, population_loss
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, as_init
 from specgd.optim.registry import bind_problem, capabilities_of, is_unbound, names_with
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
-from specgd.runner import options, resources, subspace, threads
+from specgd.runner import options, resources, subspace, threads, tracking
+from specgd.runner import schedule as schedules
 from specgd.runner.metrics import summary, update_spectrum
 
 if TYPE_CHECKING:
@@ -72,6 +73,11 @@ class RunSpec:
     identity_plus_spikes: bool  # Σ = s I + spikes for every problem (cheaper exact formulas)
     log_at: tuple[int, ...] | None = None  # the steps asked for (log_at or log_per_decade)
     log_per_decade: int | None = None
+    targets: tuple[float, ...] = ()  # loss targets tracked at every step (specgd.runner.tracking)
+    schedule: str | None = None  # the learning-rate schedule (specgd.runner.schedule)
+    warmup: float | None = None
+    decay: float | None = None
+    runs_per_call: int | None = None
 
     def settings(self, vectorize: str | None = None) -> dict[str, Any]:
         """The run options as resolved, JSON-ready, in declaration order (for manifests);
@@ -81,6 +87,7 @@ class RunSpec:
             "batch_size": self.batch_size if self.mode == "online" else None,
             "moments": list(self.moments), "log_at": None if self.log_at is None else list(self.log_at),
             "vectorize": vectorize or self.vectorize,
+            "targets": list(self.targets) if self.targets else None,
         }
         return {o.config_key: values.get(o.config_key, getattr(self, o.config_key))
                 for o in options.run_options()}
@@ -151,6 +158,7 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
             )
         if isinstance(optimizer, Optimizer) and "lr" not in optimizer.hparams:
             raise ConfigError(f"optimizer {optimizer.name!r} has no lr to vary")
+    schedules.check_fractions(s["schedule"], s["warmup"], s["decay"])
     moments = tuple(s["moments"] or ())
     if moments and problem.m != 1:
         raise ConfigError("moments (s^(k), u^(k)) are defined for single-neuron problems (m = 1)")
@@ -185,7 +193,9 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
         bool(track_update), s["vectorize"], s["reduce"], reduced,
         fused_polar=_fuses_polar(optimizer, mode, problem, lrs is not None),
         identity_plus_spikes=all(p.arrays.cov.is_identity_plus_spikes() for p in problems),
-        log_at=log_at, log_per_decade=s["log_per_decade"],
+        log_at=log_at, log_per_decade=s["log_per_decade"], targets=tuple(s["targets"] or ()),
+        schedule=s["schedule"], warmup=s["warmup"], decay=s["decay"],
+        runs_per_call=s["runs_per_call"],
     )
 
 
@@ -319,20 +329,37 @@ def _gradient_fn(spec: RunSpec, pa: ProblemArrays) -> Callable:
 def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
     """A function advancing one run through log intervals of the given lengths (steps).
 
-    ``dim`` is the input dimension d (the weights may live in a reduced subspace)."""
+    ``dim`` is the input dimension d (the weights may live in a reduced subspace). With a
+    schedule, each update is multiplied by its factor (:mod:`specgd.runner.schedule`); with
+    targets, each step's excess loss updates the run's tracking state
+    (:mod:`specgd.runner.tracking`). (Longer than most: its inner functions are the compiled
+    step and interval, closing over one run's problem and optimizer.)"""
+    factor = schedules.build(spec.schedule, spec.steps, spec.warmup, spec.decay)
 
     def advance(carry, data, lr, pidx, problems: ProblemArrays, lengths: jax.Array):
         pa = jax.tree.map(lambda x: x[pidx], problems)
         tx = _build_optimizer(optimizer, lr)
         grad = _gradient_fn(spec, pa)
 
-        def step(_, c):
-            # Only online mode draws data; elsewhere the key would be split for nothing.
-            key, sub = jax.random.split(c["key"]) if spec.mode == "online" else (c["key"], c["key"])
+        def track(c, k):  # record step k's excess loss in the tracking state
+            excess = population_loss(c["W"], pa) - pa.noise**2
+            return tracking.observe(c["track"], excess, k, c["diverged_at"] >= 0, spec.targets)
+
+        def update(c, sub):
+            """The step's update (times the schedule's factor) and the new optimizer state."""
             if spec.fused_polar:  # SpecGD: the polar factor without forming the gradient
                 updates, opt_state = _fused_specgd_update(c["W"], pa, optimizer, lr, spec), c["opt"]
             else:
                 updates, opt_state = tx.update(grad(c["W"], data, sub), c["opt"], c["W"])
+            if factor is not None:
+                s = factor(c["step"].astype(c["W"].dtype))  # in the run's precision
+                updates = jax.tree.map(lambda u: u * jnp.asarray(s, u.dtype), updates)
+            return updates, opt_state
+
+        def step(_, c):
+            # Only online mode draws data; elsewhere the key would be split for nothing.
+            key, sub = jax.random.split(c["key"]) if spec.mode == "online" else (c["key"], c["key"])
+            updates, opt_state = update(c, sub)
             W_new = optax.apply_updates(c["W"], updates)
             ok = jnp.all(jnp.isfinite(W_new))
             alive = c["diverged_at"] < 0
@@ -346,9 +373,16 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
             )
             if spec.track_update:
                 new["update"] = jnp.where(keep, updates, c["update"])
+            if spec.targets:
+                new["track"] = c["track"]
+                new["track"] = track(new, new["step"])
             return new
 
         def interval(c, length):
+            if spec.targets:  # step 0's record, once, before the first step
+                first = track(c, c["step"])
+                c["track"] = jax.tree.map(lambda a, b: jnp.where(c["track"]["started"], b, a),
+                                          first, c["track"])
             c = jax.lax.fori_loop(0, length, step, c)
             stats = summary(c["W"], pa, spec.moments, dim)
             if spec.mode == "finite":
@@ -379,7 +413,9 @@ def _fused_specgd_update(W, pa: ProblemArrays, optimizer: Optimizer, lr, spec: R
 
 
 def _batched(fn: Callable, vectorize: str) -> Callable:
-    """Apply a single-run function over the leading (run) axis of carry, data and lr.
+    """Apply a single-run function over the leading (run) axis of carry, data, lr and ``active``
+    (a padded run of a call is inactive: under ``'map'`` it takes no steps; under ``vmap`` it is
+    computed with the others and dropped).
 
     ``'map'`` runs one run after the other in a loop whose trip count the compiler cannot see
     (an optimization barrier), and a lone run (or problem) is padded to two slots (the second
@@ -388,27 +424,49 @@ def _batched(fn: Callable, vectorize: str) -> Callable:
     otherwise be compiled differently).
     """
     if vectorize == "vmap":
-        return jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None))
+        vmapped = jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None))
 
-    def mapped(carry, data, lr, pidx, problems, lengths):
+        def batched(carry, data, lr, pidx, active, problems, lengths):
+            return vmapped(carry, data, lr, pidx, problems, lengths)
+
+        return batched
+
+    def mapped(carry, data, lr, pidx, active, problems, lengths):
         runs = pidx.shape[0]
-        xs = (carry, data, lr, pidx)
+        xs = (carry, data, lr, pidx, active)
         if runs == 1:
             xs = jax.tree.map(lambda x: jnp.concatenate([x, x]), xs)
         if jax.tree.leaves(problems)[0].shape[0] == 1:  # the same for the stacked problems
             problems = jax.tree.map(lambda x: jnp.concatenate([x, x]), problems)
-        one = jax.eval_shape(lambda a: fn(*a, problems, lengths), jax.tree.map(lambda x: x[0], xs))
+
+        def one_run(c, x, r, i, a):
+            return fn(c, x, r, i, problems, jnp.where(a, lengths, 0))
+
+        one = jax.eval_shape(lambda args: one_run(*args), jax.tree.map(lambda x: x[0], xs))
         out = jax.tree.map(lambda s: jnp.zeros((max(runs, 2), *s.shape), s.dtype), one)
 
         def body(i, acc):
-            run_i = fn(*jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, i, keepdims=False), xs),
-                       problems, lengths)
-            return jax.tree.map(lambda a, v: jax.lax.dynamic_update_index_in_dim(a, v, i, 0), acc, run_i)
+            run_i = one_run(*jax.tree.map(
+                lambda x: jax.lax.dynamic_index_in_dim(x, i, keepdims=False), xs))
+            return jax.tree.map(lambda a, v: jax.lax.dynamic_update_index_in_dim(a, v, i, 0),
+                                acc, run_i)
 
         out = jax.lax.fori_loop(0, jax.lax.optimization_barrier(jnp.int32(runs)), body, out)
         return jax.tree.map(lambda a: a[:runs], out)
 
     return mapped
+
+
+def _run_calls(group: np.ndarray, per_call: int | None) -> list[tuple[np.ndarray, int]]:
+    """The runs of one group cut into compiled calls: ``(indices, real)`` per call, the indices
+    padded to ``per_call`` with the last run (``real`` of them are the call's own runs)."""
+    if per_call is None:
+        return [(group, len(group))]
+    calls = []
+    for start in range(0, len(group), per_call):
+        part = group[start:start + per_call]
+        calls.append((np.r_[part, np.repeat(part[-1], per_call - len(part))], len(part)))
+    return calls
 
 
 @threads.limit_blas  # small LAPACK calls: one thread (see specgd.runner.threads)
@@ -431,6 +489,11 @@ def run(
     track_update: bool | None = None,
     vectorize: str = "auto",
     reduce: str = "auto",
+    targets: Sequence[float] | None = None,
+    schedule: str | None = None,
+    warmup: float | None = None,
+    decay: float | None = None,
+    runs_per_call: int | None = None,
     progress: bool | None = None,
     force: bool = False,
 ) -> RunResult:
@@ -466,6 +529,15 @@ def run(
         normalized GD or Muon) and smaller than d: the same iterates to round-off, at O(m²(m+k+1))
         per step instead of O(m²d). ``'never'`` keeps all d coordinates; ``'always'`` insists (an
         error says why when it is not exact). See :mod:`specgd.runner.subspace`.
+    targets: loss targets, fractions of the initial excess loss ``L₀ − σ²``: per run and target,
+        the first step at or below it and the settle step (from which it stays at or below),
+        taken from every step inside the scan, added to ``result.runs`` as ``first_<f>``,
+        ``settle_<f>``, with ``loss_min`` and ``loss_at_budget`` (:mod:`specgd.runner.tracking`).
+    schedule: the learning-rate schedule, ``'constant'`` (default), ``'linear'``, ``'cosine'``
+        or ``'wsd'``; ``warmup``: fraction of the steps warming up from 0; ``decay``: ``wsd``'s
+        decay fraction (default 0.2). See :mod:`specgd.runner.schedule`.
+    runs_per_call: compute the runs in compiled calls of this many (the last padded), so calls
+        of any number of runs share one compilation.
     progress: show a progress bar (default: when stderr is a terminal).
     force: run even when the estimated memory or work exceeds what the machine has (see
         :mod:`specgd.runner.resources`); by default such a run is refused before it starts.
@@ -478,6 +550,7 @@ def run(
         problem, optimizer, init, steps=steps, seeds=seeds, mode=mode, log_every=log_every,
         log_at=log_at, log_per_decade=log_per_decade, n=n, batch_size=batch_size, lrs=lrs,
         dtype=dtype, moments=moments, track_update=track_update, vectorize=vectorize, reduce=reduce,
+        targets=targets, schedule=schedule, warmup=warmup, decay=decay, runs_per_call=runs_per_call,
         force=force,
     )
     problems = _problem_list(problem)
@@ -509,7 +582,6 @@ def run(
         stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[p.arrays.astype(jdtype) for p in problems])
         pidx = jnp.asarray([i for i, _, _ in runs], dtype=jnp.int32)
     groups = _bound_groups(optimizer, problems, runs)
-    records = []
 
     # The first interval has length 0: the statistics of the initial weights come from the same
     # compiled code as every later log (so a run's numbers do not depend on its batch).
@@ -521,49 +593,77 @@ def run(
     chunk = max(1, math.ceil(len(lengths) / 50))
     padded = np.zeros(math.ceil(len(lengths) / chunk) * chunk, dtype=np.int32)
     padded[: len(lengths)] = lengths
+    calls = [(opt, part, real) for opt, idx in groups
+             for part, real in _run_calls(np.arange(len(runs)) if idx is None else idx,
+                                          spec.runs_per_call)]
 
     # lazy: the result type lives a layer above, in results; the bar only when shown
     from specgd.runner.progress import progress_bar
 
     label = optimizer.name if isinstance(optimizer, Optimizer) else "run"
-    finals, diverged = [], []
-    with progress_bar(spec.steps * len(groups), label, show) as bar:
-        for opt, idx in groups:  # one group, or one per problem (optimizers bound to each)
-            take = (lambda x: x) if len(groups) == 1 else (lambda x, idx=idx: x[idx])
-            lr_g, pidx_g, data_g = take(lr_arr), take(pidx), jax.tree.map(take, data)
-            carry = _initial_carry(take(W0), take(keys), opt, spec, lr_g)
-            advance = _compiled_advance(spec, opt, vectorize, problems[0].d)
-            group_records = []
-            for start in range(0, len(padded), chunk):
-                part = padded[start : start + chunk]
-                carry, stats = advance(carry, data_g, lr_g, pidx_g, stacked, jnp.asarray(part))
-                real = min(chunk, len(lengths) - start)  # drop the padding intervals
-                group_records.append(jax.tree.map(lambda x, r=real: np.asarray(x)[:, :r], stats))
-                bar(int(part.sum()))
-            jax.block_until_ready(carry["W"])
-            records.append(group_records)
-            finals.append(np.asarray(carry["W"]))
-            diverged.append(np.asarray(carry["diverged_at"]))
-    # Runs are ordered by problem, so the groups' runs follow one another in run order.
-    records = records[0] if len(groups) == 1 else [
-        {k: np.concatenate([g[i][k] for g in records]) for k in records[0][i]}
-        for i in range(len(records[0]))]
-    final = finals[0] if len(finals) == 1 else np.concatenate(finals)
+    outs = []
+    with progress_bar(spec.steps * len(calls), label, show) as bar:
+        for opt, part, real in calls:  # one call, or one per problem or per runs_per_call runs
+            every = real == len(part) == len(runs)  # the call holds every run, in order
+            stacked_c, pidx_c = stacked, pidx if every else pidx[part]
+            if spec.runs_per_call is not None and not (every and spec.reduced):
+                # the call's own problems: the same shapes each call
+                stacked_c = jax.tree.map(lambda x, i=pidx_c: x[i], stacked)
+                pidx_c = jnp.arange(len(part), dtype=jnp.int32)
+            outs.append(_call(spec, opt, vectorize, problems[0].d, part, real, W0, keys, data,
+                              lr_arr, pidx_c, stacked_c, padded, len(lengths), chunk, bar))
+    # The calls' runs follow one another in run order.
+    records = [{k: np.concatenate([o["records"][k] for o in outs]) for k in outs[0]["records"]}]
+    final = np.concatenate([o["W"] for o in outs])
     if bases is not None:
         final = subspace.lift(final, bases, final.dtype)
     elapsed = time.perf_counter() - started
+    result_extra = {}
+    if spec.targets:
+        state = {k: np.concatenate([o["track"][k] for o in outs]) for k in outs[0]["track"]}
+        result_extra = tracking.finish(state, spec.steps, spec.targets)
 
     result = RunResult.from_records(
         records=records,
         runs=runs,
-        diverged_at=diverged[0] if len(diverged) == 1 else np.concatenate(diverged),
+        diverged_at=np.concatenate([o["diverged_at"] for o in outs]),
         final_params=final,
         config=_config(problems, groups[0][0], init, spec, vectorize,
                        None if bases is None else bases.shape[1]),
         seconds=elapsed,
     )
+    for name, values in result_extra.items():
+        result.runs[name] = values
     result.arrays = _named_arrays(problems, init)
     return result
+
+
+def _call(spec: RunSpec, opt: Any, vectorize: str, dim: int, part: np.ndarray, real: int, W0, keys,
+          data, lr_arr, pidx, stacked, padded: np.ndarray, n_logs: int, chunk: int, bar) -> dict:
+    """One compiled call: the runs ``part`` (the first ``real`` of them its own, the rest padding)
+    through every log interval; their records, final weights, divergence steps and tracking."""
+    every = real == len(part) == W0.shape[0]
+
+    def take(x):
+        return x if every else x[part]
+
+    lr_g, data_g = take(lr_arr), jax.tree.map(take, data)
+    active = jnp.asarray(np.arange(len(part)) < real)
+    carry = _initial_carry(take(W0), take(keys), opt, spec, lr_g)
+    advance = _compiled_advance(spec, opt, vectorize, dim)
+    pieces = []
+    for start in range(0, len(padded), chunk):
+        lengths = padded[start : start + chunk]
+        carry, stats = advance(carry, data_g, lr_g, pidx, active, stacked, jnp.asarray(lengths))
+        logs = min(chunk, n_logs - start)  # drop the padding intervals
+        pieces.append(jax.tree.map(lambda x, r=logs: np.asarray(x)[:real, :r], stats))
+        bar(int(lengths.sum()))
+    jax.block_until_ready(carry["W"])
+    out = {"records": {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]},
+           "W": np.asarray(carry["W"])[:real], "diverged_at": np.asarray(carry["diverged_at"])[:real]}
+    if spec.targets:
+        out["track"] = jax.tree.map(lambda x: np.asarray(x)[:real], carry["track"])
+    return out
 
 
 _CACHE: dict[tuple, Callable] = {}
@@ -607,7 +707,9 @@ def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str, dim: int) -
     """The jitted, batched chunk function, reused across calls with equal settings (so repeated
     runs of one configuration compile once; jit then caches per input shape)."""
     static = (spec.mode, spec.batch_size, spec.moments, spec.track_update, bool(spec.lrs),
-              spec.fused_polar, spec.identity_plus_spikes)
+              spec.fused_polar, spec.identity_plus_spikes, spec.targets,
+              (spec.schedule, spec.warmup, spec.decay, spec.steps)
+              if schedules.build(spec.schedule, spec.steps, spec.warmup, spec.decay) else None)
     key = ("advance", _optimizer_key(optimizer, bool(spec.lrs)), static, vectorize, dim)
 
     def build():
@@ -668,6 +770,8 @@ def _initial_carry(W, keys, optimizer, spec, lr_arr):
     )
     if spec.track_update:
         carry["update"] = jnp.zeros_like(W)
+    if spec.targets:
+        carry["track"] = tracking.init_state(n_runs, len(spec.targets), W.dtype)
     return carry
 
 

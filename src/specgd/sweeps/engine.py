@@ -275,12 +275,21 @@ def execute_batch(configs: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any
     if "problem" not in frame:
         frame = frame.assign(problem=0)
     index = {k: i for i, k in enumerate(problems)}
+    runs = result.runs if "problem" in result.runs else result.runs.assign(problem=0)
+    # per-run measures of the runs table (with targets: specgd.runner.tracking), as columns
+    measures = [c for c in runs if c not in ("problem", "seed", "lr", "diverged_at_step",
+                                             "final_loss")]
     out = []
     for c in configs:
         i = index[json.dumps(c["problem"], sort_keys=True)]
         mask = ((frame["problem"] == i) & (frame["seed"] == c["seeds"][0])
                 & (frame["lr"] == c["optimizer"]["lr"]))
-        out.append((c, frame[mask].drop(columns=["problem"]).reset_index(drop=True)))
+        one = frame[mask].drop(columns=["problem"]).reset_index(drop=True)
+        if measures:
+            row = runs[(runs["problem"] == i) & (runs["seed"] == c["seeds"][0])
+                       & (runs["lr"] == c["optimizer"]["lr"])].iloc[0]
+            one = one.assign(**{m: float(row[m]) for m in measures})
+        out.append((c, one))
     return out
 
 
