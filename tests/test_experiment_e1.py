@@ -6,6 +6,7 @@ import json
 import math
 
 import matplotlib.pyplot as plt
+import pytest
 
 from specgd.report import headline
 from specgd.report.build import build, rerender
@@ -18,6 +19,7 @@ TINY = e1.Params(d=24, m=8, lams=(0.0, 8.0), steps=600, log_every=10)
 TINY_HEADLINE = headline.Params(d=20, m=6, steps=400, seeds=(0,), log_every=10, lr_gd=0.05, lr_specgd=0.02)
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_e1_and_the_headline_built_tiny_then_rerendered(tmp_path):
     """One tiny build of E1 (and, into an empty folder, the headline figure), checked, then
     re-rendered from its frames. One test, so that the build runs once under pytest-xdist."""

@@ -5,6 +5,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import pytest
 
 from specgd.report.experiment import ExperimentOutput
 from specgd.report.experiments import e6_robustness as e6
@@ -13,6 +14,7 @@ from specgd.report.experiments.e6_robustness.derive import criteria, per_run_met
 from specgd.report.experiments.e6_robustness.params import ALL_VARIATIONS, Params, Variation
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_e6_tiny_structure():
     p = Params(d=24, m=4, steps=60, log_every=10, seeds=(0,), variations=("gaussian", "n/d=4"),
                   n_ratios=(4,), pl_gd_grid=(), lr_factors=(2.0,), online_check_factors=())

@@ -4,6 +4,7 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from specgd.report.experiment import ExperimentOutput
 from specgd.report.experiments import EXPERIMENTS
@@ -30,6 +31,7 @@ def test_e7_registered_and_presets():
     assert quick.main_steps < full.main_steps
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_e7_tiny_structure_and_physics():
     out = e7.EXPERIMENT.run(TINY)
     assert isinstance(out, ExperimentOutput) and out.key == "E7"

@@ -115,6 +115,7 @@ def test_thresholds():
     assert e9.truncated_threshold(1e4) == pytest.approx(2.0, abs=1e-9)  # τ → ∞: plain
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_e9_tiny():
     p = e9.Params(**TINY)
     out = e9.run(params=p)

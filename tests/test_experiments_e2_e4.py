@@ -36,6 +36,7 @@ def test_registry_has_e2_e4():
     assert EXPERIMENTS["E2"] is e2 and EXPERIMENTS["E4"] is e4
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_e2_tiny():
     p = e2.Params(d=30, m=8, lams=(0.0, 3.0, 8.0), seeds=(0, 1), gd_steps=40, gd_log_every=10,
                   specgd_steps=4)
@@ -56,6 +57,7 @@ def test_e2_tiny():
         assert claim.source.startswith(("docs/", "arXiv ")), (claim.id, claim.source)
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_e4_tiny():
     p = e4.Params(d=40, m=12, seeds=(0,), gd_steps=1500, specgd_steps=500, per_decade=10,
                   theory_steps=10**5, long_steps=3000, lr_gd_long=0.2)

@@ -4,6 +4,7 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from specgd.report.experiment import ExperimentOutput
 from specgd.report.experiments import EXPERIMENTS
@@ -45,6 +46,7 @@ def test_escape_step_interpolates():
     assert math.isnan(e3.escape_step(steps, a * 0.1))
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_e3_tiny(tmp_path):
     # one d (one compiled shape per optimizer keeps the test fast): the λ-scan carries the physics
     p = e3.Params(m=8, dims=(32,), lams=(0.0, 8.0), d_for_lam=32, seeds=(0, 1),
@@ -64,6 +66,7 @@ def test_e3_tiny(tmp_path):
     plt.close("all")
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_e5_tiny():
     p = e5.Params(d=16, m=8, lams=(0.0, 8.0, 32.0), seeds=(0,), steps=200, lr_min=1 / 16, lr_max=8.0,
                   per_octave=1, n_refine=2, theory_points=120)

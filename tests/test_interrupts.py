@@ -145,10 +145,60 @@ def test_ctrl_c_anywhere_in_the_program_exits_130(monkeypatch, capsys):
     def ctrl_c():
         raise KeyboardInterrupt
 
+    ended = []
+
+    def end_now(code):  # the program ends its process here (os._exit); a test process goes on
+        ended.append(code)
+        raise SystemExit(code)
+
     monkeypatch.setattr(specgd.cli.main, "app", ctrl_c)
+    monkeypatch.setattr(specgd.cli, "_end_now", end_now)
     with pytest.raises(SystemExit) as done:
         specgd.cli.program()
-    assert done.value.code == 130 and capsys.readouterr().err == "Interrupted.\n"
+    assert ended == [130] and done.value.code == 130
+    assert capsys.readouterr().err == "Interrupted.\n"
+
+
+_SWALLOWED = """
+import gc, sys, time
+import specgd.cli, specgd.cli.main
+
+def ctrl_c_in_a_gc_callback(phase, info):  # as a Ctrl-C landing in the runtime's gc callback
+    gc.callbacks.remove(ctrl_c_in_a_gc_callback)
+    raise KeyboardInterrupt
+
+def app():
+    gc.callbacks.append(ctrl_c_in_a_gc_callback)
+    gc.collect()
+    time.sleep(5)
+    print("ran to its end")
+
+specgd.cli.main.app = app
+specgd.cli.program()
+"""
+
+
+def test_a_ctrl_c_python_would_swallow_still_stops_the_program():
+    """A KeyboardInterrupt raised inside a gc callback is "ignored" by Python (seen: JAX's
+    callback, during a sweep, which then ran to its end with exit 0); the program re-delivers it."""
+    proc = subprocess.run([sys.executable, "-c", _SWALLOWED], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 130 and proc.stdout == "", (proc.stdout, proc.stderr)
+    assert proc.stderr == "Interrupted.\n"
+
+
+def test_the_program_ends_at_once_with_130_after_a_ctrl_c():
+    """In a real process the interrupt ends it with status 130 and the one line, output flushed."""
+    code = ("import specgd.cli, specgd.cli.main\n"
+            "def ctrl_c():\n    raise KeyboardInterrupt\n"
+            "specgd.cli.main.app = ctrl_c\n"
+            "print('before', flush=False)\n"
+            "specgd.cli.program()\n"
+            "print('never')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 130
+    assert proc.stdout == "before\n" and proc.stderr == "Interrupted.\n"
 
 
 _WHILE_WORKERS_START = """
@@ -209,7 +259,7 @@ def test_reproduce_interrupted_at_several_points(tmp_path, stored):
     group) once ``stored`` runs of its sweep are stored: exit 130 within seconds, no traceback,
     no claim of E3, and the report (if one exists) says E3 is missing."""
     out = tmp_path / "r"
-    proc = subprocess.Popen([sys.executable, "-m", "specgd.cli.main", "reproduce", "E3", "--quick",
+    proc = subprocess.Popen([sys.executable, "-m", "specgd.cli", "reproduce", "E3", "--quick",
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     runs = out / "stores" / "E3-quick" / "runs"
@@ -228,7 +278,7 @@ def test_reproduce_interrupted_at_several_points(tmp_path, stored):
 @pytest.mark.slow
 def test_reproduce_interrupted_during_the_headline_acts_fast(tmp_path):
     out = tmp_path / "r"
-    proc = subprocess.Popen([sys.executable, "-m", "specgd.cli.main", "reproduce", "E1", "--quick",
+    proc = subprocess.Popen([sys.executable, "-m", "specgd.cli", "reproduce", "E1", "--quick",
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     os.set_blocking(proc.stdout.fileno(), False)
@@ -258,17 +308,42 @@ SLOW_EXAMPLES = settings(max_examples=6, deadline=None, database=None,
 
 _REPRODUCE = """
 import sys
-from specgd.cli.main import app
-from specgd.report.experiment import register_experiment
-from specgd.report.experiments import e3_escape
-from specgd.report.legacy import LegacyExperiment
-sys.path.insert(0, {tests!r})
-from test_interrupts import TINY_E3, _Tiny
+print("started", flush=True)
+try:  # a Ctrl-C while the plug-in is set up ends it as the program would
+    from specgd.cli import program
+    from specgd.report.experiment import register_experiment
+    from specgd.report.experiments import e3_escape
+    from specgd.report.legacy import LegacyExperiment
+    sys.path.insert(0, {tests!r})
+    from test_interrupts import TINY_E3, _Tiny
 
-register_experiment(LegacyExperiment("EX", "E3, tiny", _Tiny, lambda p, ctx: e3_escape._run(TINY_E3, ctx)))
+    register_experiment(LegacyExperiment("EX", "E3, tiny", _Tiny,
+                                         lambda p, ctx: e3_escape._run(TINY_E3, ctx)))
+except KeyboardInterrupt:
+    print("Interrupted.", file=sys.stderr)
+    sys.exit(130)
 sys.argv = ["specgd", "reproduce", "EX", "--out", sys.argv[1]]
-app()
+program()
 """
+
+
+# `specgd` with a line on stdout once Python runs: the tests interrupt the program, not the
+# interpreter's own start (a SIGINT then ends Python before any code of ours, with exit 1 or -2)
+_SPECGD = """
+import sys
+from specgd.cli import program
+print("started", flush=True)
+sys.argv = ["specgd", *sys.argv[1:]]
+program()
+"""
+
+
+def _interrupt_after(proc: subprocess.Popen, delay: float) -> None:
+    """SIGINT to the process group ``delay`` seconds after the program printed "started"."""
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(delay)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
 
 
 @pytest.mark.slow
@@ -283,9 +358,7 @@ def test_a_reproduction_interrupted_at_any_point_never_claims_from_part_of_its_r
     script.write_text(_REPRODUCE.format(tests=str(Path(__file__).parent)))
     proc = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(delay)
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
+    _interrupt_after(proc, delay)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode in (0, 130), err
     assert "Traceback" not in err, err
@@ -309,15 +382,14 @@ def test_a_sweep_interrupted_at_any_point_resumes_to_every_run(tmp_path, delay):
     grid = tmp_path / "grid.toml"
     grid.write_text(tomli_w.dumps(e3_escape.grid(TINY_E3)))
     out = tmp_path / f"s{time.monotonic_ns()}"
-    command = [sys.executable, "-m", "specgd.cli.main", "sweep", str(grid), "--out", str(out),
+    command = [sys.executable, "-c", _SPECGD, "sweep", str(grid), "--out", str(out),
                "--workers", "1", "--no-progress"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    time.sleep(delay)
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
+    _interrupt_after(proc, delay)
     stdout, err = proc.communicate(timeout=300)
-    assert proc.returncode in (0, 130) and "Traceback" not in err + stdout, err
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err + stdout, err
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     total = len(engine.plan(sg.Grid.from_dict(e3_escape.grid(TINY_E3))))

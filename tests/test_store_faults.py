@@ -91,6 +91,7 @@ def _copy(clean: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(clean, tmp_path / "store"))
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_a_truncated_and_a_deleted_run_file_are_recomputed_equal(clean, tmp_path):
     store = _copy(clean, tmp_path)
     rng = random.Random(2601)
@@ -146,6 +147,7 @@ def _report(proc: subprocess.Popen) -> dict:
     return json.loads(line[len("REPORT "):])
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_sigkill_during_the_writes_then_rerun_equals_a_clean_sweep(clean, tmp_path):
     store, log = tmp_path / "store", tmp_path / "computed.log"
     proc = _start_sweep(tmp_path, store, log, max_batch=1)
@@ -171,6 +173,7 @@ def test_sigkill_during_the_writes_then_rerun_equals_a_clean_sweep(clean, tmp_pa
     assert not list((store / "runs").glob(f".{missing}.parquet.*.tmp"))  # the dead write is gone
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_two_sweeps_at_once_compute_every_run_exactly_once(clean, tmp_path):
     store, log = tmp_path / "store", tmp_path / "computed.log"
     procs = [_start_sweep(tmp_path, store, log) for _ in range(2)]
@@ -204,6 +207,7 @@ def test_a_truncated_or_deleted_index_is_rebuilt(clean, tmp_path, damage):
     _assert_same_store(store, clean)
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
     # Runs long enough (2000 steps, one per task) that Ctrl-C lands while work is in flight.
     grid = {"base": {**GRID["base"], "steps": 2000, "log_every": 500},

@@ -121,6 +121,7 @@ def test_sigkill_midway_then_resume_loses_nothing(tmp_path):
     pd.testing.assert_frame_equal(resumed, uninterrupted)
 
 
+@pytest.mark.slow  # end to end, beside the unit tests of its parts
 def test_sweep_on_a_separately_started_scheduler(tmp_path):
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"

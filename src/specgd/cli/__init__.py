@@ -6,12 +6,18 @@ any moment, even while the command line is still loading, exits with status 130 
 once (``os._exit`` once the output is flushed): the interpreter's teardown could otherwise race
 the numerical runtime's threads, still busy with the interrupted computation, and crash (seen as
 a segmentation fault after the message, in 2 of 4 interrupts during the headline figure).
+
+A Ctrl-C that lands while Python runs a callback it cannot raise from (a garbage-collection
+callback of the numerical runtime, a finalizer) is re-delivered to the main thread instead of
+being printed as "Exception ignored" and lost (the program would otherwise run on to its end).
 """
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
+import time
 
 EXIT_INTERRUPTED = 130
 
@@ -26,8 +32,28 @@ def _end_now(code: int) -> None:
     os._exit(code)
 
 
+def _interrupt_main_soon() -> None:
+    time.sleep(0.01)
+    _thread.interrupt_main()
+
+
+def _redeliver_interrupts(unraisable_hook):
+    """An unraisable-exception hook that turns a swallowed Ctrl-C into a fresh one."""
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            # from another thread, a moment later: raised here, inside the hook, it would be
+            # swallowed again; then it lands in the main thread's own code
+            _thread.start_new_thread(_interrupt_main_soon, ())
+        else:
+            unraisable_hook(unraisable)
+
+    return hook
+
+
 def program() -> None:
     """Run the ``specgd`` command line; Ctrl-C anywhere exits 130 without a traceback."""
+    sys.unraisablehook = _redeliver_interrupts(sys.unraisablehook)
     try:
         # lazy: imported inside the guard, so that a Ctrl-C while it loads is caught too
         from specgd.cli.main import app
