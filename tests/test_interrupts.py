@@ -46,8 +46,10 @@ from specgd.report.legacy import LegacyExperiment
 from specgd.sweeps import SweepInterrupted, engine
 
 # E3 at a toy size: a few runs of d = 8, planned in a second.
+# long enough that every chosen rate escapes, so that an uninterrupted build finishes (20 steps did
+# not: E3 then had no rate to choose)
 TINY_E3 = e3_escape.Params(m=2, dims=(8,), lams=(0.0,), d_for_lam=8, seeds=(0,), gd_lrs=(0.1, 0.2),
-                           gd_lrs_d=(0.1,), specgd_lrs=(0.02,), steps=20)
+                           gd_lrs_d=(0.1,), specgd_lrs=(0.02,), steps=120)
 
 
 @dataclass
@@ -308,8 +310,9 @@ SLOW_EXAMPLES = settings(max_examples=6, deadline=None, database=None,
 
 _REPRODUCE = """
 import sys
-print("started", flush=True)
-try:  # a Ctrl-C while the plug-in is set up ends it as the program would
+
+
+def main():
     from specgd.cli import program
     from specgd.report.experiment import register_experiment
     from specgd.report.experiments import e3_escape
@@ -319,11 +322,13 @@ try:  # a Ctrl-C while the plug-in is set up ends it as the program would
 
     register_experiment(LegacyExperiment("EX", "E3, tiny", _Tiny,
                                          lambda p, ctx: e3_escape._run(TINY_E3, ctx)))
-except KeyboardInterrupt:
-    print("Interrupted.", file=sys.stderr)
-    sys.exit(130)
-sys.argv = ["specgd", "reproduce", "EX", "--out", sys.argv[1]]
-program()
+    sys.argv = ["specgd", "reproduce", "EX", "--out", sys.argv[1]]
+    print("started", flush=True)  # the plug-in is set up: from here on, the program runs
+    program()
+
+
+if __name__ == "__main__":  # the cluster's worker processes import this module again
+    main()
 """
 
 
