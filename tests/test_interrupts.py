@@ -203,10 +203,10 @@ def test_the_program_ends_at_once_with_130_after_a_ctrl_c():
 
 _WHILE_WORKERS_START = """
 import os, signal, time
-from specgd.sweeps import engine
+from specgd.sweeps import interrupts
 seen = []
 signal.signal(signal.SIGINT, lambda *a: seen.append(1))  # as the sweep's own handler records it
-with engine._sigint_ignored():  # the worker processes start here
+with interrupts._sigint_ignored():  # the worker processes start here
     os.killpg(0, signal.SIGINT)  # a terminal's Ctrl-C goes to the whole process group
     time.sleep(0.5)
 print("seen" if seen else "lost")
