@@ -56,7 +56,7 @@ class _Tiny(Presets):
 
 
 def _e3_tiny(params, ctx: Context) -> ExperimentOutput:
-    return e3_escape._run(TINY_E3, ctx)
+    return e3_escape.EXPERIMENT.run(TINY_E3, ctx)
 
 
 def _finished(params, ctx: Context) -> ExperimentOutput:
@@ -318,7 +318,7 @@ try:  # a Ctrl-C while the plug-in is set up ends it as the program would
     from test_interrupts import TINY_E3, _Tiny
 
     register_experiment(LegacyExperiment("EX", "E3, tiny", _Tiny,
-                                         lambda p, ctx: e3_escape._run(TINY_E3, ctx)))
+                                         lambda p, ctx: e3_escape.EXPERIMENT.run(TINY_E3, ctx)))
 except KeyboardInterrupt:
     print("Interrupted.", file=sys.stderr)
     sys.exit(130)
