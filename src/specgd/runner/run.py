@@ -31,7 +31,7 @@ from specgd.errors import ConfigError
 from specgd.loss.population import population_grad, population_grad_factors, population_loss
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, as_init
-from specgd.optim.registry import bind_problem, capabilities_of, is_unbound, names_with
+from specgd.optim.registry import bind_problem, capabilities_of, is_unbound
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
 from specgd.runner import options, resources, subspace, threads, tracking
 from specgd.runner import schedule as schedules
@@ -43,12 +43,6 @@ if TYPE_CHECKING:
 MODES = options.MODES
 DTYPES = {name: getattr(jnp, name) for name in options.DTYPES}
 VECTORIZE = options.VECTORIZE
-
-
-def __getattr__(name: str) -> Any:
-    if name == "SPECTRAL":  # formerly a list of names; now the registry's spectral optimizers
-        return names_with("spectral")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
