@@ -422,8 +422,8 @@ def test_angle_rate_pair_rule(monkeypatch):
     def fake_thr(lam, m, g, sp, **kw):
         return table.get((g, sp), math.nan)
 
-    monkeypatch.setattr(BD.theory, "angle_recursion", fake_rec)
-    monkeypatch.setattr(BD.theory, "angle_threshold_deg", fake_thr)
+    monkeypatch.setattr(BD, "angle_recursion", fake_rec)
+    monkeypatch.setattr(BD, "angle_threshold_deg", fake_thr)
     pair = BD.angle_rate_pair(100)
     # (0.04, 0.04) is at the aim but GD diverges there; 81° lies outside the window
     assert (pair["lr_gd"], pair["lr_specgd"], pair["predicted"]) == (0.01, 0.04, 56.0)
