@@ -15,10 +15,10 @@ import specgd as sg
 from specgd.analysis import escape_step
 from specgd.cli.main import app
 from specgd.config import execute, load_config
-from specgd.data import covariance
-from specgd.data.covariance import SampleCovariance
 from specgd.loss.population import population_loss
+from specgd.optim import whitening
 from specgd.optim.registry import capabilities_of
+from specgd.optim.whitening import SampleCovariance
 from specgd.runner.run import _CACHE, BIND_WHILE_CHECKING, validate
 
 FAMILIES = {
@@ -109,7 +109,7 @@ def test_sample_covariance_matches_dense_numpy(n, ridge):
 
 
 def test_drawn_sample_covariance_estimates_sigma(monkeypatch):
-    monkeypatch.setattr(covariance, "SAMPLE_CHUNK", 8000)  # 1000 rows per chunk when n >= d
+    monkeypatch.setattr(whitening, "SAMPLE_CHUNK", 8000)  # 1000 rows per chunk when n >= d
     prob = sg.Problem(d=8, m=2, cov=FAMILIES["spiked"])
     op = SampleCovariance.draw(prob.cov, 4000, seed=1)
     assert (op.n, op.d, op.seed) == (4000, 8, 1)

@@ -16,12 +16,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from specgd.data.covariance import CovarianceOperator, SampleCovariance
+from specgd.data.covariance import CovarianceOperator
 from specgd.data.problem import Problem
 from specgd.errors import ConfigError
 from specgd.loss.population import GradFactors
 from specgd.optim import branching
 from specgd.optim.registry import NO_CAPABILITIES, Capabilities, register_optimizer
+from specgd.optim.whitening import SampleCovariance
 from specgd.runner.options import OPTION
 
 
@@ -297,7 +298,7 @@ def whitened_gd(lr: float = 0.02, cov: Any = None, ridge: float = 0.0, whiten: s
 
     ``whiten='known'`` preconditions by the problem's own ``Σ``; ``whiten='estimated'`` by the
     sample covariance ``Σ̂ = (1/n)Σ xᵢxᵢᵀ`` of ``whiten_n`` fresh inputs ``x ~ N(0, Σ)`` drawn
-    from ``PRNGKey(whiten_seed)`` (:class:`specgd.data.covariance.SampleCovariance`; ``n < d``
+    from ``PRNGKey(whiten_seed)`` (:class:`specgd.optim.whitening.SampleCovariance`; ``n < d``
     needs ``ridge > 0``). The gradient itself is untouched (in population mode still the exact
     closed form); only the update is preconditioned.
 

@@ -24,7 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from specgd.data.covariance import SAMPLE_CHUNK
 from specgd.data.digest import digest, stored_name
 from specgd.data.problem import Problem, ProblemArrays
 from specgd.errors import ConfigError
@@ -33,6 +32,7 @@ from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, as_init
 from specgd.optim.registry import bind_problem, capabilities_of, is_unbound
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
+from specgd.optim.whitening import SAMPLE_CHUNK
 from specgd.runner import options, resources, subspace, threads, tracking
 from specgd.runner import schedule as schedules
 from specgd.runner.metrics import summary, update_spectrum

@@ -1,0 +1,146 @@
+"""The sample covariance behind whitened GD with an estimated ``Σ̂``
+(:func:`specgd.optim.transforms.whitened_gd` with ``whiten='estimated'``, or a ``Σ̂`` of the
+user's own samples): an operator with the interface of a
+:class:`specgd.data.covariance.CovarianceOperator`, holding the samples or ``XᵀX/n``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from specgd.data.covariance import CovarianceOperator
+from specgd.errors import ConfigError
+
+#: Entries (rows × d) of samples drawn at once when accumulating ``XᵀX`` for
+#: :class:`SampleCovariance` with ``n ≥ d``: memory stays ``O(d² + SAMPLE_CHUNK)`` whatever ``n``
+#: (32 MB of float64), and a large ``n`` in small ``d`` takes few chunks.
+SAMPLE_CHUNK = 2**22
+
+
+class SampleCovariance:
+    """The sample covariance ``Σ̂ = XᵀX/n`` of ``n`` inputs ``X`` (n, d), as an operator.
+
+    It applies ``Σ̂`` and ``(Σ̂ + ridge·I)⁻¹`` to row vectors like a :class:`CovarianceOperator`
+    (``apply``, ``apply_inverse``, ``min_eigenvalue``, ``trace``, ``to_dense``), holding at most
+    ``min(n, d)·d`` numbers: the samples themselves when ``n < d``, else the ``d×d`` matrix
+    ``Σ̂``. The inverse is factored once per ridge, in float64:
+
+    - ``n < d``: ``Σ̂`` has rank ``n < d`` and is singular, so ``ridge > 0`` is needed; then
+      ``(ridge·I + XᵀX/n)⁻¹ = (I − Xᵀ(n·ridge·I + XXᵀ)⁻¹X)/ridge`` (Woodbury, an ``n×n`` Cholesky);
+    - ``n ≥ d``: a ``d×d`` Cholesky of ``Σ̂ + ridge·I``.
+
+    A singular ``Σ̂ + ridge·I`` is a :class:`ConfigError` naming the remedies (``ridge > 0`` or
+    ``n ≥ d``). :meth:`draw` estimates ``Σ̂`` from ``n`` samples ``x ~ N(0, Σ)`` of a covariance
+    operator; ``seed`` records the seed it used (``None`` for user samples).
+    """
+
+    def __init__(self, X: Any = None, *, n: int | None = None, gram: Any = None,
+                 seed: int | None = None):
+        if X is not None:
+            X = np.asarray(X, dtype=float)
+            if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+                raise ConfigError(f"samples: must be an (n, d) array with n, d >= 1, got shape {X.shape}")
+            if not np.all(np.isfinite(X)):
+                raise ConfigError("samples: must be finite (found NaN or inf)")
+            n = X.shape[0]
+            if n >= X.shape[1]:
+                gram, X = X.T @ X / n, None
+        self.n = int(n)
+        self.samples = X  # (n, d) when n < d, else None
+        self.matrix = None if gram is None else np.asarray(gram, dtype=float)  # Σ̂ when n ≥ d
+        self.d = int((X if X is not None else self.matrix).shape[1])
+        self.seed = seed
+        self._factors: dict[float, Any] = {}
+        self._min_eig: float | None = None
+
+    @classmethod
+    def draw(cls, cov: CovarianceOperator, n: int, seed: int = 0) -> SampleCovariance:
+        """``Σ̂`` from ``n`` samples ``x = Σ^{1/2} z``, ``z ~ N(0, I)`` drawn from
+        ``PRNGKey(seed)`` (in chunks of :data:`SAMPLE_CHUNK` entries when ``n ≥ d``)."""
+        d = cov.d
+        key = jax.random.PRNGKey(seed)
+        draw = lambda k, rows: np.asarray(  # noqa: E731
+            cov.apply_sqrt(jax.random.normal(k, (rows, d), dtype=jnp.float64)), dtype=float)
+        if n < d:
+            return cls(draw(key, n), seed=seed)
+        gram = np.zeros((d, d))
+        chunk = max(1, SAMPLE_CHUNK // d)  # rows per chunk
+        for i, start in enumerate(range(0, n, chunk)):
+            X = draw(jax.random.fold_in(key, i), min(chunk, n - start))
+            gram += X.T @ X
+        return cls(n=n, gram=gram / n, seed=seed)
+
+    def apply(self, Y: jax.Array) -> jax.Array:
+        """``Y Σ̂`` for row vectors ``Y`` (..., d)."""
+        if self.samples is None:
+            return Y @ jnp.asarray(self.matrix, dtype=Y.dtype)
+        X = jnp.asarray(self.samples, dtype=Y.dtype)
+        return ((Y @ X.T) @ X) / self.n
+
+    def singular_message(self, ridge: float) -> str:
+        """Why ``Σ̂ + ridge·I`` cannot be inverted, and what to change."""
+        if self.n < self.d:
+            return (f"Σ̂ + ridge·I is singular: the sample covariance has rank <= n = {self.n} < "
+                    f"d = {self.d} and ridge = {ridge:g}; pass ridge > 0 or n >= d ({self.d}) samples")
+        return (f"Σ̂ + ridge·I is numerically singular (n = {self.n} samples in d = {self.d}, "
+                f"ridge = {ridge:g}); pass ridge > 0 or more samples (n >> d)")
+
+    def _factor(self, ridge: float):
+        ridge = float(ridge)
+        if ridge not in self._factors:
+            if self.samples is not None:
+                if ridge <= 0:
+                    raise ConfigError(self.singular_message(ridge))
+                X = self.samples
+                K = self.n * ridge * np.eye(self.n) + X @ X.T
+            else:
+                K = self.matrix + ridge * np.eye(self.d)
+            try:
+                L = np.linalg.cholesky(K)
+            except np.linalg.LinAlgError:
+                raise ConfigError(self.singular_message(ridge)) from None
+            if not np.all(np.isfinite(L)) or np.min(np.diag(L)) ** 2 <= 1e-13 * np.max(np.diag(K)):
+                raise ConfigError(self.singular_message(ridge))
+            self._factors[ridge] = L
+        return self._factors[ridge]
+
+    def check_invertible(self, ridge: float = 0.0) -> None:
+        """:class:`ConfigError` unless ``Σ̂ + ridge·I`` is (numerically) invertible."""
+        self._factor(ridge)
+
+    def apply_inverse(self, Y: jax.Array, ridge: float = 0.0) -> jax.Array:
+        """``Y (Σ̂ + ridge·I)⁻¹`` for row vectors ``Y`` (..., d), from the factor of this ridge."""
+        L = jnp.asarray(self._factor(ridge), dtype=Y.dtype)
+        flat = Y.reshape(-1, self.d)
+        if self.samples is None:
+            return jax.scipy.linalg.cho_solve((L, True), flat.T).T.reshape(Y.shape)
+        X = jnp.asarray(self.samples, dtype=Y.dtype)
+        inner = jax.scipy.linalg.cho_solve((L, True), X @ flat.T)  # K⁻¹ X Yᵀ, (n, rows)
+        return ((flat - inner.T @ X) / ridge).reshape(Y.shape)
+
+    def min_eigenvalue(self) -> float:
+        """The smallest eigenvalue of ``Σ̂`` (0 when ``n < d``)."""
+        if self._min_eig is None:
+            self._min_eig = 0.0 if self.samples is not None \
+                else float(np.linalg.eigvalsh(self.matrix)[0])
+        return self._min_eig
+
+    def trace(self) -> float:
+        if self.samples is None:
+            return float(np.trace(self.matrix))
+        return float(np.sum(self.samples**2) / self.n)
+
+    def to_dense(self) -> np.ndarray:
+        """``Σ̂`` as a ``d×d`` array, for reference checks."""
+        if self.samples is None:
+            return self.matrix.copy()
+        return self.samples.T @ self.samples / self.n
+
+    def describe(self) -> dict[str, Any]:
+        return {"estimated": True, "d": self.d, "n": self.n, "seed": self.seed}
+
+    def __repr__(self) -> str:
+        return f"SampleCovariance(n={self.n}, d={self.d}, seed={self.seed})"
