@@ -22,7 +22,7 @@ from specgd.errors import ConfigError
 from specgd.loss.population import GradFactors
 from specgd.optim import branching
 from specgd.optim.registry import NO_CAPABILITIES, Capabilities, register_optimizer
-from specgd.optim.whitening import SampleCovariance
+from specgd.optim.whitening import SampleCovariance, whitening_cost
 from specgd.runner.options import OPTION
 
 
@@ -36,6 +36,7 @@ class Optimizer(optax.GradientTransformation):
     factory: Callable[..., Optimizer]
     capabilities: Capabilities = NO_CAPABILITIES
     binds: str | None = None  # the keyword receiving the problem (needs_problem optimizers)
+    cost: Callable[..., Any] | None = None  # its own memory and work (specgd.optim.registry.Cost)
 
     def with_hparams(self, **changes: Any) -> Optimizer:
         return self.factory(**{**self.hparams, **changes})
@@ -291,7 +292,7 @@ def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
 WHITEN = ("known", "estimated")
 
 
-@register_optimizer("whitened_gd", binds="cov")
+@register_optimizer("whitened_gd", binds="cov", cost=whitening_cost)
 def whitened_gd(lr: float = 0.02, cov: Any = None, ridge: float = 0.0, whiten: str = "known",
                 whiten_n: int | None = None, whiten_seed: int | None = 0) -> Optimizer:
     """Whitened GD ``W ← W − η̃ ∇L (Σ + ridge·I)⁻¹``: GD preconditioned by the input covariance.

@@ -144,3 +144,24 @@ class SampleCovariance:
 
     def __repr__(self) -> str:
         return f"SampleCovariance(n={self.n}, d={self.d}, seed={self.seed})"
+
+
+def whitening_cost(hparams: dict[str, Any], problem: Any, problems: int):
+    """``(bytes, setup flop, flop per step and run, detail)`` of whitened GD's preconditioning by
+    ``Σ⁻¹`` or ``Σ̂⁻¹`` on ``problems`` problems like ``problem``, roughly (its registered cost,
+    :data:`specgd.optim.registry.Cost`). ``Σ̂`` from ``n`` samples holds ``n×d`` samples and an
+    ``n×n`` factor when ``n < d``, else ``Σ̂`` and its ``d×d`` Cholesky factor (the samples drawn
+    in chunks)."""
+    hp = hparams
+    d, m = problem.d, problem.m
+    n = hp.get("whiten_n")
+    if hp.get("whiten") == "estimated" and isinstance(n, int):
+        r = min(n, d)
+        memory = problems * 8 * (r * d + r * r + min(n * d, SAMPLE_CHUNK))
+        setup = problems * (2.0 * n * d * r + r**3 / 3.0)
+        per_step = 4.0 * m * d * r
+        return memory, setup, per_step, f"{problems:,} Σ̂ from n = {n:,} samples in d = {d:,}"
+    if problem.arrays.cov.dense is not None:  # a Cholesky factor and solve per step
+        return problems * 8 * d * d, 0.0, d**3 / 3.0 + 2.0 * m * d * d, "Cholesky of a dense Σ"
+    k = int(problem.arrays.spikes.shape[0])
+    return 0, 0.0, 4.0 * m * d * (k + 1), "Woodbury solve with the spikes"

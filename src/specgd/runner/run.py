@@ -30,9 +30,8 @@ from specgd.errors import ConfigError
 from specgd.loss.population import population_grad, population_grad_factors, population_loss
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, as_init
-from specgd.optim.registry import bind_problem, capabilities_of, is_unbound
+from specgd.optim.registry import bind_problem, capabilities_of, cost_of, is_unbound
 from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
-from specgd.optim.whitening import SAMPLE_CHUNK
 from specgd.runner import options, resources, subspace, threads, tracking
 from specgd.runner import schedule as schedules
 from specgd.runner.metrics import summary, update_spectrum
@@ -179,7 +178,7 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
                               optimizer=optimizer),
                     force=force, memory=False, backend=jax.default_backend())
     for prob in problems:  # an optimizer needing the problem: its checks (e.g. a singular Σ̂)
-        cost = _whitening_cost(optimizer, prob, 1)
+        cost = cost_of(optimizer, prob, 1)
         if cost is None or cost[1] <= BIND_WHILE_CHECKING:  # else run() binds: drawing is work
             bind_problem(optimizer, prob)  # remembered, so run() does not bind twice
     return RunSpec(
@@ -202,19 +201,20 @@ def _runs_at_once(vectorize: str) -> int | None:
 
 def _estimate(problems: list[Problem], settings: dict[str, Any], in_flight: int | None,
               reduced_dim: int | None = None, optimizer: Any = None) -> resources.Estimate:
-    """The memory and work of a run (:func:`specgd.runner.resources.for_settings`), with the
-    whitening of whitened GD (:func:`_whitening_cost`)."""
+    """The memory and work of a run (:func:`specgd.runner.resources.for_settings`), with what the
+    optimizer declared for itself (:func:`specgd.optim.registry.cost_of`: whitened GD's solves)."""
     problem = problems[0]
     est = resources.for_settings(
         problem.d, problem.m, settings, problems=len(problems),
         dense=problem.arrays.cov.dense is not None, spikes=int(problem.arrays.spikes.shape[0]),
         in_flight=in_flight, reduced_dim=reduced_dim, teachers=problem.arrays.teacher_rank)
-    cost = _whitening_cost(optimizer, problem, len(problems))
+    cost = cost_of(optimizer, problem, len(problems))
     if cost is None:
         return est
     memory, setup, per_step, detail = cost
+    part = getattr(optimizer, "name", "optimizer")  # e.g. whitened_gd: its Σ⁻¹ solves
     return dataclasses.replace(
-        est, parts={**est.parts, "whitening": memory}, detail={**est.detail, "whitening": detail},
+        est, parts={**est.parts, part: memory}, detail={**est.detail, part: detail},
         flops=est.flops + setup + float(est.steps) * est.runs * per_step)
 
 
@@ -222,28 +222,6 @@ def _estimate(problems: list[Problem], settings: dict[str, Any], in_flight: int 
 #: to its problem, so that a singular ``Σ̂`` is refused while checking; a costlier binding waits
 #: for :func:`run` (checking does no real work).
 BIND_WHILE_CHECKING = 1e9
-
-
-def _whitening_cost(optimizer: Any, problem: Problem, problems: int):
-    """``(bytes, setup flop, flop per step and run, detail)`` of preconditioning by ``Σ⁻¹`` or
-    ``Σ̂⁻¹`` (an optimizer with ``whiten``/``whiten_n`` hyperparameters), roughly; ``None`` for
-    other optimizers. ``Σ̂`` from ``n`` samples holds ``n×d`` samples and an ``n×n`` factor
-    when ``n < d``, else ``Σ̂`` and its ``d×d`` Cholesky factor (the samples drawn in chunks)."""
-    hp = getattr(optimizer, "hparams", None)
-    if not isinstance(hp, dict) or "whiten" not in hp:
-        return None
-    d, m = problem.d, problem.m
-    n = hp.get("whiten_n")
-    if hp.get("whiten") == "estimated" and isinstance(n, int):
-        r = min(n, d)
-        memory = problems * 8 * (r * d + r * r + min(n * d, SAMPLE_CHUNK))
-        setup = problems * (2.0 * n * d * r + r**3 / 3.0)
-        per_step = 4.0 * m * d * r
-        return memory, setup, per_step, f"{problems:,} Σ̂ from n = {n:,} samples in d = {d:,}"
-    if problem.arrays.cov.dense is not None:  # a Cholesky factor and solve per step
-        return problems * 8 * d * d, 0.0, d**3 / 3.0 + 2.0 * m * d * d, "Cholesky of a dense Σ"
-    k = int(problem.arrays.spikes.shape[0])
-    return 0, 0.0, 4.0 * m * d * (k + 1), "Woodbury solve with the spikes"
 
 
 def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool:
