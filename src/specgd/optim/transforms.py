@@ -21,7 +21,7 @@ from specgd.data.problem import Problem
 from specgd.errors import ConfigError
 from specgd.loss.population import GradFactors
 from specgd.optim import branching
-from specgd.optim.registry import NO_CAPABILITIES, Capabilities, register_optimizer
+from specgd.optim.registry import NO_CAPABILITIES, Capabilities, capabilities_of, register_optimizer
 from specgd.optim.whitening import SampleCovariance, whitening_cost
 from specgd.runner.options import OPTION
 
@@ -219,6 +219,25 @@ def polar_from_factors(f: GradFactors, rank_rtol: float = 1e-10,
     if screen is None:
         return eigen(f, gram, scale)
     return branching.cond(screen, eigen, explicit, f, gram, scale)
+
+
+def fuses_polar(optimizer: Any) -> bool:
+    """Whether the update of ``optimizer`` may be taken from a factored population gradient
+    (:func:`fused_polar_update`): it declares the ``fused_polar`` capability and its polar factor
+    uses the automatic method (``method`` absent or ``'auto'``, the only one
+    :func:`polar_from_factors` factors)."""
+    return (isinstance(optimizer, Optimizer) and capabilities_of(optimizer).fused_polar
+            and optimizer.hparams.get("method", "auto") == "auto")
+
+
+def fused_polar_update(optimizer: Optimizer, factors: GradFactors, lr: Any = None) -> jax.Array:
+    """The update ``−lr·polar(∇L)`` of an optimizer declaring ``fused_polar``, from the factored
+    population gradient (:func:`polar_from_factors`; its ``rank_rtol`` and ``method``, SpecGD's
+    hyperparameters, at their defaults where absent). ``lr``: the run's rate (None: the
+    optimizer's own ``lr``)."""
+    hp = optimizer.hparams
+    Q = polar_from_factors(factors, hp.get("rank_rtol", 1e-10), hp.get("method", "auto"))
+    return -(hp["lr"] if lr is None else lr) * Q
 
 
 def _cholesky_screen(gram: jax.Array, shift: jax.Array, ratio: float) -> jax.Array | None:

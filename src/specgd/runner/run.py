@@ -31,7 +31,7 @@ from specgd.loss.population import population_grad, population_grad_factors, pop
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, as_init
 from specgd.optim.registry import bind_problem, capabilities_of, cost_of, is_unbound
-from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
+from specgd.optim.transforms import Optimizer, describe_optimizer, fused_polar_update, fuses_polar
 from specgd.runner import options, resources, subspace, threads, tracking
 from specgd.runner import schedule as schedules
 from specgd.runner.metrics import summary, update_spectrum
@@ -225,17 +225,15 @@ BIND_WHILE_CHECKING = 1e9
 
 
 def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool:
-    """An optimizer declaring the ``fused_polar`` capability (SpecGD, with ``method='auto'``) in
-    population mode takes its polar factor from the factored gradient
-    (:func:`specgd.optim.transforms.polar_from_factors`): the same update, one m×m×d product
-    cheaper, with the explicit route as its fallback."""
-    if mode != "population" or not isinstance(optimizer, Optimizer) \
-            or not capabilities_of(optimizer).fused_polar:
+    """An optimizer whose update may be taken from the factored gradient
+    (:func:`specgd.optim.transforms.fuses_polar`: SpecGD, with ``method='auto'``) does so in
+    population mode (:func:`specgd.optim.transforms.fused_polar_update`): the same update, one
+    m×m×d product cheaper, with the explicit route as its fallback."""
+    if mode != "population" or not fuses_polar(optimizer):
         return False
     lr = optimizer.hparams.get("lr")
     fixed_lr = isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
-    return optimizer.hparams.get("method", "auto") == "auto" and (lrs or fixed_lr) \
-        and problem.m <= problem.d
+    return (lrs or fixed_lr) and problem.m <= problem.d
 
 
 def _as_init(init: Any) -> Any:
@@ -319,8 +317,8 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
 
         def update(c, sub):
             """The step's update (times the schedule's factor) and the new optimizer state."""
-            if spec.fused_polar:  # SpecGD: the polar factor without forming the gradient
-                updates, opt_state = _fused_specgd_update(c["W"], pa, optimizer, lr, spec), c["opt"]
+            if spec.fused_polar:  # e.g. SpecGD: the polar factor without forming the gradient
+                updates, opt_state = _fused_update(c["W"], pa, optimizer, lr, spec), c["opt"]
             else:
                 updates, opt_state = tx.update(grad(c["W"], data, sub), c["opt"], c["W"])
             if factor is not None:
@@ -376,12 +374,11 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
     return advance
 
 
-def _fused_specgd_update(W, pa: ProblemArrays, optimizer: Optimizer, lr, spec: RunSpec):
-    """SpecGD's update ``−η polar(∇L)`` in population mode, from :class:`GradFactors`."""
-    hp = optimizer.hparams
+def _fused_update(W, pa: ProblemArrays, optimizer: Optimizer, lr, spec: RunSpec):
+    """The update of an optimizer declaring ``fused_polar``, in population mode, from the
+    factored gradient (:class:`GradFactors`)."""
     factors = population_grad_factors(W, pa, spec.identity_plus_spikes)
-    Q = polar_from_factors(factors, hp.get("rank_rtol", 1e-10), hp.get("method", "auto"))
-    return -(hp["lr"] if lr is None else lr) * Q
+    return fused_polar_update(optimizer, factors, lr)
 
 
 def _batched(fn: Callable, vectorize: str) -> Callable:
