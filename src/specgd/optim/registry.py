@@ -184,6 +184,7 @@ def _load_builtins() -> None:
     # lazy: optax and the built-in rules register on first look-up (import order: they import this module)
     import specgd.optim.muon  # noqa: F401  (registers muon)
     import specgd.optim.transforms  # noqa: F401  (registers gd, specgd, normalized_gd, sign_gd, adam)
+    import specgd.optim.whitening  # noqa: F401  (registers whitened_gd)
 
 
 def optimizers() -> dict[str, OptimizerEntry]:
