@@ -33,7 +33,10 @@ from specgd.report.experiments.e9_practice.params import (
     Params,
 )
 from specgd.report.plotting import THEORY, band, label, subplots
+from specgd.report.texts import Texts
 from specgd.theory.predictions import gd_growth_factors_rank, spike_threshold_rank
+
+TEXT = Texts.beside(__file__)
 
 
 def draw(p: Params, frames: Frames) -> list[Figure]:
@@ -61,15 +64,8 @@ def draw(p: Params, frames: Frames) -> list[Figure]:
 
 
 def _caption_population(p: Params) -> str:
-    return (
-        f"(a) Population spectral estimators D = E[T(y)xxᵀ] = AΣ + Buuᵀ, Σ = I + λvvᵀ (v ⊥ w*), "
-        f"d = {p.pop_d}, λ from 0 to {p.pop_lam_max:g} in steps of {p.pop_lam_step:g}. One panel "
-        "per preprocessing: overlap of the top eigenvector with the signal ŵ (solid) and with the "
-        "spike v (dashed); the dotted line is the derived switch point (plain λ = 2, truncated "
-        "λ_c(τ) = M₄(√τ)/M₂(√τ) − 1; centered and optimal never switch: the optimal D has a "
-        "negative weight on Σ and a positive one on uuᵀ). Last panel: λ_c(τ) against the truncation level τ "
-        "(line) with the measured first grid λ where the spike wins (markers); τ → ∞ gives the "
-        "plain threshold 2.")
+    return TEXT("caption e9_population", pop_d=p.pop_d, pop_lam_max=p.pop_lam_max,
+                pop_lam_step=p.pop_lam_step)
 
 
 def _figure_population(p: Params, pop: pd.DataFrame, sw: pd.DataFrame):
@@ -110,13 +106,8 @@ def _figure_population(p: Params, pop: pd.DataFrame, sw: pd.DataFrame):
 
 
 def _caption_finite(p: Params) -> str:
-    return (
-        f"(b) Sample estimators (1/n)Σᵢ T(yᵢ)xᵢxᵢᵀ at d = {p.fin_d}, no label noise, seeds "
-        f"{list(p.fin_seeds)} (line: mean over seeds; band: min–max). Rows: λ ∈ "
-        f"{[float(x) for x in p.fin_lams]}; left: overlap of the top eigenvector with the signal ŵ, "
-        "right: with the spike v, against n/d (log axis). The dotted line at ½ defines the "
-        "measured transition; the grey line is a random direction's overlap 1/√d. Optimal: "
-        "1 − 1/ŷ; truncation τ = 9 (the default).")
+    return TEXT("caption e9_finite_n", fin_d=p.fin_d, fin_seeds=list(p.fin_seeds),
+                fin_lams=[float(x) for x in p.fin_lams])
 
 
 def _figure_finite(p: Params, fin: pd.DataFrame, tr: pd.DataFrame):
@@ -146,18 +137,12 @@ def _figure_finite(p: Params, fin: pd.DataFrame, tr: pd.DataFrame):
 
 
 def _caption_starts(p: Params) -> str:
-    return (
-        f"(c) GD (η̃ = {p.lr_gd:g}), SpecGD (η = {p.lr_specgd:g}) and whitened GD with the known Σ "
-        f"(η̃ = {p.lr_whitened:g}) on the population loss, d = {p.d}, m = {p.m}, λ = {p.lam:g}, "
-        f"seeds {list(p.seeds)} (line: median; band: min–max). Rows: the start. Random: Gaussian "
-        f"init of scale {p.init_scale:g}. Spectral: the same Gaussian init plus c₁v₁ᵀ in every "
-        f"row, v₁ the top eigenvector of the plain or centered sample estimator from "
-        f"n = {p.start_ratio:g}·d samples (its own seed per run), c₁ its mean-matched norm. "
-        f"Columns: signal a (escape at a² = ½, dotted), alignment cos = ŵᵀMŵ/‖M‖_F, population "
-        f"loss (target {p.target_loss:g}, dotted)."
-        + ("" if p.whiten_ratio is None else
-           f" Random start only: whitened GD with the sample covariance Σ̂ of "
-           f"n = {int(round(p.whiten_ratio * p.d))} inputs (cyan)."))
+    caption = TEXT("caption e9_starts", lr_gd=p.lr_gd, lr_specgd=p.lr_specgd,
+                   lr_whitened=p.lr_whitened, d=p.d, m=p.m, lam=p.lam, seeds=list(p.seeds),
+                   init_scale=p.init_scale, start_ratio=p.start_ratio, target_loss=p.target_loss)
+    if p.whiten_ratio is None:
+        return caption
+    return caption + " " + TEXT("caption e9_starts estimated", n=int(round(p.whiten_ratio * p.d)))
 
 
 def _figure_starts(p: Params, traj: pd.DataFrame):
@@ -215,14 +200,10 @@ def _figure_rank(p: Params, rk: pd.DataFrame, thr: pd.DataFrame):
 
 
 def _caption_rank(p: Params) -> str:
-    return (
-        f"(d) Rank-r teachers y = xᵀM*x, M* = (1/r)Σ_k ŵ_kŵ_kᵀ (orthonormal, ⊥ v), Σ = I + λvvᵀ, "
-        f"d = {p.rank_d}, m = {p.rank_m}, GD η̃ = {p.lr_gd:g} for K = {p.rank_steps} steps from a "
-        f"Gaussian init of scale {p.rank_init_scale:g} (linear regime), seeds {list(p.rank_seeds)}, "
-        f"λ from 0 to {p.rank_lam_max:g} in steps of {p.rank_lam_step:g}. Left: the growth of b/a "
-        "(a = ‖WBᵀ‖_F/√m over the teacher span) with the exact linear prediction "
-        "((1 + 4η̃(1+λ)/m)/(1 + (8/r + 4)η̃/m))^K dashed and λ_c(r) = 2/r dotted. Right: the "
-        "smallest grid λ where b/a grows against 2/r.")
+    return TEXT("caption e9_rank", rank_d=p.rank_d, rank_m=p.rank_m, lr_gd=p.lr_gd,
+                rank_steps=p.rank_steps, rank_init_scale=p.rank_init_scale,
+                rank_seeds=list(p.rank_seeds), rank_lam_max=p.rank_lam_max,
+                rank_lam_step=p.rank_lam_step)
 
 
 def _figure_overlap(p: Params, tab: pd.DataFrame, curves: pd.DataFrame):
@@ -264,14 +245,5 @@ def _figure_overlap(p: Params, tab: pd.DataFrame, curves: pd.DataFrame):
 
 
 def _caption_overlap(p: Params) -> str:
-    return (
-        f"(e) The asymptotic overlap. Isotropic inputs, unit teacher, no label noise; the sample "
-        f"estimator (1/n)Σᵢ T(yᵢ)xᵢxᵢᵀ at d ∈ {list(p.ovl_ds)} with "
-        f"{list(p.ovl_seed_counts)} seeds, δ = n/d ∈ {list(p.ovl_deltas)} (nested samples per "
-        "seed). Markers: mean ρ² = ⟨v₁, ŵ⟩² with its 95% interval; dashed: the d → ∞ prediction "
-        "of the Lu–Li fixed point for the bounded preprocessings (optimal 1 − 1/ŷ, the "
-        "Mondelli–Montanari real and complex forms, truncated τ = 9); the centered "
-        "preprocessing is unbounded and has no finite-δ limit (squares, dotted). Dotted "
-        "vertical line: the weak-recovery threshold δ = 1/2 of the real model. Right: measured − "
-        f"predicted, with the ±{OVERLAP_TOL:g} band the claims check where the prediction is "
-        f"≥ {OVERLAP_CHECKED:g} (filled markers; hollow: not checked).")
+    return TEXT("caption e9_overlap", ovl_ds=list(p.ovl_ds), ovl_seed_counts=list(p.ovl_seed_counts),
+                ovl_deltas=list(p.ovl_deltas), tol=OVERLAP_TOL, checked=OVERLAP_CHECKED)
