@@ -5,6 +5,7 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import erf
 
@@ -122,10 +123,17 @@ def test_thresholds():
 
 
 @pytest.mark.slow  # end to end, beside the unit tests of its parts
-def test_e9_tiny():
+def test_e9_tiny(tmp_path):
     p = e9.Params(**TINY)
     out = e9.EXPERIMENT.run(p)
     _check(out, p)
+    # the frames, stored as the report stores them, give the same claims (a rerender is exact)
+    for name, frame in out.frames.items():
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    cached = {name: pd.read_parquet(tmp_path / f"{name}.parquet") for name in out.frames}
+    again = e9.EXPERIMENT.judge(p, cached)
+    assert [c.to_record() for c in again.claims] == [c.to_record() for c in out.claims]
+    assert [f.caption for f in again.figures] == [f.caption for f in out.figures]
     fin = out.figures[1].data
     assert set(fin["preprocessing"]) == set(e9_params.PREPROCESSINGS)
     assert np.all((fin["overlap_signal"] >= 0) & (fin["overlap_signal"] <= 1 + 1e-12))
