@@ -296,7 +296,7 @@ def test_e8_claims_and_figures_from_an_atlas(stub):
 
     assert EXPERIMENTS["E8"] is e8 and e8.EXPERIMENT.key == "E8"
     assert e8.Params.quick().slices == ("lam", "angle") and e8.Params.full().slices is None
-    claims = e8._claims(e8.Params(), stub[1])
+    claims = e8.claims.from_atlas(e8.Params(), stub[1])
     by_id = {c.id: c for c in claims}
     assert {"E8.population-winner", "E8.lam-max", "E8.lam-min", "E8.rates-at-edge"} <= set(by_id)
     assert by_id["E8.population-winner"].kind == "derived"
@@ -306,6 +306,21 @@ def test_e8_claims_and_figures_from_an_atlas(stub):
     for c in claims:
         assert c.source.startswith("docs/atlas.md#") and spec not in c.text + c.note
         assert c.to_json()["verdict"] in ("PASS", "FAIL", "HOLDS", "BREAKS", "INFO")
+
+
+def test_e8_claims_from_its_cached_frames_are_those_from_the_atlas(stub, tmp_path):
+    """E8's frames (the advantage table, and the boundaries and manifest as JSON) give, after a
+    Parquet round trip, the claims and figure data the atlas itself gives: a rerender is exact."""
+    from specgd.report.experiments import e8_atlas as e8
+
+    frames = e8.measure.frames_of(stub[1])
+    for name, frame in frames.items():
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    cached = {name: pd.read_parquet(tmp_path / f"{name}.parquet") for name in frames}
+    direct = [c.to_record() for c in e8.claims.from_atlas(e8.Params(), stub[1])]
+    assert [c.to_record() for c in e8.claims.check(e8.Params(), cached)] == direct
+    assert [f.name for f in e8.figures.draw(e8.Params(), cached)]
+    assert e8.EXPERIMENT.summary(e8.Params(), cached).startswith("The atlas compares")
 
 
 def test_e8_curves_fill_their_width(stub):
@@ -407,8 +422,8 @@ def test_angle_rate_pair_rule(monkeypatch):
     def fake_thr(lam, m, g, sp, **kw):
         return table.get((g, sp), math.nan)
 
-    monkeypatch.setattr(BD.theory, "angle_recursion", fake_rec)
-    monkeypatch.setattr(BD.theory, "angle_threshold_deg", fake_thr)
+    monkeypatch.setattr(BD, "angle_recursion", fake_rec)
+    monkeypatch.setattr(BD, "angle_threshold_deg", fake_thr)
     pair = BD.angle_rate_pair(100)
     # (0.04, 0.04) is at the aim but GD diverges there; 81° lies outside the window
     assert (pair["lr_gd"], pair["lr_specgd"], pair["predicted"]) == (0.01, 0.04, 56.0)
@@ -421,7 +436,7 @@ def test_angle_check_and_claim_from_fixed_rates():
     pair's rates; the claim passes within one grid step and fails, with its numbers, outside."""
     from types import SimpleNamespace
 
-    from specgd.report.experiments.e8_atlas import _angle_claim
+    from specgd.report.experiments.e8_atlas.checks import _angle_claim
 
     cfg = SimpleNamespace(steps=100)
     # GD never reaches the target at 0.5° (a bound), is ahead at 30°, behind from 60°:
@@ -446,7 +461,7 @@ def test_angle_check_and_claim_from_fixed_rates():
 def test_manifold_claims_split_band_runs():
     """Runs whose recursion reaches the target are judged step by step (derived); runs whose
     recursion stays in its band above the target get a scope claim, only when there are any."""
-    from specgd.report.experiments.e8_atlas import _manifold_claims
+    from specgd.report.experiments.e8_atlas.checks import _manifold_claims
 
     def row(lam, opt, sim, pred, regime):
         err = 0.0 if math.isinf(sim) and math.isinf(pred) else abs(sim - pred)

@@ -10,20 +10,17 @@ import numpy as np
 import pytest
 
 import specgd as sg
-from specgd.analysis import censored_ratio, escape_step, first_crossing
+from specgd.analysis import boundary_crossing, censored_ratio, escape_step, first_crossing
+from specgd.atlas.fit import fit_boundary
 from specgd.errors import ConfigError
 from specgd.theory import ManifoldModel, gd_growth_factors
-from specgd.theory.atlas import (
+from specgd.theory.angle import angle_recursion, gd_escape_direction, growth_block
+from specgd.theory.angle_threshold import (
     TIE_BAND,
     angle_advantage_linear,
     angle_criterion,
-    angle_recursion,
     angle_threshold_deg,
-    boundary_crossing,
     fast_escape_angle_deg,
-    fit_boundary,
-    gd_escape_direction,
-    growth_block,
     predict_best_lr,
     predict_population_winner,
 )

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from specgd.report.experiment import ExperimentOutput
+from specgd.report.experiment import Context, ExperimentOutput
 from specgd.report.experiments import EXPERIMENTS
 from specgd.report.experiments import e3_escape as e3
 from specgd.report.experiments import e5_stability as e5
@@ -17,7 +17,7 @@ def _check(out: ExperimentOutput, key: str, columns: list[str]) -> None:
     assert out.key == key and out.title and out.summary and out.params
     assert out.figures
     for fig in out.figures:
-        drawn = fig.draw()  # E3's figure is drawn already (legacy), E5's is drawn now
+        drawn = fig.draw()  # drawn now, from the data it plots
         assert fig.caption and drawn.axes and not fig.data.empty
         for ax in drawn.axes:
             assert ax.get_xlabel() and ax.get_ylabel()
@@ -51,7 +51,7 @@ def test_e3_tiny(tmp_path):
     # one d (one compiled shape per optimizer keeps the test fast): the λ-scan carries the physics
     p = e3.Params(m=8, dims=(32,), lams=(0.0, 8.0), d_for_lam=32, seeds=(0, 1),
                   gd_lrs=(0.2, 0.4), gd_lrs_d=(0.2,), specgd_lrs=(0.05,), steps=80, log_every=2)
-    out = e3.run(params=p, store=tmp_path / "store")
+    out = e3.EXPERIMENT.run(p, Context(store=tmp_path / "store"))
     _check(out, "E3", ["scan", "optimizer", "d", "lam", "seed", "lr", "escape", "prediction"])
     claims = {c.id: c for c in out.claims}
     # SpecGD's escape does not see the spike: the same within 5% at λ = 0 and λ = 8, while GD's
@@ -61,7 +61,7 @@ def test_e3_tiny(tmp_path):
     assert esc["gd", 8.0] > esc["gd", 0.0]
     assert claims["E3.specgd-prediction"].passed
     # a rerun resumes from the store: nothing is recomputed and the numbers are identical
-    again = e3.run(params=p, store=tmp_path / "store")
+    again = e3.EXPERIMENT.run(p, Context(store=tmp_path / "store"))
     assert [c.measured for c in again.claims] == [c.measured for c in out.claims]
     plt.close("all")
 

@@ -58,7 +58,7 @@ class _Tiny(Presets):
 
 
 def _e3_tiny(params, ctx: Context) -> ExperimentOutput:
-    return e3_escape._run(TINY_E3, ctx)
+    return e3_escape.EXPERIMENT.run(TINY_E3, ctx)
 
 
 def _finished(params, ctx: Context) -> ExperimentOutput:
@@ -205,10 +205,10 @@ def test_the_program_ends_at_once_with_130_after_a_ctrl_c():
 
 _WHILE_WORKERS_START = """
 import os, signal, time
-from specgd.sweeps import engine
+from specgd.sweeps import interrupts
 seen = []
 signal.signal(signal.SIGINT, lambda *a: seen.append(1))  # as the sweep's own handler records it
-with engine._sigint_ignored():  # the worker processes start here
+with interrupts._sigint_ignored():  # the worker processes start here
     os.killpg(0, signal.SIGINT)  # a terminal's Ctrl-C goes to the whole process group
     time.sleep(0.5)
 print("seen" if seen else "lost")
@@ -321,7 +321,7 @@ def main():
     from test_interrupts import TINY_E3, _Tiny
 
     register_experiment(LegacyExperiment("EX", "E3, tiny", _Tiny,
-                                         lambda p, ctx: e3_escape._run(TINY_E3, ctx)))
+                                         lambda p, ctx: e3_escape.EXPERIMENT.run(TINY_E3, ctx)))
     sys.argv = ["specgd", "reproduce", "EX", "--out", sys.argv[1]]
     print("started", flush=True)  # the plug-in is set up: from here on, the program runs
     program()

@@ -34,8 +34,8 @@ from specgd.runner.options import (
     requirements,
     run_options,
 )
-from specgd.sweeps.engine import plan
 from specgd.sweeps.grid import Grid
+from specgd.sweeps.planning import plan
 
 WIDE = {"COLUMNS": "200"}
 BASE = {"steps": 4, "log_every": 1, "problem": {**EXAMPLE_PROBLEM, "cov": {"family": "spiked", "lam": 2.0}},

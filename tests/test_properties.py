@@ -240,7 +240,7 @@ def test_any_grid_is_accepted_or_refused(raw):
 @given(raw=grids())
 def test_any_grid_is_planned_or_refused_before_work(raw):
     """Planning (every point built and checked, before anything runs) refuses with ConfigError."""
-    from specgd.sweeps.engine import plan
+    from specgd.sweeps.planning import plan
 
     try:
         grid = Grid.from_dict(raw)

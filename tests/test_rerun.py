@@ -22,7 +22,8 @@ from specgd.data.digest import digest
 from specgd.results.io import save_arrays
 from specgd.results.store import ResultsStore
 from specgd.sweeps import Grid, plan
-from specgd.sweeps.engine import execute_batch, store_run
+from specgd.sweeps.cluster import execute_batch
+from specgd.sweeps.engine import store_run
 
 STATS = ["seed", "lr", "step", "a", "b", "c", "cos", "loss"]
 

@@ -110,7 +110,7 @@ _SWEEP_SCRIPT = """
 import json, os, sys
 from dataclasses import asdict
 from specgd.sweeps import sweep
-from specgd.sweeps.engine import execute_batch
+from specgd.sweeps.cluster import execute_batch
 from specgd.results.store import config_hash
 
 LOG = sys.argv[3]

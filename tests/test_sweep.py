@@ -17,7 +17,8 @@ import tomli_w
 
 import specgd as sg
 from specgd.sweeps import Grid, ResultsStore, load, plan, query, sweep
-from specgd.sweeps.engine import execute_batch, make_batches
+from specgd.sweeps.cluster import execute_batch
+from specgd.sweeps.planning import make_batches
 
 BASE = {
     "steps": 20,
@@ -165,7 +166,7 @@ def test_bad_grids_fail_before_anything_runs(tmp_path, grid, match):
 
 
 def test_a_grid_with_too_many_runs_is_refused_while_planning(monkeypatch):
-    monkeypatch.setattr("specgd.sweeps.engine.MAX_SWEEP_RUNS", 5)
+    monkeypatch.setattr("specgd.sweeps.planning.MAX_SWEEP_RUNS", 5)
     with pytest.raises(sg.ConfigError, match=r"grid point 2 .*more than 5 runs"):
         plan(Grid.from_dict(_grid(**{"problem.cov.lam": [1.0, 2.0, 3.0]})))  # 3 points × 2 seeds
 

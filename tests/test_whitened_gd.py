@@ -15,10 +15,10 @@ import specgd as sg
 from specgd.analysis import escape_step
 from specgd.cli.main import app
 from specgd.config import execute, load_config
-from specgd.data import covariance
-from specgd.data.covariance import SampleCovariance
 from specgd.loss.population import population_loss
+from specgd.optim import whitening
 from specgd.optim.registry import capabilities_of
+from specgd.optim.whitening import SampleCovariance
 from specgd.runner.run import _CACHE, BIND_WHILE_CHECKING, validate
 
 FAMILIES = {
@@ -109,7 +109,7 @@ def test_sample_covariance_matches_dense_numpy(n, ridge):
 
 
 def test_drawn_sample_covariance_estimates_sigma(monkeypatch):
-    monkeypatch.setattr(covariance, "SAMPLE_CHUNK", 8000)  # 1000 rows per chunk when n >= d
+    monkeypatch.setattr(whitening, "SAMPLE_CHUNK", 8000)  # 1000 rows per chunk when n >= d
     prob = sg.Problem(d=8, m=2, cov=FAMILIES["spiked"])
     op = SampleCovariance.draw(prob.cov, 4000, seed=1)
     assert (op.n, op.d, op.seed) == (4000, 8, 1)
@@ -237,3 +237,37 @@ def test_bad_whitening_is_refused_before_any_work(case, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["run", "--config", "run.toml", "--no-progress"])
     assert result.exit_code == 2 and re.search(message, result.stderr), result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.toml"]  # nothing written
+
+
+def test_the_runner_counts_the_cost_an_optimizer_declares_not_its_hyperparameter_names():
+    """The resource estimate adds the work an optimizer declared at registration (``cost=``), not
+    that of any optimizer with a ``whiten`` hyperparameter (how the runner used to find it)."""
+    import optax
+
+    from specgd.optim.registry import register_optimizer, unregister_optimizer
+    from specgd.runner.run import _estimate
+
+    prob = sg.Problem(d=16, m=4, cov=sg.Spiked(lam=8.0))
+    settings = {"steps": 10, "seeds": [0], "log_every": 1}
+    plain = _estimate([prob], settings, None)
+    known = _estimate([prob], settings, None, optimizer=sg.whitened_gd(0.02, cov=prob))
+    assert known.detail["whitened_gd"] == "Woodbury solve with the spikes"
+    assert known.flops > plain.flops
+
+    def costly(lr: float = 0.1, whiten: str = "known"):
+        return optax.scale(-lr)
+
+    def cost(hparams, problem, problems):
+        return 1000 * problems, 5e6, 1e3, "a declared cost"
+
+    try:
+        undeclared = register_optimizer("whiten_named_gd", costly)
+        assert set(_estimate([prob], settings, None, optimizer=undeclared()).parts) == set(plain.parts)
+        declared = register_optimizer("costly_gd", costly, cost=cost)
+        est = _estimate([prob, prob], settings, None, optimizer=declared())
+        assert est.detail["costly_gd"] == "a declared cost" and est.parts["costly_gd"] == 2000
+        assert est.flops == pytest.approx(_estimate([prob, prob], settings, None).flops + 5e6
+                                          + 10 * 2 * 1e3)
+    finally:
+        for name in ("whiten_named_gd", "costly_gd"):
+            unregister_optimizer(name)

@@ -55,8 +55,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
         polar,
         sign_gd,
         specgd,
-        whitened_gd,
     )
+    from specgd.optim.whitening import whitened_gd
     from specgd.results.result import RunResult, load_run
     from specgd.runner.run import log_spaced, run
     from specgd.sweeps import Grid, load, phase_diagram, query, sweep
@@ -73,7 +73,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("muon", "newton_schulz"), "specgd.optim.muon"),
     **dict.fromkeys(("Capabilities", "register_optimizer"), "specgd.optim.registry"),
     **dict.fromkeys(("Optimizer", "adam", "from_rule", "gd", "normalized_gd", "polar", "sign_gd",
-                     "specgd", "whitened_gd"), "specgd.optim.transforms"),
+                     "specgd"), "specgd.optim.transforms"),
+    "whitened_gd": "specgd.optim.whitening",
     **dict.fromkeys(("RunResult", "load_run"), "specgd.results.result"),
     "rerun": "specgd.config",
     **dict.fromkeys(("log_spaced", "run"), "specgd.runner.run"),

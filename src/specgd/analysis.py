@@ -22,6 +22,8 @@ means one thing across the suite. Pure numpy: this module knows nothing of runs 
   excess loss.
 * :func:`censored_ratio` — the advantage ratio ``GD / SpecGD`` of two times, as a bound when one
   of them was not reached within its horizon.
+* :func:`boundary_crossing` — where an advantage curve crosses a level (1: the boundary of an
+  advantage), with the interval its confidence band gives; used by the atlas and the angle theory.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ import math
 
 import numpy as np
 
-__all__ = ["ESCAPE_A2", "TARGET_FRACTION", "censored_ratio", "escape_step", "first_crossing",
-           "log_interpolate", "log_slope", "loglog_slope", "loss_at_budget", "loss_target",
+from specgd.errors import ConfigError
+
+__all__ = ["ESCAPE_A2", "TARGET_FRACTION", "boundary_crossing", "censored_ratio", "escape_step",
+           "first_crossing", "log_interpolate", "log_slope", "loglog_slope", "loss_at_budget", "loss_target",
            "min_loss", "settle_step", "steps_to_loss"]
 
 #: The escape threshold on the signal statistic: a run has escaped once ``a² ≥ 1/2``.
@@ -190,3 +194,63 @@ def censored_ratio(gd, spec, t_gd, t_spec) -> tuple[np.ndarray, list[str]]:
         else:
             bound[i] = "none"
     return ratio, bound
+
+
+def _crossing(xs, adv, level: float, log: bool, direction: str, which: str) -> tuple[float, str]:
+    """One curve's crossing of ``level``: ``(x, direction)`` of the chosen bracket, NaN if none."""
+    xs, adv = np.asarray(xs, dtype=float), np.asarray(adv, dtype=float)
+    ok = ~np.isnan(adv)
+    xs, adv = xs[ok], adv[ok]
+    if xs.size < 2:
+        return math.nan, "none"
+    with np.errstate(divide="ignore"):
+        Y = np.log(adv) if log else adv
+    X = np.log(xs) if log else xs
+    L = math.log(level) if log else level
+    up = Y >= L
+    idx = np.nonzero(up[1:] != up[:-1])[0]
+    if direction == "auto":
+        direction = "falls" if up[0] else "rises"
+    idx = [i for i in idx if up[i + 1] == (direction == "rises")]
+    if not idx:
+        return math.nan, direction
+    i = idx[0] if which == "first" else idx[-1]
+    y0, y1 = (Y[i], Y[i + 1]) if direction == "rises" else (-Y[i], -Y[i + 1])
+    lvl = L if direction == "rises" else -L
+    if not (math.isfinite(y0) and math.isfinite(y1)):  # an unbounded end: the bracket's inner side
+        x = X[i + 1] if not math.isfinite(y0) else X[i]
+    else:
+        x = first_crossing(X[i:i + 2], np.array([y0, y1]), lvl, "linear")
+    return (float(math.exp(x)) if log else float(x)), direction
+
+
+def boundary_crossing(xs, advantage, lo_ci=None, hi_ci=None, level: float = 1.0,
+                      log: bool = True, direction: str = "auto", which: str = "first") -> dict:
+    """Where SpecGD's advantage crosses ``level`` (1: parity) along a 1-D slice ``xs`` (increasing:
+    ``n/d``, ``B``, ``φ`` ...), interpolated between the two bracketing points with
+    :func:`specgd.analysis.first_crossing` (in ``log x`` and ``log advantage`` when ``log=True``;
+    use ``log=False`` for an angle). ``direction``: ``"rises"`` (from below to at least the level),
+    ``"falls"``, or ``"auto"`` (the opposite of where the first point lies); ``which``:
+    ``"first"`` or ``"last"`` such bracket (a slice need not be monotone: on the angle slice use
+    ``direction="rises", which="last"``). NaN points are skipped; an infinite advantage (a
+    censored ratio) counts as above the level. ``lo_ci``/``hi_ci`` (the advantage's interval at
+    each point) give the crossing's interval ``[lo, hi]``: the crossings of the two bounding curves
+    in the same direction, NaN where one does not cross inside the slice (the boundary lies beyond
+    it). Returns ``{x, lo, hi, direction}``."""
+    xs = np.asarray(xs, dtype=float)
+    adv = np.asarray(advantage, dtype=float)
+    if xs.ndim != 1 or xs.shape != adv.shape or xs.size < 2:
+        raise ConfigError("xs and advantage must be 1-D of the same length >= 2")
+    if np.any(np.diff(xs) <= 0):
+        raise ConfigError("xs must be strictly increasing")
+    if direction not in ("auto", "rises", "falls") or which not in ("first", "last"):
+        raise ConfigError("direction must be 'auto', 'rises' or 'falls'; which 'first' or 'last'")
+    if log and (np.any(xs <= 0) or np.any(adv[~np.isnan(adv)] <= 0)):
+        raise ConfigError("log=True needs positive xs and advantages (use log=False)")
+    x, direction = _crossing(xs, adv, level, log, direction, which)
+    ends = []
+    for ci in (lo_ci, hi_ci):
+        ends.append(math.nan if ci is None or direction == "none" else
+                    _crossing(xs, np.asarray(ci, dtype=float), level, log, direction, which)[0])
+    lo, hi = (min(ends), max(ends)) if all(math.isfinite(e) for e in ends) else tuple(ends)
+    return {"x": x, "lo": lo, "hi": hi, "direction": direction}

@@ -7,17 +7,17 @@ the polar comparisons use the primary criterion, settle at 3e-3·L₀.
 * ``population``: in every population cell of a spiked slice (λ, angle, width m ≥ 2), the winner
   (GD or SpecGD, fewer median steps to the first crossing) predicted by the exact reduced
   recursion at the rates chosen in that cell
-  (:func:`specgd.theory.atlas.predict_population_winner`) against the simulated winner from
+  (:func:`specgd.theory.angle_threshold.predict_population_winner`) against the simulated winner from
   Gaussian init; cells the recursion calls a tie are not counted.
 * ``angle``: GD and SpecGD at one fixed rate pair (:func:`angle_rate_pair`: a pair of both the
   quick and the full grids at which GD does not diverge at any angle and whose derived threshold
   lies well inside (0°, 90°)) across the angle slice; the last angle at which GD's steps over
-  SpecGD's rise through 1 (:func:`specgd.theory.atlas.boundary_crossing`, linear in φ and in the
+  SpecGD's rise through 1 (:func:`specgd.analysis.boundary_crossing`, linear in φ and in the
   ratio) against the derived threshold at the same rates
-  (:func:`specgd.theory.atlas.angle_threshold_deg`, with the atlas' target and budget).
+  (:func:`specgd.theory.angle_threshold.angle_threshold_deg`, with the atlas' target and budget).
 * ``n_star`` and ``b_star``: per λ of the 2-D slices, the n/d (or B) from which SpecGD's
   advantage stays ≥ 1 (:func:`onset`, interpolated in log–log), with a fitted law in λ and its
-  uncertainty (:func:`specgd.theory.atlas.fit_boundary`).
+  uncertainty (:func:`specgd.atlas.fit.fit_boundary`).
 * ``manifold``: the λ cells rerun from a manifold point at the chosen rates, every step
   recorded: simulated steps to the target against the recursion's (:func:`manifold_check`),
   each run classed by what the recursion does: reaches the target, diverges, or stays in its
@@ -28,8 +28,8 @@ the polar comparisons use the primary criterion, settle at 3e-3·L₀.
   against the exact polar factor (SpecGD): the exact one's median settle step over the
   variant's, with a seed-bootstrap interval and a verdict.
 
-Theory functions missing from :mod:`specgd.theory.atlas` leave their entry ``{"available":
-False}``.
+A check the atlas cannot make (its slice is missing, no rate pair qualifies) leaves its entry
+``{"available": False, "why": ...}``.
 """
 
 from __future__ import annotations
@@ -40,10 +40,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from specgd.analysis import censored_ratio
+from specgd.analysis import boundary_crossing, censored_ratio
 from specgd.atlas import measure as M
 from specgd.atlas import slices as S
-from specgd.theory import atlas as theory
+from specgd.atlas.fit import fit_boundary
+from specgd.theory.angle import angle_recursion
+from specgd.theory.angle_threshold import angle_threshold_deg, predict_population_winner
 
 #: The target of every theory check: the primary one.
 TARGET_FRACTION = S.PRIMARY_TARGET
@@ -86,13 +88,13 @@ def _boundary(adv: pd.DataFrame, name: str, axis: str) -> dict[str, Any]:
     out: dict[str, Any] = {"available": True, "axis": axis, "per_lam": per_lam,
                            "crossings": len(found)}
     if len(found) >= 3:  # a law with an interval needs three points (fit_boundary)
-        raw = theory.fit_boundary([r["lam"] for r in found], [r["value"] for r in found])
+        raw = fit_boundary([r["lam"] for r in found], [r["value"] for r in found])
         law = {"law": "value = C·λ^p", "p": raw["params"]["p"], "C": raw["params"]["c"],
                "interval": [raw["ci_low"]["p"], raw["ci_high"]["p"]],
                "C_interval": [raw["ci_low"]["c"], raw["ci_high"]["c"]],
                "level": raw.get("level"), "rms_log": raw.get("rms_log"),
                "n_points": raw.get("n_points"),
-               "fitted_by": "specgd.theory.atlas.fit_boundary (residual bootstrap)"}
+               "fitted_by": "specgd.atlas.fit.fit_boundary (residual bootstrap)"}
         out["law"] = _plain(law)
     return out
 
@@ -124,17 +126,17 @@ def angle_rate_pair(steps: int = S.BASE["steps"]) -> dict[str, Any]:
 
     1. candidates: :data:`specgd.atlas.slices.ANGLE_CANDIDATES` (the angle slice runs the pick,
        :data:`specgd.atlas.slices.ANGLE_PAIR`, at every angle besides its searched rates);
-    2. GD rates at which the exact reduced recursion (:func:`specgd.theory.atlas.angle_recursion`,
+    2. GD rates at which the exact reduced recursion (:func:`specgd.theory.angle.angle_recursion`,
        Gaussian start, the atlas' budget) does not diverge at any angle of the full angle grid
        (GD's curvature along the teacher grows as ``s*² = (1 + λcos²φ)²`` towards 0°);
-    3. per pair, the derived threshold :func:`specgd.theory.atlas.angle_threshold_deg` with the
+    3. per pair, the derived threshold :func:`specgd.theory.angle_threshold.angle_threshold_deg` with the
        atlas' target and budget; the pair whose threshold lies in :data:`ANGLE_WINDOW` and is
        closest to :data:`ANGLE_AIM` (ties: the smaller rates), or, if none lies in the window,
        the one closest to :data:`ANGLE_AIM`.
 
     Returns ``{lr_gd, lr_specgd, predicted, rule, candidates}`` (every pair with its threshold and
     whether GD's recursion stays finite)."""
-    fn, rec = theory.angle_threshold_deg, theory.angle_recursion
+    fn, rec = angle_threshold_deg, angle_recursion
     setting = _angle_setting(steps)
     both = {opt: list(S.ANGLE_CANDIDATES[opt]) for opt in ("gd", "specgd")}
     angles = np.asarray(S.SLICES["angle"].axes[0].full, dtype=float)
@@ -201,16 +203,16 @@ def _angle(adv: pd.DataFrame, lr_choice: pd.DataFrame, config,
                        for a, r, b, x, y in zip(angles, ratios, bound, g, sp, strict=True)],
         "per_angle": _spec(adv if primary is None else primary, "angle").sort_values("angle_deg")[
             ["angle_deg", "advantage", "lr"]].to_dict("records")}
-    cross = theory.boundary_crossing(angles, ratios, log=False, direction="rises", which="last")
+    cross = boundary_crossing(angles, ratios, log=False, direction="rises", which="last")
     out["measured"] = measured = float(cross["x"])
     pred = pair.get("predicted")
     if pred is None:
         s = _angle_setting(config.steps)
-        pred = float(theory.angle_threshold_deg(s["lam"], s["m"], lr_gd, lr_sp, d=s["d"],
+        pred = float(angle_threshold_deg(s["lam"], s["m"], lr_gd, lr_sp, d=s["d"],
                                                 init_scale=s["init_scale"],
                                                 target_rel=s["target_rel"], steps=s["steps"]))
     s = _angle_setting(config.steps)  # the recursion's ratio at the slice's angles, for the figure
-    p = theory.predict_population_winner(s["d"], s["m"], s["lam"], lr_gd, lr_sp, config.steps,
+    p = predict_population_winner(s["d"], s["m"], s["lam"], lr_gd, lr_sp, config.steps,
                                          target_rel=s["target_rel"], init_scale=s["init_scale"],
                                          phi_deg=angles)
     for row, r in zip(out["fixed_rate"], np.asarray(p["ratio"], dtype=float), strict=True):
@@ -239,7 +241,7 @@ def _population(adv: pd.DataFrame, config) -> dict[str, Any]:
                 continue
             lam = float(cell.get("lam", lam0))
             try:
-                pred = theory.predict_population_winner(
+                pred = predict_population_winner(
                     d, m, lam, float(g.loc["gd", "lr"]), float(g.loc["specgd", "lr"]), config.steps,
                     target_rel=TARGET_FRACTION, init_scale=S.BASE["init"]["scale"],
                     phi_deg=float(cell.get("angle_deg", 90.0)))
@@ -295,7 +297,7 @@ def manifold_check(runs: pd.DataFrame, config, start: tuple[float, float, float]
         g = g.set_index("optimizer")
         if not {"gd", "specgd"} <= set(g.index):
             continue
-        pred = theory.predict_population_winner(
+        pred = predict_population_winner(
             d, m, float(lam), float(g.loc["gd", "lr"]), float(g.loc["specgd", "lr"]), config.steps,
             target_rel=TARGET_FRACTION, coef0=tuple(start))
         for opt in ("gd", "specgd"):

@@ -245,7 +245,8 @@ class Executor:
             return
         started = time.perf_counter()
         # lazy: the sweep engine's Ctrl-C handling and progress bar, shared by the atlas
-        from specgd.sweeps.engine import _Interrupts, _progress
+        from specgd.sweeps.engine import _progress
+        from specgd.sweeps.interrupts import _Interrupts
 
         todo = tasks(runs)
         with _Interrupts() as stop, _progress(len(runs), self.progress) as advance:
@@ -329,7 +330,7 @@ class Executor:
     def _connect(self) -> None:
         if self.client is None:
             # lazy: the sweep engine's Dask connection (a local cluster or a scheduler)
-            from specgd.sweeps.engine import _connect
+            from specgd.sweeps.cluster import _connect
 
             self.client, self.cluster = _connect(self.scheduler, self.workers)
 
@@ -337,7 +338,7 @@ class Executor:
         if self.client is None:
             return
         # lazy: the sweep engine's quiet shutdown of Dask
-        from specgd.sweeps.engine import _quiet_dask, _quiet_worker
+        from specgd.sweeps.cluster import _quiet_dask, _quiet_worker
 
         with _quiet_dask():
             if self.cluster is not None:  # our own workers: silence them before they stop

@@ -40,11 +40,6 @@ from specgd.runner.options import (
     SECTIONS,
     Option,
     help_text,
-    parse_floats,
-    parse_ints,
-    parse_ns_coeffs,
-    parse_seeds,
-    parse_teacher,
 )
 
 EXIT_OK = 0
@@ -182,29 +177,14 @@ def _choice_type(opt: Option) -> type[StrEnum]:
     return StrEnum(name, [(c, c) for c in opt.choice_list()])
 
 
-_CHOICE_NAMES = {"Family": "cov", "OptName": "optimizer", "InitKind": "init", "Mode": "mode",
-                 "DType": "dtype", "Normalization": "normalization", "TeacherNorm": "teacher_norm",
-                 "Basis": "basis", "Preset": "preset", "Vectorize": "vectorize", "Reduce": "reduce"}
-
-
 def choices() -> dict[str, type[StrEnum]]:
     """The choices of the run options by option name, as enumerations (read from the registries
     of covariance families, optimizers and initializations, which import JAX: on demand)."""
     return {o.name: _choice_type(o) for o in OPTIONS if o.cli == "choice"}
 
 
-def __getattr__(name: str) -> Any:
-    # CHOICES, Family, OptName...: module attributes of earlier versions, now built on demand.
-    if name == "CHOICES":
-        return choices()
-    if name in _CHOICE_NAMES:
-        return choices()[_CHOICE_NAMES[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 # How flag text becomes a value, by option name (the others are read as typed).
 PARSERS = {o.name: o.parse for o in OPTIONS if o.parse is not None}
-_floats, _ints, _seeds = parse_floats, parse_ints, parse_seeds
-_teacher, _ns_coeffs = parse_teacher, parse_ns_coeffs
 
 
 FLAGS = {opt.path: opt.flag for opt in OPTIONS}

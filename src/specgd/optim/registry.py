@@ -28,6 +28,11 @@ built-in ones:
   registration (``binds="cov"``; it is not a configuration option), and the runner rebuilds an
   instance built without it for each problem before compiling (:func:`bind_problem`). Bound
   instances of different problems do not share compiled code.
+
+An optimizer whose own setup or steps cost memory or work beyond the run's (whitened GD's
+``Σ⁻¹`` solves and its draw of ``Σ̂``) declares it at registration (``cost=``, a function of its
+hyperparameters, the problem and the number of problems; :data:`Cost`), so that the runner's
+resource check counts it (:func:`cost_of`).
 """
 
 from __future__ import annotations
@@ -63,6 +68,10 @@ class Capabilities:
         return tuple(f.name for f in fields(self) if f.type in (bool, "bool") and getattr(self, f.name))
 
 
+#: ``cost(hparams, problem, problems)``: ``(bytes, setup flop, flop per step and run, detail)`` of an
+#: optimizer's own work on ``problems`` problems like ``problem`` (None: nothing to add).
+Cost = Callable[[dict[str, Any], Any, int], "tuple[float, float, float, str] | None"]
+
 #: The capabilities of an optimizer that declares none (optax transformations from elsewhere).
 NO_CAPABILITIES = Capabilities()
 CAPABILITIES = tuple(f.name for f in fields(Capabilities) if f.name != "note")
@@ -73,8 +82,8 @@ class OptimizerEntry:
     """One registered optimizer: ``factory`` (the capability-stamping factory the registration
     returned), its ``parameters`` (keyword arguments that are configuration options), the
     ``capabilities`` it can have, ``refine``, an optional function of the hyperparameters that
-    withdraws some of them, and ``binds``, the keyword through which the runner passes the problem
-    (``needs_problem`` optimizers)."""
+    withdraws some of them, ``binds``, the keyword through which the runner passes the problem
+    (``needs_problem`` optimizers), and ``cost``, its own memory and work (:data:`Cost`)."""
 
     name: str
     factory: Callable[..., Optimizer]
@@ -82,6 +91,7 @@ class OptimizerEntry:
     capabilities: Capabilities
     refine: Callable[[dict[str, Any]], Capabilities] | None = None
     binds: str | None = None
+    cost: Cost | None = None
 
     def capabilities_for(self, hparams: dict[str, Any]) -> Capabilities:
         """The capabilities of an instance with these hyperparameters."""
@@ -100,6 +110,7 @@ def register_optimizer(
     spectral: bool = False,
     binds: str | None = None,
     refine: Callable[[dict[str, Any]], Capabilities] | None = None,
+    cost: Cost | None = None,
     replace_existing: bool = False,
 ) -> Callable[..., Any]:
     """Register ``factory`` under ``name`` with its capabilities; usable as a decorator.
@@ -110,12 +121,13 @@ def register_optimizer(
     ``name``, with its bound arguments as hyperparameters. Registering a taken name is an error
     unless ``replace_existing``. ``binds`` names the keyword argument through which the runner
     passes the problem (declares ``needs_problem``; see the module docstring); it is not one of
-    the optimizer's configurable ``parameters``.
+    the optimizer's configurable ``parameters``. ``cost`` declares the optimizer's own memory and
+    work (:data:`Cost`).
     """
     if factory is None:
         return lambda f: register_optimizer(
             name, f, equivariant=equivariant, fused_polar=fused_polar, spectral=spectral,
-            binds=binds, refine=refine, replace_existing=replace_existing)
+            binds=binds, refine=refine, cost=cost, replace_existing=replace_existing)
     if not isinstance(name, str) or not name.isidentifier():
         raise ConfigError(f"optimizer name: must be an identifier such as 'my_gd', got {name!r}")
     if not callable(factory):
@@ -135,7 +147,7 @@ def register_optimizer(
 
     entry = OptimizerEntry(name, registered, parameters,
                            Capabilities(equivariant, fused_polar, spectral, binds is not None),
-                           refine, binds)
+                           refine, binds, cost)
     _REGISTRY[name] = entry
     return registered
 
@@ -164,6 +176,7 @@ def _stamp(opt: Any, entry: OptimizerEntry, signature: inspect.Signature, args, 
         opt.factory = entry.factory  # rebuilds (other learning rates) keep the capabilities
     opt.capabilities = entry.capabilities_for(opt.hparams)
     opt.binds = entry.binds
+    opt.cost = entry.cost
     return opt
 
 
@@ -171,6 +184,7 @@ def _load_builtins() -> None:
     # lazy: optax and the built-in rules register on first look-up (import order: they import this module)
     import specgd.optim.muon  # noqa: F401  (registers muon)
     import specgd.optim.transforms  # noqa: F401  (registers gd, specgd, normalized_gd, sign_gd, adam)
+    import specgd.optim.whitening  # noqa: F401  (registers whitened_gd)
 
 
 def optimizers() -> dict[str, OptimizerEntry]:
@@ -201,6 +215,13 @@ def capabilities_of(optimizer: Any) -> Capabilities:
     elsewhere and for functions of the learning rate)."""
     caps = getattr(optimizer, "capabilities", NO_CAPABILITIES)
     return caps if isinstance(caps, Capabilities) else NO_CAPABILITIES
+
+
+def cost_of(optimizer: Any, problem: Any, problems: int = 1) -> tuple[float, float, float, str] | None:
+    """The memory and work an optimizer declared for itself (:data:`Cost`) on ``problems`` problems
+    like ``problem``; None when it declared none."""
+    cost, hparams = getattr(optimizer, "cost", None), getattr(optimizer, "hparams", None)
+    return cost(hparams, problem, problems) if callable(cost) and isinstance(hparams, dict) else None
 
 
 def is_unbound(optimizer: Any) -> bool:
@@ -240,9 +261,11 @@ __all__ = [
     "CAPABILITIES",
     "NO_CAPABILITIES",
     "Capabilities",
+    "Cost",
     "OptimizerEntry",
     "bind_problem",
     "capabilities_of",
+    "cost_of",
     "get_optimizer",
     "is_unbound",
     "names_with",

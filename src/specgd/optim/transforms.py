@@ -16,12 +16,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from specgd.data.covariance import CovarianceOperator, SampleCovariance
-from specgd.data.problem import Problem
 from specgd.errors import ConfigError
 from specgd.loss.population import GradFactors
 from specgd.optim import branching
-from specgd.optim.registry import NO_CAPABILITIES, Capabilities, register_optimizer
+from specgd.optim.registry import NO_CAPABILITIES, Capabilities, capabilities_of, register_optimizer
 from specgd.runner.options import OPTION
 
 
@@ -35,6 +33,7 @@ class Optimizer(optax.GradientTransformation):
     factory: Callable[..., Optimizer]
     capabilities: Capabilities = NO_CAPABILITIES
     binds: str | None = None  # the keyword receiving the problem (needs_problem optimizers)
+    cost: Callable[..., Any] | None = None  # its own memory and work (specgd.optim.registry.Cost)
 
     def with_hparams(self, **changes: Any) -> Optimizer:
         return self.factory(**{**self.hparams, **changes})
@@ -44,10 +43,10 @@ class Optimizer(optax.GradientTransformation):
 
 
 def _jsonable(v: Any) -> Any:
-    if isinstance(v, SampleCovariance):
-        return v.describe()
     if hasattr(v, "apply_inverse") and hasattr(v, "directions"):  # a CovarianceOperator
         return {"d": v.d, "spikes": int(v.directions.shape[0]), "dense": v.dense is not None}
+    if hasattr(v, "apply_inverse") and callable(getattr(v, "describe", None)):  # a sample Σ̂
+        return v.describe()
     if isinstance(v, (tuple, list)):
         return [_jsonable(x) for x in v]
     if callable(v):
@@ -219,6 +218,25 @@ def polar_from_factors(f: GradFactors, rank_rtol: float = 1e-10,
     return branching.cond(screen, eigen, explicit, f, gram, scale)
 
 
+def fuses_polar(optimizer: Any) -> bool:
+    """Whether the update of ``optimizer`` may be taken from a factored population gradient
+    (:func:`fused_polar_update`): it declares the ``fused_polar`` capability and its polar factor
+    uses the automatic method (``method`` absent or ``'auto'``, the only one
+    :func:`polar_from_factors` factors)."""
+    return (isinstance(optimizer, Optimizer) and capabilities_of(optimizer).fused_polar
+            and optimizer.hparams.get("method", "auto") == "auto")
+
+
+def fused_polar_update(optimizer: Optimizer, factors: GradFactors, lr: Any = None) -> jax.Array:
+    """The update ``−lr·polar(∇L)`` of an optimizer declaring ``fused_polar``, from the factored
+    population gradient (:func:`polar_from_factors`; its ``rank_rtol`` and ``method``, SpecGD's
+    hyperparameters, at their defaults where absent). ``lr``: the run's rate (None: the
+    optimizer's own ``lr``)."""
+    hp = optimizer.hparams
+    Q = polar_from_factors(factors, hp.get("rank_rtol", 1e-10), hp.get("method", "auto"))
+    return -(hp["lr"] if lr is None else lr) * Q
+
+
 def _cholesky_screen(gram: jax.Array, shift: jax.Array, ratio: float) -> jax.Array | None:
     """Whether ``gram − shift·I`` is numerically positive definite (its Cholesky is finite).
 
@@ -285,99 +303,6 @@ def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
         optax.scale(-lr),
     )
     return named(tx, "normalized_gd", normalized_gd, lr=lr, eps=eps)
-
-
-WHITEN = ("known", "estimated")
-
-
-@register_optimizer("whitened_gd", binds="cov")
-def whitened_gd(lr: float = 0.02, cov: Any = None, ridge: float = 0.0, whiten: str = "known",
-                whiten_n: int | None = None, whiten_seed: int | None = 0) -> Optimizer:
-    """Whitened GD ``W ← W − η̃ ∇L (Σ + ridge·I)⁻¹``: GD preconditioned by the input covariance.
-
-    ``whiten='known'`` preconditions by the problem's own ``Σ``; ``whiten='estimated'`` by the
-    sample covariance ``Σ̂ = (1/n)Σ xᵢxᵢᵀ`` of ``whiten_n`` fresh inputs ``x ~ N(0, Σ)`` drawn
-    from ``PRNGKey(whiten_seed)`` (:class:`specgd.data.covariance.SampleCovariance`; ``n < d``
-    needs ``ridge > 0``). The gradient itself is untouched (in population mode still the exact
-    closed form); only the update is preconditioned.
-
-    ``cov`` is what ``Σ`` comes from: the :class:`specgd.Problem` (or its covariance operator,
-    ``problem.cov``; with ``'estimated'`` the samples are drawn from it), or a
-    :class:`SampleCovariance` used as is. Left out (configurations, the command line, sweeps), the
-    runner binds it to the run's problem before compiling (the ``needs_problem`` capability,
-    :func:`specgd.optim.registry.bind_problem`). ``(Σ + ridge·I)⁻¹`` is applied by the operator,
-    never as a ``d×d`` inverse: Woodbury for spikes, a Cholesky solve for ``Dense`` and for ``Σ̂``
-    (``d×d`` when ``n ≥ d``, ``n×n`` when ``n < d``). Not declared equivariant: the update depends
-    on ``Σ``, so population runs keep all ``d`` coordinates.
-    """
-    lr = check_lr(lr)
-    ridge = check_hparam("ridge", ridge)
-    whiten = check_hparam("whiten", whiten)
-    whiten_n = check_hparam("whiten_n", whiten_n)
-    whiten_seed = check_hparam("whiten_seed", whiten_seed)
-    if isinstance(cov, SampleCovariance):  # an estimate already (a rebuild, or the user's own)
-        if whiten_n is not None and whiten_n != cov.n:
-            raise ConfigError(f"whiten_n: {whiten_n} differs from the n = {cov.n} samples of the "
-                              "given sample covariance")
-        whiten, whiten_n, whiten_seed = "estimated", cov.n, cov.seed
-    elif whiten == "estimated" and whiten_n is None:
-        raise ConfigError("whiten_n: required with whiten='estimated' (the number n >= 1 of "
-                          "samples of Σ̂ = (1/n)Σ xᵢxᵢᵀ)")
-    elif whiten == "known" and whiten_n is not None:
-        raise ConfigError("whiten_n: only used with whiten='estimated' (whiten='known' "
-                          "preconditions by the problem's own Σ)")
-    if whiten == "estimated" and whiten_seed is None:
-        whiten_seed = 0
-    if isinstance(cov, Problem):
-        cov = cov.cov
-    hparams = dict(lr=lr, cov=cov, ridge=ridge, whiten=whiten, whiten_n=whiten_n,
-                   whiten_seed=whiten_seed)
-    if cov is None:  # unbound: the runner binds it to the run's problem
-        return named(_unbound("whitened_gd"), "whitened_gd", whitened_gd, **hparams)
-    if not isinstance(cov, (CovarianceOperator, SampleCovariance)):
-        raise ConfigError("cov: must be the problem (or its covariance, problem.cov), got "
-                          f"{type(cov).__name__}")
-    drawn = whiten == "estimated" and not isinstance(cov, SampleCovariance)
-    if drawn:
-        if whiten_n < cov.d and ridge == 0:  # singular: refused before drawing anything
-            raise ConfigError(f"whiten_n: Σ̂ from n = {whiten_n} samples has rank <= n < d = {cov.d}, "
-                              f"so Σ̂ + ridge·I is singular with ridge = 0; pass ridge > 0 or "
-                              f"whiten_n >= d ({cov.d})")
-        cov = SampleCovariance.draw(cov, whiten_n, whiten_seed)
-        hparams["cov"] = cov
-    if isinstance(cov, SampleCovariance):
-        try:
-            cov.check_invertible(ridge)
-        except ConfigError as e:
-            raise ConfigError(f"{'whiten_n' if drawn else 'cov'}: {e}") from None
-    elif cov.min_eigenvalue() + ridge <= 0:
-        raise ConfigError("cov: Σ + ridge·I is singular (smallest eigenvalue "
-                          f"{cov.min_eigenvalue():.3g}); pass ridge > 0")
-    d = cov.d
-
-    def whiten_fn(g):
-        if g.shape[-1] != d:
-            raise ConfigError(f"whitened_gd: the gradient has {g.shape[-1]} columns but cov is "
-                              f"{d}-dimensional; pass the problem's own cov (problem.cov)")
-        return cov.apply_inverse(g, ridge).astype(g.dtype)
-
-    def update_fn(updates, state, params=None):
-        del params
-        return jax.tree.map(whiten_fn, updates), state
-
-    tx = optax.chain(optax.GradientTransformation(lambda p: optax.EmptyState(), update_fn),
-                     optax.scale(-lr))
-    return named(tx, "whitened_gd", whitened_gd, **hparams)
-
-
-def _unbound(name: str) -> optax.GradientTransformation:
-    """The transformation of an optimizer still waiting for its problem: using it is an error."""
-
-    def update_fn(updates, state, params=None):
-        raise ConfigError(f"{name} is not bound to a problem: run it with specgd.run (which binds "
-                          f"it to the run's problem) or pass cov=problem")
-
-    return optax.GradientTransformation(lambda p: optax.EmptyState(), update_fn)
 
 
 @register_optimizer("sign_gd")

@@ -325,7 +325,7 @@ _ns_dtypes = _lazy_choices("specgd.optim.muon", "NS_DTYPES")
 _normalizations = _lazy_choices("specgd.data.covariance", "NORMALIZATIONS")
 _teacher_norms = _lazy_choices("specgd.data.problem", "TEACHER_NORMS")
 _bases = _lazy_choices("specgd.data.problem", "BASES")
-_whiten_modes = _lazy_choices("specgd.optim.transforms", "WHITEN")
+_whiten_modes = _lazy_choices("specgd.optim.whitening", "WHITEN")
 _schedules = _lazy_choices("specgd.runner.schedule", "SCHEDULES")
 
 

@@ -24,15 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from specgd.data.covariance import SAMPLE_CHUNK
 from specgd.data.digest import digest, stored_name
 from specgd.data.problem import Problem, ProblemArrays
 from specgd.errors import ConfigError
 from specgd.loss.population import population_grad, population_grad_factors, population_loss
 from specgd.loss.samples import empirical_grad, empirical_loss, sample_batch
 from specgd.model.init import ArrayInit, GaussianInit, as_init
-from specgd.optim.registry import bind_problem, capabilities_of, is_unbound, names_with
-from specgd.optim.transforms import Optimizer, describe_optimizer, polar_from_factors
+from specgd.optim.registry import bind_problem, capabilities_of, cost_of, is_unbound
+from specgd.optim.transforms import Optimizer, describe_optimizer, fused_polar_update, fuses_polar
 from specgd.runner import options, resources, subspace, threads, tracking
 from specgd.runner import schedule as schedules
 from specgd.runner.metrics import summary, update_spectrum
@@ -43,12 +42,6 @@ if TYPE_CHECKING:
 MODES = options.MODES
 DTYPES = {name: getattr(jnp, name) for name in options.DTYPES}
 VECTORIZE = options.VECTORIZE
-
-
-def __getattr__(name: str) -> Any:
-    if name == "SPECTRAL":  # formerly a list of names; now the registry's spectral optimizers
-        return names_with("spectral")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -185,7 +178,7 @@ def validate(problem: Any, optimizer: Any, init: Any = None, *, force: bool = Fa
                               optimizer=optimizer),
                     force=force, memory=False, backend=jax.default_backend())
     for prob in problems:  # an optimizer needing the problem: its checks (e.g. a singular Σ̂)
-        cost = _whitening_cost(optimizer, prob, 1)
+        cost = cost_of(optimizer, prob, 1)
         if cost is None or cost[1] <= BIND_WHILE_CHECKING:  # else run() binds: drawing is work
             bind_problem(optimizer, prob)  # remembered, so run() does not bind twice
     return RunSpec(
@@ -208,19 +201,20 @@ def _runs_at_once(vectorize: str) -> int | None:
 
 def _estimate(problems: list[Problem], settings: dict[str, Any], in_flight: int | None,
               reduced_dim: int | None = None, optimizer: Any = None) -> resources.Estimate:
-    """The memory and work of a run (:func:`specgd.runner.resources.for_settings`), with the
-    whitening of whitened GD (:func:`_whitening_cost`)."""
+    """The memory and work of a run (:func:`specgd.runner.resources.for_settings`), with what the
+    optimizer declared for itself (:func:`specgd.optim.registry.cost_of`: whitened GD's solves)."""
     problem = problems[0]
     est = resources.for_settings(
         problem.d, problem.m, settings, problems=len(problems),
         dense=problem.arrays.cov.dense is not None, spikes=int(problem.arrays.spikes.shape[0]),
         in_flight=in_flight, reduced_dim=reduced_dim, teachers=problem.arrays.teacher_rank)
-    cost = _whitening_cost(optimizer, problem, len(problems))
+    cost = cost_of(optimizer, problem, len(problems))
     if cost is None:
         return est
     memory, setup, per_step, detail = cost
+    part = getattr(optimizer, "name", "optimizer")  # e.g. whitened_gd: its Σ⁻¹ solves
     return dataclasses.replace(
-        est, parts={**est.parts, "whitening": memory}, detail={**est.detail, "whitening": detail},
+        est, parts={**est.parts, part: memory}, detail={**est.detail, part: detail},
         flops=est.flops + setup + float(est.steps) * est.runs * per_step)
 
 
@@ -230,40 +224,16 @@ def _estimate(problems: list[Problem], settings: dict[str, Any], in_flight: int 
 BIND_WHILE_CHECKING = 1e9
 
 
-def _whitening_cost(optimizer: Any, problem: Problem, problems: int):
-    """``(bytes, setup flop, flop per step and run, detail)`` of preconditioning by ``Σ⁻¹`` or
-    ``Σ̂⁻¹`` (an optimizer with ``whiten``/``whiten_n`` hyperparameters), roughly; ``None`` for
-    other optimizers. ``Σ̂`` from ``n`` samples holds ``n×d`` samples and an ``n×n`` factor
-    when ``n < d``, else ``Σ̂`` and its ``d×d`` Cholesky factor (the samples drawn in chunks)."""
-    hp = getattr(optimizer, "hparams", None)
-    if not isinstance(hp, dict) or "whiten" not in hp:
-        return None
-    d, m = problem.d, problem.m
-    n = hp.get("whiten_n")
-    if hp.get("whiten") == "estimated" and isinstance(n, int):
-        r = min(n, d)
-        memory = problems * 8 * (r * d + r * r + min(n * d, SAMPLE_CHUNK))
-        setup = problems * (2.0 * n * d * r + r**3 / 3.0)
-        per_step = 4.0 * m * d * r
-        return memory, setup, per_step, f"{problems:,} Σ̂ from n = {n:,} samples in d = {d:,}"
-    if problem.arrays.cov.dense is not None:  # a Cholesky factor and solve per step
-        return problems * 8 * d * d, 0.0, d**3 / 3.0 + 2.0 * m * d * d, "Cholesky of a dense Σ"
-    k = int(problem.arrays.spikes.shape[0])
-    return 0, 0.0, 4.0 * m * d * (k + 1), "Woodbury solve with the spikes"
-
-
 def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool:
-    """An optimizer declaring the ``fused_polar`` capability (SpecGD, with ``method='auto'``) in
-    population mode takes its polar factor from the factored gradient
-    (:func:`specgd.optim.transforms.polar_from_factors`): the same update, one m×m×d product
-    cheaper, with the explicit route as its fallback."""
-    if mode != "population" or not isinstance(optimizer, Optimizer) \
-            or not capabilities_of(optimizer).fused_polar:
+    """An optimizer whose update may be taken from the factored gradient
+    (:func:`specgd.optim.transforms.fuses_polar`: SpecGD, with ``method='auto'``) does so in
+    population mode (:func:`specgd.optim.transforms.fused_polar_update`): the same update, one
+    m×m×d product cheaper, with the explicit route as its fallback."""
+    if mode != "population" or not fuses_polar(optimizer):
         return False
     lr = optimizer.hparams.get("lr")
     fixed_lr = isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
-    return optimizer.hparams.get("method", "auto") == "auto" and (lrs or fixed_lr) \
-        and problem.m <= problem.d
+    return (lrs or fixed_lr) and problem.m <= problem.d
 
 
 def _as_init(init: Any) -> Any:
@@ -347,8 +317,8 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
 
         def update(c, sub):
             """The step's update (times the schedule's factor) and the new optimizer state."""
-            if spec.fused_polar:  # SpecGD: the polar factor without forming the gradient
-                updates, opt_state = _fused_specgd_update(c["W"], pa, optimizer, lr, spec), c["opt"]
+            if spec.fused_polar:  # e.g. SpecGD: the polar factor without forming the gradient
+                updates, opt_state = _fused_update(c["W"], pa, optimizer, lr, spec), c["opt"]
             else:
                 updates, opt_state = tx.update(grad(c["W"], data, sub), c["opt"], c["W"])
             if factor is not None:
@@ -404,12 +374,11 @@ def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
     return advance
 
 
-def _fused_specgd_update(W, pa: ProblemArrays, optimizer: Optimizer, lr, spec: RunSpec):
-    """SpecGD's update ``−η polar(∇L)`` in population mode, from :class:`GradFactors`."""
-    hp = optimizer.hparams
+def _fused_update(W, pa: ProblemArrays, optimizer: Optimizer, lr, spec: RunSpec):
+    """The update of an optimizer declaring ``fused_polar``, in population mode, from the
+    factored gradient (:class:`GradFactors`)."""
     factors = population_grad_factors(W, pa, spec.identity_plus_spikes)
-    Q = polar_from_factors(factors, hp.get("rank_rtol", 1e-10), hp.get("method", "auto"))
-    return -(hp["lr"] if lr is None else lr) * Q
+    return fused_polar_update(optimizer, factors, lr)
 
 
 def _batched(fn: Callable, vectorize: str) -> Callable:

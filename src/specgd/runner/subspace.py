@@ -31,12 +31,6 @@ from specgd.optim.transforms import Optimizer
 from specgd.runner.options import REDUCE
 
 
-def __getattr__(name: str) -> Any:
-    if name == "EQUIVARIANT":  # formerly a list of names; now the registry's equivariant optimizers
-        return names_with("equivariant")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def obstacle(problem: Problem, optimizer: Any, mode: str, lrs: bool) -> str | None:
     """Why ``problem`` trained by ``optimizer`` cannot be reduced exactly (``None`` if it can).
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from specgd.sweeps.grid import short_names
 
 if TYPE_CHECKING:
-    from specgd.sweeps.engine import RunTask
+    from specgd.sweeps.planning import RunTask
 
 #: The columns every sweep's tables have, by the config field they show.
 _COLUMN_OF = {"problem.cov.family": "family", "problem.d": "d", "problem.m": "m",

@@ -9,8 +9,10 @@ from typing import Any
 
 from specgd.results.store import ResultsStore
 from specgd.runner import resources
-from specgd.sweeps.engine import _n_workers, _shape_signature, check_store_dir, make_batches, plan
+from specgd.sweeps.cluster import _n_workers
+from specgd.sweeps.engine import check_store_dir
 from specgd.sweeps.grid import Grid
+from specgd.sweeps.planning import _shape_signature, make_batches, plan
 
 #: Seconds to compile one shape signature on one worker, roughly (the first batch of each
 #: pays it; 3-5 s on a quiet 2-core machine for the docs' grid, several times that under load).

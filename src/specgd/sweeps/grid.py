@@ -22,7 +22,7 @@ Each point is expanded per seed into runs; a run is one fully resolved config wi
 :meth:`Grid.from_dict` checks the grid's form: its keys, the keys of ``[base]`` (at every level),
 the fields of ``[grid]`` and ``[[include]]`` and the keys of the tables they set. A mistyped key is
 named with the closest valid one (``unknown top-level key 'grids' (did you mean 'grid'?)``). The values
-are checked when the sweep plans its runs (:func:`specgd.sweeps.engine.plan`), before any runs.
+are checked when the sweep plans its runs (:func:`specgd.sweeps.planning.plan`), before any runs.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Each experiment is a package ``eN_<name>/`` (``params.py``: the full and quick presets;
 ``measure.py``: the simulations, returning named frames; ``claims.py`` and ``figures.py``: the
 claims and figures from those frames; ``text.md``: the words) whose ``__init__`` declares
-``EXPERIMENT`` (:class:`specgd.report.experiment.Experiment`). E3, E8 and E9 are still single
-modules run through the legacy adapter (:mod:`specgd.report.legacy`). Importing this package
+``EXPERIMENT`` (:class:`specgd.report.experiment.Experiment`); a package may add ``derive.py``
+(the tables its claims and figures share). Importing this package
 registers the suite, in the order below; ``EXPERIMENTS`` maps each key to its module.
 """
 
