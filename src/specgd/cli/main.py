@@ -33,6 +33,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from specgd.cli.plot import PLOT_HELP, plot_command
 from specgd.errors import ConfigError, check_writable, invalid
 from specgd.runner.options import (
     OPTION_PATHS,  # noqa: F401  (each run option's configuration path, by flag name)
@@ -760,6 +761,9 @@ def atlas_command(
     if result.report is not None and result.report.failed:
         typer.echo(f"failed runs are recorded with their error in {out}/errors.json", err=True)
         raise typer.Exit(EXIT_RUNTIME_FAILURE)
+
+
+app.command("plot", no_args_is_help=True, help=PLOT_HELP)(plot_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
