@@ -222,3 +222,20 @@ def test_a_run_table_carries_its_problem_columns(small):
     several = sg.run([sg.Problem(d=8, m=2, cov=sg.Spiked(lam=lam)) for lam in (1.0, 2.0)],
                      sg.gd(0.02), steps=2, progress=False).frame
     assert several.groupby("problem")["lam"].first().tolist() == [1.0, 2.0]
+
+
+def test_a_run_table_carries_its_optimizer_and_init_settings():
+    """Runs that differ only in a hyperparameter (Muon's beta), a covariance parameter or the
+    initialization are told apart in concatenated tables; a setting named like a statistic (the
+    power-law exponent ``a``) takes its section's prefix, and the statistic keeps its name."""
+    prob = sg.Problem(d=8, m=2, cov=sg.Spiked(lam=2.0, angle=0.5))
+    frames = [sg.run(prob, sg.muon(0.02, beta=beta), steps=2, progress=False).frame
+              for beta in (0.95, 0.0)]
+    both = pd.concat(frames, ignore_index=True)
+    assert both.groupby("beta").size().to_dict() == {0.0: 2, 0.95: 2}
+    assert set(both["angle"]) == {0.5} and set(both["nesterov"]) == {True}
+    assert set(both["init"]) == {"gaussian"} and set(both["init_scale"]) == {0.01}
+    assert both["beta"].dtype == np.float64 and both["a"].dtype == np.float64
+    power = sg.run(sg.Problem(d=8, m=2, cov=sg.PowerLaw(a=1.5)), sg.gd(0.02), steps=2,
+                   progress=False).frame
+    assert set(power["cov_a"]) == {1.5} and power["a"].between(0, 1).all()

@@ -45,7 +45,9 @@ def versions() -> dict[str, str]:
 class RunResult:
     """The outcome of :func:`specgd.run`.
 
-    ``frame``: one row per (run, logged step) with ``seed, lr, step`` and the statistics;
+    ``frame``: one row per (run, logged step) with ``seed, lr, step``, the run's settings
+    (:data:`PROBLEM_COLUMNS`, then its other scalar settings: see :func:`_setting_columns`) and
+    the statistics;
     statistics at and after a run's divergence are NaN. ``runs``: one row per run with
     ``diverged_at_step`` (``<NA>`` when it finished). ``config``: the resolved configuration and
     conventions. ``final_params``: the last finite ``W`` of each run, shape (runs, m, d).
@@ -82,7 +84,11 @@ class RunResult:
                 "step": steps.reshape(-1),
             }
         )
-        for name, column in _problem_columns(config, [i for i, _, _ in runs], n_logs).items():
+        problem_of_run = [i for i, _, _ in runs]
+        for name, column in _problem_columns(config, problem_of_run, n_logs).items():
+            frame[name] = column
+        settings = _setting_columns(config, problem_of_run, n_logs, taken={*frame, *stats})
+        for name, column in settings.items():
             frame[name] = column
         dead = (div[:, None] >= 0) & (steps >= div[:, None])
         for name, values in stats.items():
@@ -210,6 +216,36 @@ def _problem_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
         per_run = np.array([value(problems[i], name) for i in problem_of_run], dtype=object)
         out[name] = pd.Series(np.repeat(per_run, n_logs)).infer_objects().to_numpy()
     return out
+
+
+def _setting_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: int,
+                     taken: set[str]) -> dict[str, np.ndarray]:
+    """The other scalar settings of every row, so that concatenated tables of runs that differ
+    only there (Muon's ``beta``, a spike's ``angle``, the init scale) can be told apart: the
+    covariance's parameters beyond ``family`` and ``lam`` and the optimizer's hyperparameters
+    beyond ``name`` and ``lr``, each under its own name (with its section's prefix, ``cov_a``,
+    where that name is a statistic's), and the initialization as ``init`` (its kind) and
+    ``init_<field>``. Lists (``lams``, ``eigs``, ``ns_coeffs``) and unset values are left out."""
+    problems = config["problem"] if isinstance(config["problem"], list) else [config["problem"]]
+    per_run: dict[str, list[Any]] = {}
+
+    def add(section: dict[str, Any] | None, skip: tuple[str, ...], prefix: str, own: bool,
+            r: int) -> None:
+        for key, value in (section or {}).items():
+            if key in skip or value is None or not isinstance(value, (bool, int, float, str)):
+                continue
+            name = key if own and key not in taken else f"{prefix}_{key}"
+            per_run.setdefault(name, [None] * len(problem_of_run))[r] = value
+
+    for r, i in enumerate(problem_of_run):
+        add(problems[i].get("cov"), ("family", "lam"), "cov", True, r)
+        add(config.get("optimizer"), ("name", "lr"), "optimizer", True, r)
+        init = config.get("init") or {}
+        if isinstance(init.get("kind"), str):
+            per_run.setdefault("init", [None] * len(problem_of_run))[r] = init["kind"]
+        add(init, ("kind", "variance"), "init", False, r)  # the variance: a convention
+    return {name: pd.Series(np.repeat(np.array(values, dtype=object), n_logs)).infer_objects()
+            .to_numpy() for name, values in per_run.items()}
 
 
 def load_run(path: str | Path) -> RunResult:
