@@ -27,7 +27,17 @@ LOCK_FILE = ".specgd-run.lock"
 #: The problem's parameters every run table carries as columns, as a sweep's tables do (so that
 #: tables of different runs, concatenated, can be told apart).
 PROBLEM_COLUMNS = ("family", "d", "m", "lam", "noise", "mode", "n", "steps")
+#: The statistics' column names (:func:`specgd.runner.metrics.metric_names` and the run's own:
+#: per-spike ``b1``, ``b2``…, moments ``s2``, ``u2``…): a setting named like one (the power-law
+#: exponent ``a``, Adam's ``b1``) takes its section's prefix as a column (``cov_a``).
+STATISTICS = frozenset({"a", "b", "c", "cos", "overlap", "loss", "rel_error", "subspace", "mse",
+                        "s", "u", "train_loss", "update_sv_max", "update_sv_min"})
 _PACKAGES = ("specgd", "jax", "jaxlib", "optax", "numpy", "scipy", "pandas", "pyarrow")
+
+
+def is_statistic(name: str) -> bool:
+    """Whether ``name`` is, or may be, a statistic's column (:data:`STATISTICS`)."""
+    return name in STATISTICS or (len(name) > 1 and name[0] in "bsu" and name[1:].isdigit())
 
 
 def versions() -> dict[str, str]:
@@ -87,7 +97,7 @@ class RunResult:
         problem_of_run = [i for i, _, _ in runs]
         for name, column in _problem_columns(config, problem_of_run, n_logs).items():
             frame[name] = column
-        settings = _setting_columns(config, problem_of_run, n_logs, taken={*frame, *stats})
+        settings = _setting_columns(config, problem_of_run, n_logs, taken=set(frame))
         for name, column in settings.items():
             frame[name] = column
         dead = (div[:, None] >= 0) & (steps >= div[:, None])
@@ -234,7 +244,7 @@ def _setting_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
         for key, value in (section or {}).items():
             if key in skip or value is None or not isinstance(value, (bool, int, float, str)):
                 continue
-            name = key if own and key not in taken else f"{prefix}_{key}"
+            name = key if own and key not in taken and not is_statistic(key) else f"{prefix}_{key}"
             per_run.setdefault(name, [None] * len(problem_of_run))[r] = value
 
     for r, i in enumerate(problem_of_run):

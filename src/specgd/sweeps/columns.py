@@ -29,7 +29,7 @@ def add_varying_columns(tasks: list[RunTask], columns: dict[str, str]) -> None:
     leaves: dict[str, set] = defaultdict(set)
     flat = {}
     for t in tasks:
-        flat[t.key] = dict(_leaves(t.config))
+        flat[t.key] = dict(_leaves(_with_defaults(t)))
     for values in flat.values():
         for dotted, value in values.items():
             leaves[dotted].add(value)
@@ -44,6 +44,16 @@ def add_varying_columns(tasks: list[RunTask], columns: dict[str, str]) -> None:
     for t in tasks:
         for dotted, name in names.items():
             t.params.setdefault(name, flat[t.key].get(dotted))
+
+
+def _with_defaults(task: RunTask) -> dict[str, Any]:
+    """The task's config with the defaults it resolves to filled in (Adam's ``b1`` = 0.9 where a
+    grid's table leaves it out), so that a column holds the value the run used."""
+    merged = dict(task.config)
+    for section, described in task.resolved.items():
+        if isinstance(described, dict) and isinstance(merged.get(section), dict):
+            merged[section] = {**described, **merged[section]}
+    return merged
 
 
 def _leaves(config: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

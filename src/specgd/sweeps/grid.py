@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from specgd.errors import ConfigError, invalid, unknown_key
+from specgd.results.result import is_statistic
 
 GRID_KEYS = ("base", "grid", "include", "name")
 
@@ -208,6 +209,13 @@ def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
 
 
 def short_names(keys: list[str]) -> dict[str, str]:
-    """Column names for swept fields: the last path component unless two fields share it."""
+    """Column names for swept fields: the last path component unless two fields share it, or it
+    is a statistic's name (the power-law exponent ``problem.cov.a`` is ``cov_a``, beside the
+    statistic ``a``, as in a run's own table)."""
     last = [k.split(".")[-1] for k in keys]
-    return {k: (s if last.count(s) == 1 else k.replace(".", "_")) for k, s in zip(keys, last, strict=True)}
+    out = {}
+    for k, s in zip(keys, last, strict=True):
+        if is_statistic(s):
+            s = "_".join(k.split(".")[-2:])
+        out[k] = s if last.count(k.split(".")[-1]) == 1 else k.replace(".", "_")
+    return out

@@ -219,13 +219,16 @@ def _check_axes(summaries: pd.DataFrame, x: str, y: str, facets: list[str]) -> N
 def check_pooling(summaries: pd.DataFrame, keys: list[str], where: dict[str, Any] | None = None,
                   x: str = "x", y: str = "y") -> None:
     """Refuse to pool over a parameter: each one that takes several values within a cell
-    (``keys``) must be fixed (``where``) or become a facet."""
+    (``keys``) must be fixed (``where``) or become a facet. A hyperparameter of one optimizer
+    only (SpecGD's ``method``, empty for GD) pools nothing while it is the same for that one."""
     candidates = [c for c in parameters(summaries)
                   if c not in set(keys) | _FREE | _DERIVED]
+    per_optimizer = [*keys, "optimizer"] if "optimizer" in summaries else list(keys)
     pooled = {}
     for col in candidates:
-        within = summaries.groupby(keys, dropna=False)[col].nunique(dropna=False)
-        if (within > 1).any():
+        values = summaries.groupby(keys, dropna=False)[col].nunique()  # empty ones aside
+        within = summaries.groupby(per_optimizer, dropna=False)[col].nunique(dropna=False)
+        if (values > 1).any() or (within > 1).any():
             pooled[col] = _values(summaries[col])
     if not pooled:
         return
