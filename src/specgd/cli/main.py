@@ -692,7 +692,8 @@ def phase_diagram_command(
         typer.echo(cells[shown].to_string(index=False))
     typer.echo("lr_<opt>: the rate chosen per cell (fewest median steps to settle below the loss "
                "target, among rates where no seed diverged and every loss ends below its start); "
-               "edge_<opt>: low/high when it is the smallest/largest rate tried; diverged_<opt>: "
+               "edge_<opt>: low/high when it is the smallest/largest rate tried, only when it is "
+               "the one rate tried (the best may lie beyond them); diverged_<opt>: "
                "diverged runs over all rates")
     typer.echo(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.parquet')}")
 
