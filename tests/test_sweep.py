@@ -271,6 +271,10 @@ def test_a_swept_setting_named_like_a_statistic_keeps_its_own_column(tmp_path):
     adam = plan(Grid.from_dict({"base": base, "grid": {"optimizer": [
         {"name": "adam", "lr": 0.01, "b1": 0.5}, {"name": "adam", "lr": 0.01}]}}))
     assert sorted(t.params["optimizer_b1"] for t in adam) == [0.5, 0.9]  # b1: a spike's overlap
+    # A field named like another's standard column: the teacher's seed beside the run's seed (as
+    # "seed" it was overwritten by the run's seed and lost).
+    teachers = plan(Grid.from_dict({"base": base, "grid": {"problem.seed": [1, 2]}}))
+    assert sorted((t.params["problem_seed"], t.params["seed"]) for t in teachers) == [(1, 0), (2, 0)]
     store = ResultsStore(tmp_path)  # the sweep's own steps, in this process (no cluster)
     for task, (_, frame) in zip(tasks, execute_batch([t.config for t in tasks]), strict=True):
         store_run(store, task, frame)
