@@ -100,7 +100,7 @@ def test_store_runs_by_hash_prefix_and_errors(tmp_path):
 def test_plot_command_draws_a_png_and_refuses_bad_input_in_one_line(tmp_path):
     one = _saved_run(tmp_path / "one", MUON)
     two = _saved_run(tmp_path / "two", {"name": "gd", "lr": 0.05})
-    out = tmp_path / "fig.png"
+    out = tmp_path / "new" / "fig.png"  # its folder is made
     result = CliRunner().invoke(app, ["plot", str(one), str(two), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "muon" in result.output and "gd" in result.output and "2 curves" in result.output

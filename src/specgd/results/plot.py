@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from specgd.errors import ConfigError
+from specgd.results.io import atomic_write
 from specgd.results.result import MANIFEST_FILE, load_run
 from specgd.results.store import ResultsStore, store_root_of
 
@@ -211,9 +212,10 @@ def draw(series: list[Series], out: str | Path, stats: list[str] | None = None,
     else:
         fig.legend(handles, texts, loc="outside lower center", ncols=1 if len(series) > 4 else 2,
                    title=title)
-    target = Path(out)
-    fig.savefig(target, dpi=110)
-    plt.close(fig)
+    try:  # a figure already there is replaced whole or kept, never left half written
+        atomic_write(Path(out), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
     return names
 
 
