@@ -80,11 +80,12 @@ def _store(root):
     keys = [configs[key[0]][0], key]
     for k, c in ((keys[0], configs[key[0]][1]), (key, config)):
         store.write_run(k, {"config": c, "params": {}}, _frame(seeds=(0,)))
-    return root, keys
+    return root, keys, configs
 
 
 def test_store_runs_by_hash_prefix_and_errors(tmp_path):
-    root, keys = _store(tmp_path / "store")
+    root, keys, configs = _store(tmp_path / "store")
+    store = ResultsStore(root)
     series = read_series([k[:6] for k in keys], root)
     assert labels(series)[0].startswith("muon, beta=") and len(set(labels(series))) == 2
     with pytest.raises(ConfigError, match=f"'{keys[0][0]}' starts 2 hashes"):
@@ -93,6 +94,13 @@ def test_store_runs_by_hash_prefix_and_errors(tmp_path):
         read_series(["xyz"], root)
     with pytest.raises(ConfigError, match="--store: .* is not a results store"):
         read_series([keys[0]], tmp_path)
+    # The runs of one configuration with other seeds are one curve (the median over them).
+    seeds = [{**configs[keys[0][0]][1], "seeds": [s]} for s in (1, 2)]
+    for config in seeds:
+        store.write_run(config_hash(config), {"config": config, "params": {}},
+                        _frame(seeds=tuple(config["seeds"])))
+    merged = read_series([keys[0][:6], *(config_hash(c)[:8] for c in seeds)], root)
+    assert len(merged) == 1 and sorted(merged[0].frame["seed"].unique()) == [0, 1, 2]
     # A store's run file is read without --store.
     assert len(read_series([str(root / "runs" / f"{keys[0]}.parquet")])) == 1
 

@@ -61,6 +61,26 @@ def read_series(items: list[str], store: str | Path | None = None) -> list[Serie
             raise ConfigError(f"RUN: {item} is not a saved run (a folder with {MANIFEST_FILE} "
                               "and metrics.parquet); to plot a store's run by its hash, name the "
                               "store with --store")
+    return _merge_seeds(out)
+
+
+def _merge_seeds(series: list[Series]) -> list[Series]:
+    """One series per configuration: series that differ only in their (disjoint) seeds, such as
+    a store's runs of one point, are merged (a run given twice stays twice)."""
+    out: list[Series] = []
+    by_config: dict[str, int] = {}
+    for s in series:
+        key = json.dumps({k: v for k, v in s.config.items() if k != "seeds"}, sort_keys=True,
+                         default=str)
+        i = by_config.get(key)
+        if i is None or set(out[i].frame["seed"]) & set(s.frame["seed"]):
+            by_config.setdefault(key, len(out))
+            out.append(s)
+            continue
+        kept = out[i]
+        seeds = sorted({*kept.config.get("seeds", []), *s.config.get("seeds", [])})
+        out[i] = Series(f"{kept.source}+{s.source}", {**kept.config, "seeds": seeds},
+                        pd.concat([kept.frame, s.frame], ignore_index=True))
     return out
 
 
