@@ -2,9 +2,10 @@
 step, for run folders written by ``specgd run`` and runs of a sweep's results store (by hash).
 
 A *series* is the runs of one configuration that differ only in their seed: a run folder holds
-one series per (problem, learning rate), a store one per run file. Each series is drawn as the
-median over its seeds (a band: their min–max) and labelled by the configuration fields that differ
-between the series drawn together (``muon, beta=0.95`` against ``muon, beta=0``).
+one series per (problem, learning rate); a store's runs (one seed each) of one configuration are
+merged into one. Each series is drawn as the median over its seeds (a band: their min–max) and
+labelled by its optimizer and the configuration fields that differ between the series drawn
+together (``muon, beta=0.95`` against ``muon, beta=0``).
 """
 
 from __future__ import annotations
