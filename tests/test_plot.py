@@ -65,6 +65,10 @@ def test_a_run_folder_gives_one_curve_per_rate_with_its_seeds(tmp_path):
     assert labels(series) == ["muon, lr=0.05", "muon, lr=0.1"]
 
 
+def _params(config):
+    return {"optimizer": "muon", "beta": config["optimizer"]["beta"], "seed": config["seeds"][0]}
+
+
 def _store(root):
     """A store with two Muon runs (β = 0.95 and 0) whose hashes share their first character."""
     store = ResultsStore(root)
@@ -79,11 +83,11 @@ def _store(root):
         configs[key[0]] = (key, config)
     keys = [configs[key[0]][0], key]
     for k, c in ((keys[0], configs[key[0]][1]), (key, config)):
-        store.write_run(k, {"config": c, "params": {}}, _frame(seeds=(0,)))
+        store.write_run(k, {"config": c, "params": _params(c)}, _frame(seeds=(0,)))
     return root, keys, configs
 
 
-def test_store_runs_by_hash_prefix_and_errors(tmp_path):
+def test_store_runs_by_hash_prefix_where_and_errors(tmp_path, monkeypatch):
     root, keys, configs = _store(tmp_path / "store")
     store = ResultsStore(root)
     series = read_series([k[:6] for k in keys], root)
@@ -97,10 +101,18 @@ def test_store_runs_by_hash_prefix_and_errors(tmp_path):
     # The runs of one configuration with other seeds are one curve (the median over them).
     seeds = [{**configs[keys[0][0]][1], "seeds": [s]} for s in (1, 2)]
     for config in seeds:
-        store.write_run(config_hash(config), {"config": config, "params": {}},
+        store.write_run(config_hash(config), {"config": config, "params": _params(config)},
                         _frame(seeds=tuple(config["seeds"])))
     merged = read_series([keys[0][:6], *(config_hash(c)[:8] for c in seeds)], root)
     assert len(merged) == 1 and sorted(merged[0].frame["seed"].unique()) == [0, 1, 2]
+    # --where: the store's runs whose parameters match, each configuration one curve.
+    beta = configs[keys[0][0]][1]["optimizer"]["beta"]
+    result = CliRunner().invoke(app, ["plot", "--store", str(root), "--where", f"beta={beta!r}",
+                                      "--out", str(tmp_path / "w.png")])
+    assert result.exit_code == 0 and "(1 curve)" in result.output, result.output
+    monkeypatch.setattr("specgd.cli.plot.MOST_CURVES", 1)
+    many = CliRunner().invoke(app, ["plot", "--store", str(root), "--where", "optimizer=muon"])
+    assert many.exit_code == 2 and "2 curves are too many" in many.output, many.output
     # A store's run file is read without --store.
     assert len(read_series([str(root / "runs" / f"{keys[0]}.parquet")])) == 1
 

@@ -48,7 +48,7 @@ def read_series(items: list[str], store: str | Path | None = None) -> list[Serie
     :class:`ConfigError` naming the item when it is none of these."""
     if not items:
         raise ConfigError("RUN: give at least one run folder (or, with --store, a run hash)")
-    opened = _open_store(store) if store is not None else None
+    opened = open_store(store) if store is not None else None
     out: list[Series] = []
     for item in items:
         path = Path(item)
@@ -85,7 +85,8 @@ def _merge_seeds(series: list[Series]) -> list[Series]:
     return out
 
 
-def _open_store(store: str | Path) -> ResultsStore:
+def open_store(store: str | Path) -> ResultsStore:
+    """The results store at ``store`` (:class:`ConfigError` naming ``--store`` if it is none)."""
     root = Path(store)
     if store_root_of(root) != root.expanduser().absolute():
         raise ConfigError(f"--store: {store} is not a results store (a sweep's --out folder)")
