@@ -252,6 +252,7 @@ def test_a_run_table_carries_its_optimizer_and_init_settings(small):
     adam = table({"family": "powerlaw", "a": 1.5}, {"name": "adam", "b1": 0.9})
     assert set(adam["cov_a"]) == {1.5} and set(adam["optimizer_b1"]) == {0.9}
     assert adam["a"].tolist() == [0.1, 0.2] and adam["b1"].tolist() == [0.3, 0.4]
-    # A run's own table carries them too.
+    # A run's own table carries them too, and the teacher's draw.
     real = sg.run(small, sg.gd(0.02), steps=2, progress=False).frame
     assert set(real["angle"]) == {np.pi / 2} and set(real["init_scale"]) == {0.01}
+    assert set(real["problem_seed"]) == {0} and set(real["teacher_rank"]) == {1}

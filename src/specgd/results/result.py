@@ -231,8 +231,9 @@ def _problem_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
 def _setting_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: int,
                      taken: set[str]) -> dict[str, np.ndarray]:
     """The other scalar settings of every row, so that concatenated tables of runs that differ
-    only there (Muon's ``beta``, a spike's ``angle``, the init scale) can be told apart: the
-    covariance's parameters beyond ``family`` and ``lam`` and the optimizer's hyperparameters
+    only there (Muon's ``beta``, a spike's ``angle``, the teacher's seed, the init scale) can be
+    told apart: the problem's teacher settings (``problem_seed``, ``teacher``, ``teacher_rank``,
+    ...), the covariance's parameters beyond ``family`` and ``lam``, the optimizer's hyperparameters
     beyond ``name`` and ``lr``, each under its own name (with its section's prefix, ``cov_a``,
     where that name is a statistic's), and the initialization as ``init`` (its kind) and
     ``init_<field>``. Lists (``lams``, ``eigs``, ``ns_coeffs``) and unset values are left out."""
@@ -248,6 +249,9 @@ def _setting_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
             per_run.setdefault(name, [None] * len(problem_of_run))[r] = value
 
     for r, i in enumerate(problem_of_run):
+        # the teacher's draw and form (problem_seed, teacher, teacher_rank, basis...); its norm
+        # is derived from them (a float that differs in its last digits between draws)
+        add(problems[i], ("d", "m", "noise", "cov", "teacher_norm_value"), "problem", True, r)
         add(problems[i].get("cov"), ("family", "lam"), "cov", True, r)
         add(config.get("optimizer"), ("name", "lr"), "optimizer", True, r)
         init = config.get("init") or {}
