@@ -28,7 +28,8 @@ STATS = {"a": "a (signal)", "b": "b (spike)", "c": "c (bulk)", "loss": "loss",
          "cos": "alignment cos = ŵᵀMŵ / ‖M‖_F"}
 #: Config fields never used in labels: bookkeeping that does not change the curves' meaning.
 _UNLABELLED = ("conventions", "log_", "backend", "vectorize", "reduce", "runs_per_call",
-               "track_update", "subspace_dim", "polar_route", "lrs", "optimizer.ns_coeffs", "versions")
+               "track_update", "subspace_dim", "polar_route", "lrs", "optimizer.ns_coeffs", "versions",
+               "problem.teacher_norm_value")  # derived: differs in its last digits between draws
 _MOST_FIELDS = 5  # a label names at most this many differing fields, the most telling first
 
 
