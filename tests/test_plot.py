@@ -70,7 +70,7 @@ def _params(config):
 
 
 def _store(root):
-    """A store with two Muon runs (β = 0.95 and 0) whose hashes share their first character."""
+    """A store with two Muon runs of different β whose hashes share their first character."""
     store = ResultsStore(root)
     (root / "runs").mkdir(parents=True)
     (root / "sweep.json").write_text("{}")
