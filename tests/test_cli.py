@@ -86,6 +86,13 @@ def test_flags_run_writes_metrics_and_manifest(flags_run):
     assert f"{last.loc[0, 'a']:.4g}" in text and f"{last.loc[1, 'loss']:.4g}" in text
 
 
+def test_plot_draws_a_saved_run(flags_run, tmp_path):
+    out = tmp_path / "curves.png"
+    result = invoke("plot", flags_run[0], "--out", out, "--logx")
+    assert result.exit_code == 0, result.output
+    assert "specgd" in result.stdout and "1 curve)" in result.stdout and out.stat().st_size > 0
+
+
 def test_config_file_run_equals_flags_run(flags_run, tmp_path):
     out_flags, _ = flags_run
     cfg = tmp_path / "run.toml"

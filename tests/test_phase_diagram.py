@@ -280,6 +280,10 @@ def test_a_chosen_rate_at_the_edge_of_the_grid_is_flagged(tmp_path):
     assert (cell["lr_gd"], cell["edge_gd"]) == (0.2, "high")
     assert (cell["lr_specgd"], cell["edge_specgd"]) == (0.1, "")
     assert any("≥0.2/0.1" in t.get_text() for ax in fig.axes for t in ax.texts)
+    # One rate tried: nothing was chosen, and the table says so (as the atlas' lr_at_edge does).
+    one = make_store(tmp_path / "one", outcome, lam=(4.0,), d=(8,), m=(2,), lrs=(0.1,))
+    cell = phase_diagram(one, x="lam", y="d")[0].iloc[0]
+    assert (cell["edge_gd"], cell["edge_specgd"]) == ("only", "only")
 
 
 def test_any_two_optimizers_and_lr_axes_only_in_the_same_units(tmp_path):

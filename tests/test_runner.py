@@ -222,3 +222,37 @@ def test_a_run_table_carries_its_problem_columns(small):
     several = sg.run([sg.Problem(d=8, m=2, cov=sg.Spiked(lam=lam)) for lam in (1.0, 2.0)],
                      sg.gd(0.02), steps=2, progress=False).frame
     assert several.groupby("problem")["lam"].first().tolist() == [1.0, 2.0]
+
+
+def test_a_run_table_carries_its_optimizer_and_init_settings(small):
+    """Runs that differ only in a hyperparameter (Muon's beta), a covariance parameter or the
+    initialization are told apart in concatenated tables; a setting named like a statistic (the
+    power-law exponent ``a``, Adam's ``b1``) takes its section's prefix, and the statistic keeps
+    its name. The tables are built as a run builds them, from records (no compilation)."""
+    from specgd.results.result import RunResult
+
+    def table(cov, optimizer):
+        records = [{"step": np.array([[0, 1]]), "a": np.array([[0.1, 0.2]]),
+                    "b1": np.array([[0.3, 0.4]])}]
+        config = {"problem": {"d": 8, "m": 2, "cov": cov, "noise": 0.0},
+                  "optimizer": {"lr": 0.02, **optimizer}, "init": {"kind": "gaussian",
+                  "scale": 0.01, "variance": "scale**2/d"}, "steps": 1, "lrs": None,
+                  "mode": "population", "n": None}
+        return RunResult.from_records(records, [(0, 0, None)], np.array([-1]), None, config,
+                                      0.0).frame
+
+    spiked = {"family": "spiked", "lam": 2.0, "angle": 0.5}
+    both = pd.concat([table(spiked, {"name": "muon", "beta": beta, "nesterov": True,
+                                     "ns_dtype": None}) for beta in (0.95, 0.0)])
+    assert both.groupby("beta").size().to_dict() == {0.0: 2, 0.95: 2}
+    assert set(both["angle"]) == {0.5} and set(both["nesterov"]) == {True}
+    assert set(both["init"]) == {"gaussian"} and set(both["init_scale"]) == {0.01}
+    assert "ns_dtype" not in both and "init_variance" not in both  # unset; a convention
+    assert both["beta"].dtype == np.float64 and both["a"].tolist() == [0.1, 0.2, 0.1, 0.2]
+    adam = table({"family": "powerlaw", "a": 1.5}, {"name": "adam", "b1": 0.9})
+    assert set(adam["cov_a"]) == {1.5} and set(adam["optimizer_b1"]) == {0.9}
+    assert adam["a"].tolist() == [0.1, 0.2] and adam["b1"].tolist() == [0.3, 0.4]
+    # A run's own table carries them too, and the teacher's draw.
+    real = sg.run(small, sg.gd(0.02), steps=2, progress=False).frame
+    assert set(real["angle"]) == {np.pi / 2} and set(real["init_scale"]) == {0.01}
+    assert set(real["problem_seed"]) == {0} and set(real["teacher_rank"]) == {1}

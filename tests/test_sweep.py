@@ -18,6 +18,7 @@ import tomli_w
 import specgd as sg
 from specgd.sweeps import Grid, ResultsStore, load, plan, query, sweep
 from specgd.sweeps.cluster import execute_batch
+from specgd.sweeps.engine import store_run
 from specgd.sweeps.planning import make_batches
 
 BASE = {
@@ -259,6 +260,30 @@ def test_every_hyperparameter_that_varies_is_a_column():
         ("muon", 0.95), ("muon", 0.0), ("gd", None)}
     fixed = plan(Grid.from_dict(_grid(**{"problem.cov.lam": [1.0, 2.0]})))
     assert "beta" not in fixed[0].params  # nothing varies but lam: no extra column
+
+
+def test_a_swept_setting_named_like_a_statistic_keeps_its_own_column(tmp_path):
+    """The power-law exponent ``problem.cov.a`` was the column ``a`` of ``idx`` but lost from
+    ``runs``, whose ``a`` is the signal statistic: a GROUP BY over ``runs`` merged exponents."""
+    base = {**BASE, "steps": 4, "seeds": [0],
+            "problem": {"d": 6, "m": 2, "cov": {"family": "powerlaw", "a": 1.0}}}
+    tasks = plan(Grid.from_dict({"base": base, "grid": {"problem.cov.a": [0.5, 1.5]}}))
+    assert sorted(t.params["cov_a"] for t in tasks) == [0.5, 1.5]
+    assert not {"a", "b1", "b2"} & {c for t in tasks for c in t.params}
+    adam = plan(Grid.from_dict({"base": base, "grid": {"optimizer": [
+        {"name": "adam", "lr": 0.01, "b1": 0.5}, {"name": "adam", "lr": 0.01}]}}))
+    assert sorted(t.params["optimizer_b1"] for t in adam) == [0.5, 0.9]  # b1: a spike's overlap
+    # A field named like another's standard column: the teacher's seed beside the run's seed (as
+    # "seed" it was overwritten by the run's seed and lost).
+    teachers = plan(Grid.from_dict({"base": base, "grid": {"problem.seed": [1, 2]}}))
+    assert sorted((t.params["problem_seed"], t.params["seed"]) for t in teachers) == [(1, 0), (2, 0)]
+    store = ResultsStore(tmp_path)  # the sweep's own step, with tables holding the statistic a
+    for task in tasks:
+        store_run(store, task, pd.DataFrame({"step": [0, 4], "a": [0.01, 0.02], "loss": [3.0, 2.9]}))
+    runs = query(tmp_path, "SELECT cov_a, min(a) AS a0, count(*) AS rows FROM runs GROUP BY cov_a "
+                           "ORDER BY cov_a")
+    assert runs["cov_a"].tolist() == [0.5, 1.5] and (runs["a0"] < 0.1).all()
+    assert query(tmp_path, "SELECT cov_a FROM idx ORDER BY cov_a")["cov_a"].tolist() == [0.5, 1.5]
 
 
 def test_a_grid_file_in_another_encoding_or_with_a_bom(tmp_path):

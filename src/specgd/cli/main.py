@@ -33,6 +33,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from specgd.cli.plot import PLOT_HELP, plot_command
 from specgd.errors import ConfigError, check_writable, invalid
 from specgd.runner.options import (
     OPTION_PATHS,  # noqa: F401  (each run option's configuration path, by flag name)
@@ -671,7 +672,8 @@ def phase_diagram_command(
         typer.echo(cells[shown].to_string(index=False))
     typer.echo("lr_<opt>: the rate chosen per cell (fewest median steps to settle below the loss "
                "target, among rates where no seed diverged and every loss ends below its start); "
-               "edge_<opt>: low/high when it is the smallest/largest rate tried; diverged_<opt>: "
+               "edge_<opt>: low/high when it is the smallest/largest rate tried, only when it is "
+               "the one rate tried (the best may lie beyond them); diverged_<opt>: "
                "diverged runs over all rates")
     typer.echo(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.parquet')}")
 
@@ -740,6 +742,9 @@ def atlas_command(
     if result.report is not None and result.report.failed:
         typer.echo(f"failed runs are recorded with their error in {out}/errors.json", err=True)
         raise typer.Exit(EXIT_RUNTIME_FAILURE)
+
+
+app.command("plot", no_args_is_help=True, help=PLOT_HELP)(plot_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

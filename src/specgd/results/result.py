@@ -27,7 +27,17 @@ LOCK_FILE = ".specgd-run.lock"
 #: The problem's parameters every run table carries as columns, as a sweep's tables do (so that
 #: tables of different runs, concatenated, can be told apart).
 PROBLEM_COLUMNS = ("family", "d", "m", "lam", "noise", "mode", "n", "steps")
+#: The statistics' column names (:func:`specgd.runner.metrics.metric_names` and the run's own:
+#: per-spike ``b1``, ``b2``…, moments ``s2``, ``u2``…): a setting named like one (the power-law
+#: exponent ``a``, Adam's ``b1``) takes its section's prefix as a column (``cov_a``).
+STATISTICS = frozenset({"a", "b", "c", "cos", "overlap", "loss", "rel_error", "subspace", "mse",
+                        "s", "u", "train_loss", "update_sv_max", "update_sv_min"})
 _PACKAGES = ("specgd", "jax", "jaxlib", "optax", "numpy", "scipy", "pandas", "pyarrow")
+
+
+def is_statistic(name: str) -> bool:
+    """Whether ``name`` is, or may be, a statistic's column (:data:`STATISTICS`)."""
+    return name in STATISTICS or (len(name) > 1 and name[0] in "bsu" and name[1:].isdigit())
 
 
 def versions() -> dict[str, str]:
@@ -45,7 +55,9 @@ def versions() -> dict[str, str]:
 class RunResult:
     """The outcome of :func:`specgd.run`.
 
-    ``frame``: one row per (run, logged step) with ``seed, lr, step`` and the statistics;
+    ``frame``: one row per (run, logged step) with ``seed, lr, step``, the run's settings
+    (:data:`PROBLEM_COLUMNS`, then its other scalar settings: see :func:`_setting_columns`) and
+    the statistics;
     statistics at and after a run's divergence are NaN. ``runs``: one row per run with
     ``diverged_at_step`` (``<NA>`` when it finished). ``config``: the resolved configuration and
     conventions. ``final_params``: the last finite ``W`` of each run, shape (runs, m, d).
@@ -82,7 +94,11 @@ class RunResult:
                 "step": steps.reshape(-1),
             }
         )
-        for name, column in _problem_columns(config, [i for i, _, _ in runs], n_logs).items():
+        problem_of_run = [i for i, _, _ in runs]
+        for name, column in _problem_columns(config, problem_of_run, n_logs).items():
+            frame[name] = column
+        settings = _setting_columns(config, problem_of_run, n_logs, taken=set(frame))
+        for name, column in settings.items():
             frame[name] = column
         dead = (div[:, None] >= 0) & (steps >= div[:, None])
         for name, values in stats.items():
@@ -210,6 +226,40 @@ def _problem_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
         per_run = np.array([value(problems[i], name) for i in problem_of_run], dtype=object)
         out[name] = pd.Series(np.repeat(per_run, n_logs)).infer_objects().to_numpy()
     return out
+
+
+def _setting_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: int,
+                     taken: set[str]) -> dict[str, np.ndarray]:
+    """The other scalar settings of every row, so that concatenated tables of runs that differ
+    only there (Muon's ``beta``, a spike's ``angle``, the teacher's seed, the init scale) can be
+    told apart: the problem's teacher settings (``problem_seed``, ``teacher``, ``teacher_rank``,
+    ...), the covariance's parameters beyond ``family`` and ``lam``, the optimizer's hyperparameters
+    beyond ``name`` and ``lr``, each under its own name (with its section's prefix, ``cov_a``,
+    where that name is a statistic's), and the initialization as ``init`` (its kind) and
+    ``init_<field>``. Lists (``lams``, ``eigs``, ``ns_coeffs``) and unset values are left out."""
+    problems = config["problem"] if isinstance(config["problem"], list) else [config["problem"]]
+    per_run: dict[str, list[Any]] = {}
+
+    def add(section: dict[str, Any] | None, skip: tuple[str, ...], prefix: str, own: bool,
+            r: int) -> None:
+        for key, value in (section or {}).items():
+            if key in skip or value is None or not isinstance(value, (bool, int, float, str)):
+                continue
+            name = key if own and key not in taken and not is_statistic(key) else f"{prefix}_{key}"
+            per_run.setdefault(name, [None] * len(problem_of_run))[r] = value
+
+    for r, i in enumerate(problem_of_run):
+        # the teacher's draw and form (problem_seed, teacher, teacher_rank, basis...); its norm
+        # is derived from them (a float that differs in its last digits between draws)
+        add(problems[i], ("d", "m", "noise", "cov", "teacher_norm_value"), "problem", True, r)
+        add(problems[i].get("cov"), ("family", "lam"), "cov", True, r)
+        add(config.get("optimizer"), ("name", "lr"), "optimizer", True, r)
+        init = config.get("init") or {}
+        if isinstance(init.get("kind"), str):
+            per_run.setdefault("init", [None] * len(problem_of_run))[r] = init["kind"]
+        add(init, ("kind", "variance"), "init", False, r)  # the variance: a convention
+    return {name: pd.Series(np.repeat(np.array(values, dtype=object), n_logs)).infer_objects()
+            .to_numpy() for name, values in per_run.items()}
 
 
 def load_run(path: str | Path) -> RunResult:

@@ -11,15 +11,10 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from specgd.sweeps.grid import short_names
+from specgd.sweeps.grid import STANDARD_COLUMNS, short_names
 
 if TYPE_CHECKING:
     from specgd.sweeps.planning import RunTask
-
-#: The columns every sweep's tables have, by the config field they show.
-_COLUMN_OF = {"problem.cov.family": "family", "problem.d": "d", "problem.m": "m",
-              "problem.cov.lam": "lam", "problem.noise": "noise", "mode": "mode", "n": "n",
-              "steps": "steps", "optimizer.name": "optimizer", "optimizer.lr": "lr", "seeds": "seed"}
 
 
 def add_varying_columns(tasks: list[RunTask], columns: dict[str, str]) -> None:
@@ -29,11 +24,11 @@ def add_varying_columns(tasks: list[RunTask], columns: dict[str, str]) -> None:
     leaves: dict[str, set] = defaultdict(set)
     flat = {}
     for t in tasks:
-        flat[t.key] = dict(_leaves(t.config))
+        flat[t.key] = dict(_leaves(_with_defaults(t)))
     for values in flat.values():
         for dotted, value in values.items():
             leaves[dotted].add(value)
-    known = {*_COLUMN_OF, *columns}
+    known = {*STANDARD_COLUMNS, *columns}
     varying = [k for k in leaves if k not in known and (len(leaves[k]) > 1 or any(
         k not in v for v in flat.values()))]
     taken = {c for t in tasks for c in t.params}
@@ -44,6 +39,19 @@ def add_varying_columns(tasks: list[RunTask], columns: dict[str, str]) -> None:
     for t in tasks:
         for dotted, name in names.items():
             t.params.setdefault(name, flat[t.key].get(dotted))
+
+
+def _with_defaults(task: RunTask) -> dict[str, Any]:
+    """The task's config with the optimizer's and the initialization's defaults filled in (Adam's
+    ``b1`` = 0.9 where a grid's table leaves it out), so that a column holds the value the run
+    used. (The problem's description also holds derived values, such as the teacher's norm, which
+    differ in their last digits between problem seeds: not settings.)"""
+    merged = dict(task.config)
+    for section in ("optimizer", "init"):
+        described = task.resolved.get(section)
+        if isinstance(described, dict) and isinstance(merged.get(section), dict):
+            merged[section] = {**described, **merged[section]}
+    return merged
 
 
 def _leaves(config: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

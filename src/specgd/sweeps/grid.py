@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from specgd.errors import ConfigError, invalid, unknown_key
+from specgd.results.result import is_statistic
 
 GRID_KEYS = ("base", "grid", "include", "name")
 
@@ -207,7 +208,23 @@ def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return out
 
 
+#: The columns every sweep's tables have, by the config field they show.
+STANDARD_COLUMNS = {"problem.cov.family": "family", "problem.d": "d", "problem.m": "m",
+                    "problem.cov.lam": "lam", "problem.noise": "noise", "mode": "mode", "n": "n",
+                    "steps": "steps", "optimizer.name": "optimizer", "optimizer.lr": "lr",
+                    "seeds": "seed"}
+_TAKEN = set(STANDARD_COLUMNS.values())
+
+
 def short_names(keys: list[str]) -> dict[str, str]:
-    """Column names for swept fields: the last path component unless two fields share it."""
+    """Column names for swept fields: the last path component unless two fields share it, or it
+    is a statistic's name (the power-law exponent ``problem.cov.a`` is ``cov_a``, beside the
+    statistic ``a``, as in a run's own table) or another field's standard column (the teacher's
+    ``problem.seed`` is ``problem_seed``, beside the run's ``seed``)."""
     last = [k.split(".")[-1] for k in keys]
-    return {k: (s if last.count(s) == 1 else k.replace(".", "_")) for k, s in zip(keys, last, strict=True)}
+    out = {}
+    for k, s in zip(keys, last, strict=True):
+        if is_statistic(s) or (s in _TAKEN and STANDARD_COLUMNS.get(k) != s):
+            s = "_".join(k.split(".")[-2:])
+        out[k] = s if last.count(k.split(".")[-1]) == 1 else k.replace(".", "_")
+    return out

@@ -12,8 +12,9 @@ learning rate, chosen by the robust settle measure (docs/how-to.md#phase-diagram
   its start: a run whose loss ends above its start never wins, however early it escaped;
 * the chosen rate: among the eligible ones, the smallest median settle step over the seeds, ties
   broken by the smaller median final loss, then by the smaller rate. A chosen rate at the edge
-  of the rates tried (the smallest or the largest of two or more) is flagged (``edge_<opt>``:
-  ``"low"`` or ``"high"``): the best rate may lie beyond the grid.
+  of the rates tried is flagged, as the atlas flags its ``lr_at_edge`` (``edge_<opt>``: ``"low"``
+  or ``"high"``, the smallest or the largest of two or more; ``"only"``, the one rate tried, where
+  nothing was chosen): the best rate may lie beyond the grid.
 
 The advantage (``settle_ratio``) is the reference's median settle step over the candidate's: above
 1 the candidate settles first. A median that did not settle is censored at the last step and the
@@ -219,13 +220,16 @@ def _check_axes(summaries: pd.DataFrame, x: str, y: str, facets: list[str]) -> N
 def check_pooling(summaries: pd.DataFrame, keys: list[str], where: dict[str, Any] | None = None,
                   x: str = "x", y: str = "y") -> None:
     """Refuse to pool over a parameter: each one that takes several values within a cell
-    (``keys``) must be fixed (``where``) or become a facet."""
+    (``keys``) must be fixed (``where``) or become a facet. A hyperparameter of one optimizer
+    only (SpecGD's ``method``, empty for GD) pools nothing while it is the same for that one."""
     candidates = [c for c in parameters(summaries)
                   if c not in set(keys) | _FREE | _DERIVED]
+    per_optimizer = [*keys, "optimizer"] if "optimizer" in summaries else list(keys)
     pooled = {}
     for col in candidates:
-        within = summaries.groupby(keys, dropna=False)[col].nunique(dropna=False)
-        if (within > 1).any():
+        values = summaries.groupby(keys, dropna=False)[col].nunique()  # empty ones aside
+        within = summaries.groupby(per_optimizer, dropna=False)[col].nunique(dropna=False)
+        if (values > 1).any() or (within > 1).any():
             pooled[col] = _values(summaries[col])
     if not pooled:
         return
@@ -286,8 +290,8 @@ def _choose(per_lr: pd.DataFrame, cell_opt: list[str]) -> pd.DataFrame:
          "final_c"]]
     out = totals.merge(best, on=cell_opt, how="left")
     several = out["rates"] > 1
-    out["edge"] = np.where(several & (out["chosen"] == out["lr_min"]), "low",
-                           np.where(several & (out["chosen"] == out["lr_max"]), "high", ""))
+    out["edge"] = np.where(~several, "only", np.where(
+        out["chosen"] == out["lr_min"], "low", np.where(out["chosen"] == out["lr_max"], "high", "")))
     out.loc[out["chosen"].isna(), "edge"] = ""
     for col in ("seeds", "diverged_at_lr"):
         out[col] = out[col].astype("Int64")

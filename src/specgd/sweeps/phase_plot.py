@@ -30,7 +30,7 @@ _SCALE = {
     "final_bulk_ratio": ("log", math.log10(2.0),
                          "final c {ref} / final c {cand} (log scale)\nabove 1 (blue): {cand} better"),
 }
-_EDGE = {"low": "≤", "high": "≥", "": ""}
+_EDGE = {"low": "≤", "high": "≥", "only": "", "": ""}  # one rate tried: the table says so
 
 
 def _names(cells: pd.DataFrame) -> tuple[str, str]:
