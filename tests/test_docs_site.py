@@ -1,0 +1,116 @@
+"""The built documentation site: API pages with typed parameter tables and no raw reST roles,
+and (slow) the theory page opened offline in headless Chromium with its maths typeset.
+
+The site is the one `make docs` just built (build/site, newer than every page, docstring and
+mkdocs.yml: `make test` builds it first, so this costs nothing there); otherwise it is built
+into a temporary folder (about 5 s)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILT = ROOT / "build" / "site"
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+RAW_ROLE = re.compile(r":(class|func|mod|meth|data|attr|obj|exc|ref):`")
+
+
+def _newest_source() -> float:
+    """The latest modification time of anything the site is built from."""
+    files = [ROOT / "mkdocs.yml", *(ROOT / "docs").rglob("*"), *(ROOT / "src").rglob("*.py")]
+    return max(p.stat().st_mtime for p in files if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """A folder with the built site, current with the sources."""
+    index = BUILT / "index.html"
+    if index.is_file() and index.stat().st_mtime >= _newest_source():
+        return BUILT
+    out = tmp_path_factory.mktemp("site")
+    mkdocs = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)]
+    run = subprocess.run(mkdocs, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return out
+
+
+def _text(html: str) -> str:
+    """The visible text of an HTML page, roughly: tags, scripts and styles removed."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.DOTALL)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_api_pages_show_no_raw_roles(site):
+    pages = sorted((site / "api").rglob("index.html"))
+    assert len(pages) >= 10, pages
+    raw = {str(p.relative_to(site)): sorted(set(RAW_ROLE.findall(_text(p.read_text()))))
+           for p in pages}
+    assert not {k: v for k, v in raw.items() if v}, raw
+
+
+@pytest.mark.slow
+def test_theory_page_renders_its_maths_offline_in_chromium(site):
+    """The theory page in headless Chromium with every request outside the site refused: the
+    maths is typeset by the shipped KaTeX (no error, no raw delimiter left in the visible text),
+    no formula widens the page, and a screenshot is kept as build/test-artifacts/docs-theory.png."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install the Debian package `chromium` "
+                    "(CI installs it) to open the docs in a browser")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    errors: list[str] = []
+    outside: list[str] = []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "docs-theory.png"
+
+    def offline(route):
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            outside.append(route.request.url[:200])
+            route.abort()
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.route("**/*", offline)
+            page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+            page.goto((site / "theory" / "index.html").resolve().as_uri(), wait_until="load")
+            page.wait_for_function("document.querySelectorAll('.arithmatex .katex').length > 0",
+                                   timeout=30_000)
+            found = page.evaluate("""() => ({
+                math: document.querySelectorAll('.arithmatex').length,
+                typeset: document.querySelectorAll('.arithmatex .katex').length,
+                display: document.querySelectorAll('div.arithmatex .katex-display').length,
+                failed: Array.from(document.querySelectorAll('.katex-error'))
+                             .map(e => e.textContent.slice(0, 120)),
+                fonts: document.fonts.check('1em KaTeX_Main'),
+                text: document.querySelector('article').innerText,
+                pageWidth: document.documentElement.scrollWidth,
+                viewWidth: document.documentElement.clientWidth,
+            })""")
+            page.screenshot(path=str(shot), full_page=False)
+            page.locator("div.arithmatex").nth(8).scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "docs-theory-display.png"))
+        finally:
+            browser.close()
+    print(f"docs theory screenshots: {shot}, {ARTIFACTS / 'docs-theory-display.png'}")
+    assert not outside, f"the page asked for something outside the site: {outside}"
+    assert not errors, errors
+    assert found["math"] >= 500 and found["display"] >= 50, found["math"]
+    assert found["typeset"] == found["math"], "some maths was left untypeset"
+    assert not found["failed"], f"KaTeX could not parse: {found['failed']}"
+    assert found["fonts"], "the KaTeX fonts did not load"
+    for raw in ("$$", "\\(", "\\[", "\\frac", "\\sqrt", "\\Sigma"):
+        assert raw not in found["text"], f"raw LaTeX {raw!r} in the visible text"
+    assert found["pageWidth"] <= found["viewWidth"], "a formula widens the page"
