@@ -21,7 +21,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-RAW_ROLE = re.compile(r":(class|func|mod|meth|data|attr|obj|exc|ref):`")
+RAW_ROLE = re.compile(r":(class|func|mod|meth|data|attr|obj|exc|ref):")
 
 
 def _newest_source() -> float:
@@ -57,6 +57,48 @@ def test_api_pages_show_no_raw_roles(site):
            for p in pages}
     assert not {k: v for k, v in raw.items() if v}, raw
 
+
+
+def _section(html: str, anchor: str) -> str:
+    """The HTML of one documented object: from its heading to the next object's heading."""
+    start = html.index(f'id="{anchor}"')
+    end = html.find('class="doc doc-heading"', start + len(anchor) + 10)
+    return html[start:end if end > 0 else len(html)]
+
+
+def _parameter_rows(section: str) -> dict[str, str]:
+    """``name -> type`` of the Parameters table (Name, Type, Description, Default columns)."""
+    table = re.search(r"<table>\s*<thead>\s*<tr>\s*<th>Name</th>\s*<th>Type</th>.*?</table>",
+                      section, flags=re.DOTALL)
+    assert table, "no Parameters table with a Type column"
+    rows = re.findall(r'<tr class="doc-section-item">\s*<td>\s*<code>(\w+)</code>\s*</td>'
+                      r"\s*<td>(.*?)</td>", table.group(0), flags=re.DOTALL)
+    return {name: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", kind)).strip() for name, kind in rows}
+
+
+@pytest.mark.parametrize(("page", "anchor", "expected"), [
+    ("runner", "specgd.runner.run.run", {"problem": "Problem | Sequence[Problem]", "steps": "int",
+                                         "seeds": "Sequence[int] | int", "force": "bool"}),
+    ("data", "specgd.data.problem.Problem", {"d": "int", "noise": "float", "teacher_rank": "int"}),
+    ("optim", "specgd.optim.transforms.specgd", {"lr": "float", "method": "str"}),
+    ("results", "specgd.results.store.query", {"sql": "str"}),
+])
+def test_key_api_objects_have_typed_parameter_tables(site, page, anchor, expected):
+    section = _section((site / "api" / page / "index.html").read_text(), anchor)
+    rows = _parameter_rows(section)
+    assert {name: rows.get(name) for name in expected} == expected, rows
+
+
+def test_api_pages_link_their_cross_references(site):
+    """A role naming a documented object is a link to it (here the run's problem and its
+    invariant-subspace reduction), and internal helpers are not listed."""
+    html = (site / "api" / "runner" / "index.html").read_text()
+    section = _section(html, "specgd.runner.run.run")
+    for target in ("#specgd.Problem", "#specgd.runner.subspace"):
+        assert re.search(rf'<a class="autorefs autorefs-internal"[^>]*href="[^"]*{re.escape(target)}"',
+                         section), target
+    for helper in ("parse_floats", "keys_at", "takers"):
+        assert f'id="specgd.runner.options.{helper}"' not in html, helper
 
 @pytest.mark.slow
 def test_theory_page_renders_its_maths_offline_in_chromium(site):

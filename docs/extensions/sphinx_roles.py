@@ -39,6 +39,8 @@ class SphinxRoles(griffe.Extension):
 
     def _resolve(self, obj: griffe.Object, name: str) -> str | None:
         """The full path of ``name`` as seen from ``obj``, or None."""
+        if self._lookup(name) is not None:  # a full path (``specgd.run``)
+            return name
         head, _, rest = name.partition(".")
         for scope in (obj, *_parents(obj)):
             try:
@@ -46,7 +48,7 @@ class SphinxRoles(griffe.Extension):
             except (griffe.NameResolutionError, AttributeError, ValueError):
                 continue
             return f"{base}.{rest}" if rest else base
-        return name if self._lookup(name) is not None else None
+        return None
 
     def _lookup(self, path: str) -> griffe.Object | griffe.Alias | None:
         root, _, rest = path.partition(".")
@@ -70,25 +72,24 @@ class SphinxRoles(griffe.Extension):
         return any(self._under_page(p) for p in paths)
 
     def _under_page(self, path: str) -> bool:
-        for module, members in self.pages.items():
-            if path == module:
-                return True
-            if not path.startswith(module + "."):
-                continue
-            parts = path[len(module) + 1:].split(".")
-            if any(p.startswith("_") for p in parts):
-                return False
-            if members is not None and parts[0] not in members:
-                return False
-            owner = self._lookup(module)
-            exported = getattr(owner, "exports", None)
-            if exported is not None and parts[0] not in exported:
-                return False
-            if exported is None and owner is not None and parts[0] in owner.members and \
-                    owner.members[parts[0]].is_alias:
-                return False  # an import, not shown on the module's page
+        """Whether the page of the innermost documented module holding ``path`` shows it."""
+        holders = [m for m in self.pages if path == m or path.startswith(m + ".")]
+        if not holders:
+            return False
+        module = max(holders, key=len)
+        if path == module:
             return True
-        return False
+        parts = path[len(module) + 1:].split(".")
+        members = self.pages[module]
+        if any(p.startswith("_") for p in parts) or (members is not None and parts[0] not in members):
+            return False
+        owner = self._lookup(module)
+        if owner is None or parts[0] not in owner.members:
+            return False
+        exported = owner.exports
+        if exported is not None:
+            return parts[0] in {str(name) for name in exported}
+        return not owner.members[parts[0]].is_alias  # an import is not shown on the module's page
 
     @cached_property
     def pages(self) -> dict[str, list[str] | None]:

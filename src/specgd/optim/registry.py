@@ -111,6 +111,32 @@ def register_optimizer(
     unless ``replace_existing``. ``binds`` names the keyword argument through which the runner
     passes the problem (declares ``needs_problem``; see the module docstring); it is not one of
     the optimizer's configurable ``parameters``.
+
+    Parameters
+    ----------
+    name
+        The name runs, configurations and the command line use.
+    factory
+        The function building the optimizer from its hyperparameters; left out, the decorator.
+    equivariant
+        The update commutes with rotations of the input space (population runs may be reduced
+        to the invariant subspace).
+    fused_polar
+        The optimizer can take the polar factor from the factored population gradient.
+    spectral
+        The update is a function of the gradient's singular vectors (its singular values are
+        tracked by default).
+    binds
+        The keyword argument through which the runner passes the problem.
+    refine
+        Computes the capabilities from the hyperparameters, in place of the flags.
+    replace_existing
+        Replace an optimizer already registered under ``name``.
+
+    Returns
+    -------
+    Callable
+        The registered factory.
     """
     if factory is None:
         return lambda f: register_optimizer(

@@ -214,7 +214,13 @@ def _problem_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
 
 def load_run(path: str | Path) -> RunResult:
     """Read a run saved by :meth:`RunResult.save`; :class:`ConfigError` naming the file when one
-    of its files cannot be read, ``FileNotFoundError`` when the folder holds no saved run."""
+    of its files cannot be read, ``FileNotFoundError`` when the folder holds no saved run.
+
+    Parameters
+    ----------
+    path
+        The run's folder.
+    """
     path = Path(path)
     manifest_path, metrics_path = path / MANIFEST_FILE, path / METRICS_FILE
     if not manifest_path.exists() or not metrics_path.exists():
