@@ -50,6 +50,19 @@ class Capabilities:
 
     ``note`` says why a capability the optimizer can have is withheld for these
     hyperparameters (e.g. Muon's ``shape_scaling`` depending on ``d``), for error messages.
+
+    Parameters
+    ----------
+    equivariant
+        The update commutes with rotations of the input space.
+    fused_polar
+        The polar factor may be taken from the factored population gradient.
+    spectral
+        The update is a function of the gradient's singular vectors.
+    needs_problem
+        The optimizer needs the run's problem, bound by the runner.
+    note
+        Why a capability is withheld for these hyperparameters.
     """
 
     equivariant: bool = False

@@ -51,6 +51,23 @@ class RunResult:
     conventions. ``final_params``: the last finite ``W`` of each run, shape (runs, m, d).
     ``arrays``: the arrays the configuration names by content (a large dense covariance, an
     explicit initialization: ``{"arrays/<sha256>.npy": array}``), saved beside the results.
+
+    Parameters
+    ----------
+    frame
+        One row per (run, logged step) with ``seed, lr, step`` and the statistics.
+    runs
+        One row per run, with ``diverged_at_step``.
+    config
+        The resolved configuration and conventions.
+    final_params
+        The last finite ``W`` of each run, (runs, m, d).
+    seconds
+        Wall time of the run.
+    meta
+        Further entries of the manifest (``run_config``: the configuration that reruns it).
+    arrays
+        The arrays the configuration names by content, saved beside the results.
     """
 
     frame: pd.DataFrame
