@@ -1,5 +1,6 @@
 """The built documentation site: API pages with typed parameter tables and no raw reST roles,
-and (slow) the theory page opened offline in headless Chromium with its maths typeset.
+and (slow) the theory page opened offline in headless Chromium with its maths typeset, on the
+site and as a report ships it.
 
 The site is the one `make docs` just built (build/site, newer than every page, docstring and
 mkdocs.yml: `make test` builds it first, so this costs nothing there); otherwise it is built
@@ -156,3 +157,46 @@ def test_theory_page_renders_its_maths_offline_in_chromium(site):
     for raw in ("$$", "\\(", "\\[", "\\frac", "\\sqrt", "\\Sigma"):
         assert raw not in found["text"], f"raw LaTeX {raw!r} in the visible text"
     assert found["pageWidth"] <= found["viewWidth"], "a formula widens the page"
+
+
+
+@pytest.mark.slow
+def test_report_ships_a_theory_page_that_renders_offline(tmp_path):
+    """The theory page as a report ships it (outside the repository): opened at a cited anchor
+    in headless Chromium with every request outside the folder refused, its maths is typeset."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install the Debian package `chromium`")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    pytest.importorskip("pymdownx", reason="rendering the shipped pages needs the docs extra")
+    from specgd.report import docs_pages
+
+    assert docs_pages.ship(tmp_path, ["docs/theory.md#band"]) == ["theory.md"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def offline(route):
+        inside = route.request.url.startswith(tmp_path.as_uri())
+        (route.continue_ if inside else route.abort)()
+        if not inside:
+            outside.append(route.request.url[:200])
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.route("**/*", offline)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto((tmp_path / "docs" / "theory.html").as_uri() + "#band", wait_until="load")
+            page.wait_for_function("document.querySelectorAll('.arithmatex .katex').length > 0",
+                                   timeout=30_000)
+            found = page.evaluate("""() => [document.querySelectorAll('.arithmatex').length,
+                document.querySelectorAll('.arithmatex .katex').length,
+                document.querySelectorAll('.katex-error').length, window.scrollY]""")
+            page.screenshot(path=str(ARTIFACTS / "report-docs-theory.png"))
+        finally:
+            browser.close()
+    math, typeset, failed, scrolled = found
+    assert not outside and not errors, (outside, errors)
+    assert math > 500 and typeset == math and failed == 0, found
+    assert scrolled > 1000, "the anchor did not take the page to its heading"
