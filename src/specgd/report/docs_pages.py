@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from specgd.report.model import DOCS_CITATION
+from specgd.results.io import atomic_write
 
 __all__ = ["DOCS_DIR", "FOLDER", "html_href", "markdown_href", "ship"]
 
@@ -75,13 +76,13 @@ def ship(out: str | Path, sources: Iterable[str]) -> list[str]:
     pages = cited_pages(sources)
     target = Path(out) / FOLDER
     rendered = renders()
-    for page in pages:
+    for page in pages:  # each file whole or not at all, as every file of the report
         dest = target / page
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DOCS_DIR / page, dest)
+        atomic_write(dest, lambda tmp, page=page: shutil.copyfile(DOCS_DIR / page, tmp))
         if rendered:
             html_page = render(page, tuple(pages), (DOCS_DIR / page).stat().st_mtime_ns)
-            dest.with_suffix(".html").write_text(html_page, encoding="utf-8")
+            atomic_write(dest.with_suffix(".html"),
+                         lambda tmp, text=html_page: tmp.write_text(text, encoding="utf-8"))
     if rendered and pages:
         for asset in KATEX:
             source, dest = DOCS_DIR / asset, target / asset
