@@ -163,3 +163,15 @@ def test_experiment_pages_have_the_standard_sections(page):
     path = DOCS / page
     assert path.is_file(), page
     assert {"setup", "figures", "claims", "reading"} <= anchors(path), sorted(anchors(path))
+
+
+def test_getting_started_lists_every_command():
+    """The getting-started page names exactly the commands that `specgd --help` lists."""
+    typer_main = pytest.importorskip("typer.main")
+    from specgd.cli.main import app
+
+    commands = list(typer_main.get_command(app).commands)
+    text = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    listed = re.search(r"`specgd --help` lists the commands \(([^)]*)\)", text)
+    assert listed, "the sentence listing the commands is gone from getting-started.md"
+    assert re.findall(r"`([\w-]+)`", listed.group(1)) == commands

@@ -11,7 +11,7 @@ import re
 import pandas as pd
 import pytest
 
-from specgd.report import headline, papers
+from specgd.report import docs_pages, headline, papers
 from specgd.report.build import write_outputs, write_report
 from specgd.report.claims import JSON_KEYS, Claim
 from specgd.report.experiment import ExperimentOutput, Figure
@@ -144,13 +144,34 @@ def test_scope_map_rows(report_dir):
 
 def test_docs_sources_are_links_and_papers_plain_text(report_dir):
     html = (report_dir / "report.html").read_text()
-    assert f"href='../{THEORY}'" in html
-    assert "href='../arXiv" not in html and "(arXiv 2601.22652, abstract)" in html
+    assert "href='docs/theory.html#growth-rates'" in html
+    assert "href='../" not in html and "(arXiv 2601.22652, abstract)" in html
     md = (report_dir / "report.md").read_text()
-    assert f"[{md_cell(THEORY)}](../{THEORY})" in md
+    assert f"[{md_cell(THEORY)}]({THEORY})" in md
     assert source_md("see docs/theory.md#band and arXiv 2511.18661, abstract") == (
-        r"see [docs/theory.md#band](../docs/theory.md#band) and arXiv 2511.18661, abstract")
-    assert source_html("docs/model.md#data") == "<a href='../docs/model.md#data'>docs/model.md#data</a>"
+        r"see [docs/theory.md#band](docs/theory.md#band) and arXiv 2511.18661, abstract")
+    assert source_html("docs/model.md#data") == "<a href='docs/model.html#data'>docs/model.md#data</a>"
+
+
+def test_docs_links_work_wherever_the_report_is(report_dir):
+    """The report ships the pages it cites: every docs link of report.html and report.md, in a
+    folder outside the repository, reaches its page and its heading (the rendered page carries
+    the heading ids of the site and the KaTeX files its maths needs)."""
+    assert not report_dir.resolve().is_relative_to(docs_pages.DOCS_DIR.parent)
+    html = (report_dir / "report.html").read_text()
+    links = set(re.findall(r"href='(docs/[^'#]+)#([^']+)'", html))
+    assert ("docs/theory.html", "growth-rates") in links
+    for page, anchor in links:
+        shipped = (report_dir / page).read_text()
+        assert f'id="{anchor}"' in shipped, (page, anchor)
+    theory = (report_dir / "docs" / "theory.html").read_text()
+    assert theory.count('class="arithmatex"') > 500
+    for asset in re.findall(r"(?:src|href)='([^']+)'", theory):
+        assert (report_dir / "docs" / asset).is_file(), asset
+    md = (report_dir / "report.md").read_text()
+    pages = set(re.findall(r"\]\((docs/[^)#]+\.md)#", md))
+    assert pages == {"docs/theory.md"}
+    assert all((report_dir / page).is_file() for page in pages)
 
 
 def test_markdown_table_cells_are_escaped(report_dir):

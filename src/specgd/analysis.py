@@ -53,7 +53,19 @@ def first_crossing(x, y, level: float, interpolate: str | None = "linear",
     linearly in ``y`` between that point and the one before; ``"log"`` linearly in ``log y``
     (right for a quantity that grows exponentially between logs). When the very first point
     already reaches the level there is nothing to interpolate from: ``at_start="first"`` returns
-    ``x[0]``, ``at_start="nan"`` returns NaN (a crossing that happened before the data)."""
+    ``x[0]``, ``at_start="nan"`` returns NaN (a crossing that happened before the data).
+
+    Parameters
+    ----------
+    x, y
+        The curve, ``x`` increasing.
+    level
+        The level ``y`` must reach.
+    interpolate
+        ``None``, ``"linear"`` or ``"log"``.
+    at_start
+        ``"first"`` or ``"nan"``: what a curve that starts at or above the level gives.
+    """
     x, y = np.asarray(x), np.asarray(y, dtype=float)
     hit = np.nonzero(np.nan_to_num(y, nan=-np.inf) >= level)[0]
     if len(hit) == 0:
@@ -79,7 +91,17 @@ def steps_to_loss(steps, loss, level: float) -> float:
 
     The test is ``loss ≤ level`` itself (not on the logarithm), so that a run's in-scan first
     crossing (:func:`specgd.run` with ``targets``), which keeps the two losses around the first
-    step at or below the level, gives the same number to the last bit."""
+    step at or below the level, gives the same number to the last bit.
+
+    Parameters
+    ----------
+    steps
+        The recorded steps, increasing.
+    loss
+        The losses at those steps.
+    level
+        The target level.
+    """
     loss = np.asarray(loss, dtype=float)
     hit = np.nonzero(loss <= level)[0]
     if len(hit) == 0:
@@ -93,7 +115,17 @@ def steps_to_loss(steps, loss, level: float) -> float:
 
 def log_interpolate(x0: float, x1: float, loss0: float, loss1: float, level: float) -> float:
     """Where ``level`` lies between ``(x0, loss0)`` and ``(x1, loss1)`` (``loss0 > level ≥
-    loss1``), linearly in ``log loss``; a loss at or below 0 counts as ``1e-300``."""
+    loss1``), linearly in ``log loss``; a loss at or below 0 counts as ``1e-300``.
+
+    Parameters
+    ----------
+    x0, x1
+        The two steps.
+    loss0, loss1
+        The losses there.
+    level
+        The level between them.
+    """
     y0 = -math.log(max(float(loss0), 1e-300))
     y1 = -math.log(max(float(loss1), 1e-300))
     return float(x0 + (-math.log(level) - y0) / (y1 - y0) * (x1 - x0))
@@ -121,7 +153,17 @@ def settle_step(steps, loss, level: float) -> float:
     with sparser records it is the first recorded step of the final stretch below the level.
 
     Unlike the first crossing (:func:`steps_to_loss`), a loss that dips below the level for a
-    step or two and then rises again (the period-2 band of SpecGD and Muon) has not settled."""
+    step or two and then rises again (the period-2 band of SpecGD and Muon) has not settled.
+
+    Parameters
+    ----------
+    steps
+        The recorded steps, increasing.
+    loss
+        The losses at those steps.
+    level
+        The target level.
+    """
     steps = np.asarray(steps)
     loss = np.asarray(loss, dtype=float)
     above = ~(np.nan_to_num(loss, nan=np.inf) <= level)
@@ -134,7 +176,17 @@ def settle_step(steps, loss, level: float) -> float:
 def loss_target(start: float, floor: float = 0.0, fraction: float = TARGET_FRACTION) -> float:
     """The loss level of "reached the target": ``floor + fraction · (start − floor)``, the noise
     floor ``σ²`` (``floor``) plus a fraction of the initial excess loss. NaN when ``start`` is not
-    a finite number above the floor (no target can be set)."""
+    a finite number above the floor (no target can be set).
+
+    Parameters
+    ----------
+    start
+        The initial loss.
+    floor
+        The noise floor ``σ²``.
+    fraction
+        The fraction of the initial excess loss.
+    """
     start = float(start)
     if not math.isfinite(start) or start <= floor:
         return math.nan
@@ -149,7 +201,19 @@ def escape_step(steps, a, level: float = ESCAPE_A2, interpolate: bool = True) ->
     between optimizers at a 2% level). ``interpolate=False`` gives the first *logged* step with
     ``a² ≥ level``: what E6 counts and what the phase diagram computes in SQL
     (:mod:`specgd.sweeps.phase`), an upper bound on the interpolated value by at most one
-    logging interval."""
+    logging interval.
+
+    Parameters
+    ----------
+    steps
+        The recorded steps, increasing.
+    a
+        The signal statistic at those steps.
+    level
+        The level of ``a²``.
+    interpolate
+        Interpolate between the logged steps around the crossing.
+    """
     a2 = np.asarray(a, dtype=float) ** 2
     return first_crossing(steps, a2, level, "linear" if interpolate else None)
 
@@ -157,7 +221,17 @@ def escape_step(steps, a, level: float = ESCAPE_A2, interpolate: bool = True) ->
 def loglog_slope(x, y, lo: float = -math.inf, hi: float = math.inf, min_points: int = 2) -> float:
     """Least-squares slope of ``log y`` against ``log x`` over the points with ``lo ≤ x ≤ hi``
     and finite ``y > 0``: the exponent ``p`` of ``y ∝ x^p``. NaN with fewer than ``min_points``
-    such points."""
+    such points.
+
+    Parameters
+    ----------
+    x, y
+        The points.
+    lo, hi
+        The range of ``x`` fitted.
+    min_points
+        The fewest points that give a slope.
+    """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     sel = (x >= lo) & (x <= hi) & np.isfinite(y) & (y > 0)
     if sel.sum() < min_points:
@@ -177,7 +251,20 @@ def censored_ratio(gd, spec, t_gd, t_spec) -> tuple[np.ndarray, list[str]]:
     ``inf`` marks a time not reached by the end of its horizon ``t_*``: the ratio is then a bound
     taken at the horizon, and the second output says which: ``"="`` (both reached), ``">"`` (GD
     had not got there by ``t_gd``), ``"<"`` (SpecGD had not by ``t_spec``), ``"none"`` (neither;
-    ratio NaN) or ``""`` (a NaN input; ratio NaN)."""
+    ratio NaN) or ``""`` (a NaN input; ratio NaN).
+
+    Parameters
+    ----------
+    gd, spec
+        The two times (``inf`` where not reached).
+    t_gd, t_spec
+        Their horizons (the last step each run had).
+
+    Returns
+    -------
+    tuple[numpy.ndarray, list[str]]
+        The ratios and, for each, ``"="``, ``">"``, ``"<"``, ``"none"`` or ``""``.
+    """
     gd, spec = np.asarray(gd, dtype=float), np.asarray(spec, dtype=float)
     t_gd, t_spec = np.asarray(t_gd, dtype=float), np.asarray(t_spec, dtype=float)
     ratio = np.full(len(gd), np.nan)

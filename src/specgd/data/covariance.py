@@ -224,7 +224,15 @@ class Isotropic(CovarianceFamily):
 
 @dataclass(frozen=True)
 class Spiked(CovarianceFamily):
-    """``Σ = I + λ v vᵀ`` with ``⟨v, w*⟩ = cos(angle)``; ``angle = π/2`` (default) is ``v ⊥ w*``."""
+    """``Σ = I + λ v vᵀ`` with ``⟨v, w*⟩ = cos(angle)``; ``angle = π/2`` (default) is ``v ⊥ w*``.
+
+    Parameters
+    ----------
+    lam
+        The spike strength ``λ`` (>= 0).
+    angle
+        The angle between the spike and the teacher, in radians.
+    """
 
     lam: float = 0.0
     angle: float = math.pi / 2
@@ -251,7 +259,13 @@ class Spiked(CovarianceFamily):
 
 @dataclass(frozen=True)
 class MultiSpiked(CovarianceFamily):
-    """``Σ = I + Σ_k λ_k v_k v_kᵀ`` with orthonormal ``v_k ⊥ w*``."""
+    """``Σ = I + Σ_k λ_k v_k v_kᵀ`` with orthonormal ``v_k ⊥ w*``.
+
+    Parameters
+    ----------
+    lams
+        The strengths ``λ_k`` (>= 0), one per spike.
+    """
 
     lams: tuple[float, ...] = ()
     name: str = field(init=False, default="multispiked")
@@ -284,7 +298,15 @@ NORMALIZATIONS = ("trace", "max")  # of PowerLaw: trace 1, or λ_1 = 1
 @dataclass(frozen=True)
 class PowerLaw(CovarianceFamily):
     """Diagonal ``λ_i ∝ i^{-a}``; ``normalization='trace'`` (default) scales to trace 1,
-    ``'max'`` to ``λ_1 = 1``."""
+    ``'max'`` to ``λ_1 = 1``.
+
+    Parameters
+    ----------
+    a
+        The exponent.
+    normalization
+        ``'trace'`` or ``'max'``.
+    """
 
     a: float = 1.0
     normalization: str = "trace"
@@ -313,7 +335,13 @@ class PowerLaw(CovarianceFamily):
 
 @dataclass(frozen=True)
 class Diagonal(CovarianceFamily):
-    """User-given eigenvalues (the eigenbasis is the coordinate basis)."""
+    """User-given eigenvalues (the eigenbasis is the coordinate basis).
+
+    Parameters
+    ----------
+    eigs
+        The eigenvalues (> 0), one per dimension.
+    """
 
     eigs: tuple[float, ...] = ()
     name: str = field(init=False, default="diagonal")
@@ -342,7 +370,13 @@ class Diagonal(CovarianceFamily):
 
 @dataclass(frozen=True, eq=False)
 class Dense(CovarianceFamily):
-    """A user-given symmetric positive semi-definite matrix (the only family stored as d×d)."""
+    """A user-given symmetric positive semi-definite matrix (the only family stored as d×d).
+
+    Parameters
+    ----------
+    matrix
+        The ``(d, d)`` covariance.
+    """
 
     matrix: Any = None
     name: str = field(init=False, default="dense")

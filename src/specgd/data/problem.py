@@ -63,21 +63,32 @@ class Problem:
 
     Parameters
     ----------
-    d, m: input dimension (>= 2) and number of neurons (>= 1).
-    cov: a covariance family (``Isotropic()``, ``Spiked(lam=8)``, ...).
-    noise: label-noise standard deviation ``σ`` (>= 0).
-    teacher: ``'auto'`` (the family's default), ``'random'``, an eigenvector index, or a (d,) array;
+    d
+        Input dimension (>= 2).
+    m
+        Number of neurons (>= 1).
+    cov
+        A covariance family (``Isotropic()``, ``Spiked(lam=8)``, ...).
+    noise
+        Label-noise standard deviation ``σ`` (>= 0).
+    teacher
+        ``'auto'`` (the family's default), ``'random'``, an eigenvector index, or a (d,) array;
         with ``teacher_rank=r > 1`` also an (r, d) array whose rows are the teachers ``w_k``
         (linearly independent; each is normalized by ``teacher_norm``).
-    teacher_norm: ``'unit'`` (``‖w*‖ = 1``), ``'sigma'`` (``‖Σ^{1/2}w*‖ = 1``) or ``'sqrt_d'``
+    teacher_norm
+        ``'unit'`` (``‖w*‖ = 1``), ``'sigma'`` (``‖Σ^{1/2}w*‖ = 1``) or ``'sqrt_d'``
         (``‖w*‖² = d``).
-    second_layer: ``'mean'`` (a_j = 1/m, the default) or an (m,) vector of fixed weights.
-    basis: ``'random'`` (spike/teacher frame drawn from ``seed``) or ``'canonical'`` (e_1, e_2, ...).
-    seed: seed for the teacher and the spike frame (run seeds vary only init and data).
-    teacher_rank: ``r``, the number of teachers (1 <= r < d, default 1). Unless given as an array,
-        the first teacher is placed as for ``r = 1`` and the others are orthonormal, orthogonal to
-        it and to the spikes: drawn from ``seed`` (``basis='random'``) or the first coordinate
-        axes outside span(w_1, spikes) (``basis='canonical'``).
+    second_layer
+        ``'mean'`` (``a_j = 1/m``, the default) or an (m,) vector of fixed weights.
+    basis
+        ``'random'`` (spike/teacher frame drawn from ``seed``) or ``'canonical'`` (e_1, e_2, ...).
+    seed
+        Seed for the teacher and the spike frame (run seeds vary only init and data).
+    teacher_rank
+        ``r``, the number of teachers (1 <= r < d, default 1). Unless given as an array, the
+        first teacher is placed as for ``r = 1`` and the others are orthonormal, orthogonal to it
+        and to the spikes: drawn from ``seed`` (``basis='random'``) or the first coordinate axes
+        outside span(w_1, spikes) (``basis='canonical'``).
     """
 
     def __init__(
@@ -233,7 +244,17 @@ class Problem:
 
 def sample_batch(key: jax.Array, pa: ProblemArrays, n: int) -> tuple[jax.Array, jax.Array]:
     """``n`` i.i.d. samples: ``X`` (n, d) with rows ``Σ^{1/2} z`` and labels ``(w*ᵀx)² + σξ``
-    (rank ``r``: ``‖Tx‖² + σξ = (1/r) Σ_k (w_kᵀx)² + σξ``)."""
+    (rank ``r``: ``‖Tx‖² + σξ = (1/r) Σ_k (w_kᵀx)² + σξ``).
+
+    Parameters
+    ----------
+    key
+        A JAX random key.
+    pa
+        The problem's arrays (``problem.arrays()``).
+    n
+        Number of samples.
+    """
     kz, kn = jax.random.split(key)
     dtype = pa.teacher.dtype
     X = pa.cov.apply_sqrt(jax.random.normal(kz, (n, pa.cov.d), dtype=dtype))

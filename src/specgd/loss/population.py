@@ -39,7 +39,15 @@ def _moments_rank(W: jax.Array, pa: ProblemArrays):
 
 
 def population_loss(W: jax.Array, pa: ProblemArrays) -> jax.Array:
-    """``E[(f_W(x) − y)²]`` in closed form."""
+    """``E[(f_W(x) − y)²]`` in closed form.
+
+    Parameters
+    ----------
+    W
+        The first-layer weights, ``(m, d)``.
+    pa
+        The problem's arrays (``problem.arrays()``).
+    """
     if pa.teacher_rank > 1:
         return _population_loss_rank(W, pa)
     _, K, q, s_star = _moments(W, pa)
@@ -62,7 +70,15 @@ def _population_loss_rank(W: jax.Array, pa: ProblemArrays) -> jax.Array:
 
 def population_grad(W: jax.Array, pa: ProblemArrays) -> jax.Array:
     """``∇_W L = 2 diag(a) [4 (K diag(a) P − q (Σw*)ᵀ) + 2 t P]`` with ``t = tr(ΔΣ)`` (rank
-    ``r``: ``Q (TΣ)`` in place of ``q (Σw*)ᵀ``)."""
+    ``r``: ``Q (TΣ)`` in place of ``q (Σw*)ᵀ``).
+
+    Parameters
+    ----------
+    W
+        The first-layer weights, ``(m, d)``.
+    pa
+        The problem's arrays (``problem.arrays()``).
+    """
     if pa.teacher_rank > 1:
         P, K, Q, U = _moments_rank(W, pa)
         a = pa.second_layer

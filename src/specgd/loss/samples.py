@@ -17,12 +17,36 @@ def predict(W: jax.Array, X: jax.Array, second_layer: jax.Array) -> jax.Array:
 
 
 def empirical_loss(W: jax.Array, X: jax.Array, y: jax.Array, pa: ProblemArrays) -> jax.Array:
-    """Mean squared error on the sample (no 1/2 prefactor, like the population loss)."""
+    """Mean squared error on the sample (no 1/2 prefactor, like the population loss).
+
+    Parameters
+    ----------
+    W
+        The first-layer weights, ``(m, d)``.
+    X
+        The inputs, ``(n, d)``.
+    y
+        The labels, ``(n,)``.
+    pa
+        The problem's arrays (``problem.arrays()``).
+    """
     return jnp.mean((predict(W, X, pa.second_layer) - y) ** 2)
 
 
 def empirical_grad(W: jax.Array, X: jax.Array, y: jax.Array, pa: ProblemArrays) -> jax.Array:
-    """``∇_W = (4/n) diag(a) (Z ⊙ r)ᵀ X`` with ``Z = XWᵀ`` and residuals ``r``: ``O(nmd)``."""
+    """``∇_W = (4/n) diag(a) (Z ⊙ r)ᵀ X`` with ``Z = XWᵀ`` and residuals ``r``: ``O(nmd)``.
+
+    Parameters
+    ----------
+    W
+        The first-layer weights, ``(m, d)``.
+    X
+        The inputs, ``(n, d)``.
+    y
+        The labels, ``(n,)``.
+    pa
+        The problem's arrays (``problem.arrays()``).
+    """
     Z = X @ W.T
     r = (Z**2) @ pa.second_layer - y
     return (4.0 / X.shape[0]) * pa.second_layer[:, None] * ((Z * r[:, None]).T @ X)

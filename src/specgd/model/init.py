@@ -36,7 +36,13 @@ class _Scaled:
 
 @dataclass(frozen=True)
 class GaussianInit(_Scaled):
-    """Entries i.i.d. ``N(0, scale²/d)``: each neuron has norm ≈ ``scale``."""
+    """Entries i.i.d. ``N(0, scale²/d)``: each neuron has norm ≈ ``scale``.
+
+    Parameters
+    ----------
+    scale
+        The typical norm of a neuron.
+    """
 
     def sample(self, key: jax.Array, problem: Problem, dtype) -> jax.Array:
         d = problem.d
@@ -48,7 +54,13 @@ class GaussianInit(_Scaled):
 
 @dataclass(frozen=True)
 class OrthogonalInit(_Scaled):
-    """Orthonormal rows (or columns when ``m > d``), times ``scale``: Haar-random."""
+    """Orthonormal rows (or columns when ``m > d``), times ``scale``: Haar-random.
+
+    Parameters
+    ----------
+    scale
+        The norm of every row (or column).
+    """
 
     def sample(self, key: jax.Array, problem: Problem, dtype) -> jax.Array:
         init = jax.nn.initializers.orthogonal(scale=self.scale)
@@ -68,6 +80,15 @@ class ManifoldInit:
     (docs/theory.md#rank-r-manifold) the signal term is ``a0 Σ_k u_k ŵ_kᵀ``, the bulk uses
     ``min(m, d) − r − 1`` directions, and the unit teachers must be orthonormal and orthogonal to
     the spike, with ``m >= r + 1``.
+
+    Parameters
+    ----------
+    a0
+        The signal coefficient.
+    b0
+        The spike coefficient.
+    c0
+        The bulk coefficient.
     """
 
     a0: float = 0.05
@@ -127,7 +148,13 @@ class ManifoldInit:
 
 @dataclass(frozen=True, eq=False)
 class ArrayInit:
-    """An explicit array: (m, d) shared by every run, or (runs, m, d) one per run."""
+    """An explicit array: (m, d) shared by every run, or (runs, m, d) one per run.
+
+    Parameters
+    ----------
+    array
+        ``(m, d)`` or ``(runs, m, d)``.
+    """
 
     array: Any
 

@@ -101,6 +101,26 @@ def newton_schulz(
     and sum is rounded, with ``'clamp'`` (``torch.addmm``) each of the two combinations is formed
     in float32 and rounded once. In float32/float64 nothing is rounded beyond the dtype itself,
     and a wide matrix (rows ≤ cols/2) is iterated on its small Gram side (:func:`_newton_schulz_gram`).
+
+    Parameters
+    ----------
+    G
+        The matrix to orthogonalize.
+    coeffs
+        One ``(a, b, c)`` triple per step.
+    eps
+        Regularizes the Frobenius normalization.
+    eps_mode
+        ``'add'`` or ``'clamp'``.
+    norm_factor
+        Multiplies ``‖G‖_F`` in the normalization.
+    dtype
+        Working precision (default: ``G``'s).
+
+    Returns
+    -------
+    jax.Array
+        The approximate polar factor, in ``G``'s dtype.
     """
     work = jnp.dtype(dtype) if dtype is not None else jnp.dtype(G.dtype)
     acc = jnp.promote_types(work, jnp.float32)  # float32, or float64 when that is the dtype
@@ -212,6 +232,32 @@ def muon(
     with ``ns_steps`` steps of ``ns_coeffs``; scaled by :func:`shape_scale`; decoupled weight decay
     ``W ← W(1 − lr·wd)``. ``preset`` (``'keller'`` or ``'torch'``) fills ``eps_mode`` and
     ``weight_decay`` when they are not given. ``ns_dtype='bfloat16'`` mimics the references' bf16.
+
+    Parameters
+    ----------
+    lr
+        The step size.
+    beta
+        Momentum ``β``.
+    nesterov
+        Step along the Nesterov direction ``G + β(B − G)`` instead of ``B``.
+    ns_steps
+        Number of Newton–Schulz steps.
+    ns_coeffs
+        The quintic's ``(a, b, c)``, one triple for all steps or one per step.
+    eps
+        Regularizes the Frobenius normalization of the Newton–Schulz input.
+    eps_mode
+        ``'add'`` (``‖G‖_F + eps``) or ``'clamp'`` (``max(‖G‖_F, eps)``); default from ``preset``.
+    shape_scaling
+        How the update is scaled by the matrix's shape (:func:`shape_scale`).
+    weight_decay
+        Decoupled weight decay ``wd``; default from ``preset``.
+    ns_dtype
+        Working precision of the Newton–Schulz iteration (e.g. ``'bfloat16'``).
+    preset
+        ``'keller'`` or ``'torch'``: the reference implementation whose defaults fill
+        ``eps_mode`` and ``weight_decay``.
     """
     # Every hyperparameter is checked as in a configuration (specgd.runner.options).
     lr = check_lr(lr)

@@ -55,6 +55,19 @@ class Capabilities:
 
     ``note`` says why a capability the optimizer can have is withheld for these
     hyperparameters (e.g. Muon's ``shape_scaling`` depending on ``d``), for error messages.
+
+    Parameters
+    ----------
+    equivariant
+        The update commutes with rotations of the input space.
+    fused_polar
+        The polar factor may be taken from the factored population gradient.
+    spectral
+        The update is a function of the gradient's singular vectors.
+    needs_problem
+        The optimizer needs the run's problem, bound by the runner.
+    note
+        Why a capability is withheld for these hyperparameters.
     """
 
     equivariant: bool = False
@@ -123,6 +136,34 @@ def register_optimizer(
     passes the problem (declares ``needs_problem``; see the module docstring); it is not one of
     the optimizer's configurable ``parameters``. ``cost`` declares the optimizer's own memory and
     work (:data:`Cost`).
+
+    Parameters
+    ----------
+    name
+        The name runs, configurations and the command line use.
+    factory
+        The function building the optimizer from its hyperparameters; left out, the decorator.
+    equivariant
+        The update commutes with rotations of the input space (population runs may be reduced
+        to the invariant subspace).
+    fused_polar
+        The optimizer can take the polar factor from the factored population gradient.
+    spectral
+        The update is a function of the gradient's singular vectors (its singular values are
+        tracked by default).
+    binds
+        The keyword argument through which the runner passes the problem.
+    refine
+        Computes the capabilities from the hyperparameters, in place of the flags.
+    cost
+        The optimizer's own memory and work beyond the run's (:data:`Cost`); left out, none.
+    replace_existing
+        Replace an optimizer already registered under ``name``.
+
+    Returns
+    -------
+    Callable
+        The registered factory.
     """
     if factory is None:
         return lambda f: register_optimizer(

@@ -122,6 +122,20 @@ def polar(G: jax.Array, rank_rtol: float = 1e-10, method: str = "auto") -> jax.A
     ``'auto'`` picks by the condition number ``κ = s_max/s_min`` read off the Gram matrix: the Gram
     route for ``κ ≤ GRAM_MAX_CONDITION``, CholeskyQR2 for ``κ ≤ CHOLQR_MAX_CONDITION``, the SVD
     beyond (and for rank-deficient G).
+
+    Parameters
+    ----------
+    G
+        The matrix, ``(m, d)``.
+    rank_rtol
+        Relative threshold below which singular values count as zero.
+    method
+        ``'auto'``, ``'svd'``, ``'gram'`` or ``'cholqr'``.
+
+    Returns
+    -------
+    jax.Array
+        ``U Vᵀ``, of ``G``'s shape and dtype.
     """
     if method == "svd":
         return _polar_svd(G, rank_rtol)
@@ -270,7 +284,13 @@ def orthogonalize(rank_rtol: float = 1e-10, method: str = "auto") -> optax.Gradi
 
 @register_optimizer("gd", equivariant=True)
 def gd(lr: float = 0.02) -> Optimizer:
-    """Gradient descent ``W ← W − η̃ ∇L``."""
+    """Gradient descent ``W ← W − η̃ ∇L``.
+
+    Parameters
+    ----------
+    lr
+        The step size ``η̃``.
+    """
     lr = check_lr(lr)
     return named(optax.scale(-lr), "gd", gd, lr=lr)
 
@@ -282,6 +302,15 @@ def specgd(lr: float = 0.01, rank_rtol: float = 1e-10, method: str = "auto") -> 
     ``method`` picks how the polar factor is computed (see :func:`polar`); all are exact. With
     ``'auto'``, population-mode runs take it from the factored gradient
     (:func:`polar_from_factors`), one m×m×d product cheaper per step.
+
+    Parameters
+    ----------
+    lr
+        The step size ``η``, the spectral norm of every step.
+    rank_rtol
+        Singular values below ``rank_rtol · s_max`` count as zero (see :func:`polar`).
+    method
+        How the polar factor is computed: ``'auto'``, ``'svd'``, ``'gram'`` or ``'cholqr'``.
     """
     lr = check_lr(lr)
     rank_rtol, method = check_hparam("rank_rtol", rank_rtol), check_hparam("method", method)
@@ -291,7 +320,15 @@ def specgd(lr: float = 0.01, rank_rtol: float = 1e-10, method: str = "auto") -> 
 
 @register_optimizer("normalized_gd", equivariant=True)
 def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
-    """Normalized GD ``W ← W − η G/‖G‖_F`` (a step of Frobenius norm ``η``)."""
+    """Normalized GD ``W ← W − η G/‖G‖_F`` (a step of Frobenius norm ``η``).
+
+    Parameters
+    ----------
+    lr
+        The step size ``η``, the Frobenius norm of every step.
+    eps
+        Added to ``‖G‖_F`` so that a zero gradient gives a zero step.
+    """
     lr, eps = check_lr(lr), check_hparam("eps", eps)
 
     def update_fn(updates, state, params=None):
@@ -307,7 +344,13 @@ def normalized_gd(lr: float = 0.01, eps: float = 1e-30) -> Optimizer:
 
 @register_optimizer("sign_gd")
 def sign_gd(lr: float = 1e-3) -> Optimizer:
-    """Sign GD ``W ← W − η sign(G)`` (coordinate-wise; depends on the basis)."""
+    """Sign GD ``W ← W − η sign(G)`` (coordinate-wise; depends on the basis).
+
+    Parameters
+    ----------
+    lr
+        The step size ``η`` of every coordinate.
+    """
     lr = check_lr(lr)
 
     def update_fn(updates, state, params=None):
@@ -323,7 +366,19 @@ def sign_gd(lr: float = 1e-3) -> Optimizer:
 
 @register_optimizer("adam")
 def adam(lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
-    """optax's Adam, named so that runs record it."""
+    """optax's Adam, named so that runs record it.
+
+    Parameters
+    ----------
+    lr
+        The step size.
+    b1
+        Decay rate of the first-moment average.
+    b2
+        Decay rate of the second-moment average.
+    eps
+        Added to the square root of the second moment.
+    """
     lr = check_lr(lr)
     b1, b2, eps = check_hparam("b1", b1), check_hparam("b2", b2), check_hparam("eps", eps)
     return named(optax.adam(lr, b1, b2, eps), "adam", adam, lr=lr, b1=b1, b2=b2, eps=eps)
@@ -349,6 +404,23 @@ def from_rule(
     ``equivariant``, ``fused_polar`` and ``spectral`` declare the rule's capabilities (see
     :mod:`specgd.optim.registry`); e.g. a rule that commutes with rotations of the input space
     declares ``equivariant=True`` and its population runs are reduced to the invariant subspace.
+
+    Parameters
+    ----------
+    rule
+        ``(G, state) -> (direction, state)``, jit-compatible.
+    lr
+        The step size.
+    init_state
+        The initial state, or a function of ``W`` returning it.
+    name
+        The optimizer's name in runs and manifests (default: the rule's name).
+    equivariant
+        The rule commutes with rotations of the input space.
+    fused_polar
+        The rule can take the polar factor from the factored population gradient.
+    spectral
+        The rule is a function of the gradient's singular vectors.
     """
     if not callable(rule):
         raise ConfigError("rule must be a function (G, state) -> (direction, state)")

@@ -193,6 +193,22 @@ def whitened_gd(lr: float = 0.02, cov: Any = None, ridge: float = 0.0, whiten: s
     never as a ``d×d`` inverse: Woodbury for spikes, a Cholesky solve for ``Dense`` and for ``Σ̂``
     (``d×d`` when ``n ≥ d``, ``n×n`` when ``n < d``). Not declared equivariant: the update depends
     on ``Σ``, so population runs keep all ``d`` coordinates.
+
+    Parameters
+    ----------
+    lr
+        The step size ``η̃``.
+    cov
+        What ``Σ`` comes from: a :class:`specgd.Problem`, its covariance operator or a
+        ``SampleCovariance``; left out, the runner binds the run's problem.
+    ridge
+        Added to the covariance's diagonal before inverting (>= 0; > 0 when ``n < d``).
+    whiten
+        ``'known'`` (the problem's ``Σ``) or ``'estimated'`` (a sample covariance).
+    whiten_n
+        Number of inputs of the sample covariance (``'estimated'`` only).
+    whiten_seed
+        Seed of those inputs.
     """
     lr = check_lr(lr)
     ridge = check_hparam("ridge", ridge)

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 
 from specgd.report import frames as cache
 from specgd.report.claims import count_verdicts, format_counts
+from specgd.report.docs_pages import ship as ship_docs
 from specgd.report.experiment import Context, ExperimentOutput, registered
 from specgd.report.experiments import EXPERIMENTS as _SUITE  # noqa: F401  (registers E1…E9)
 from specgd.report.headline import HEADLINE_EXPERIMENT
@@ -290,6 +291,7 @@ def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seco
         interrupted=interrupted)
     write_json(out / "claims.json", claims_json(report))
     md = render_markdown(report)
+    ship_docs(out, [md])  # the pages its links cite, so that they work wherever out is
     atomic_write(out / "report.md", lambda p: p.write_text(md, encoding="utf-8"))
     page = render_html(report, out)
     atomic_write(out / "report.html", lambda p: p.write_text(page, encoding="utf-8"))

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from specgd.report.claims import Claim, count_verdicts
+from specgd.report.docs_pages import html_href
 from specgd.report.evidence import fmt
 from specgd.report.model import (
     CLAIMS_ID,
     DOCS_CITATION,
-    DOCS_PREFIX,
     HEADLINE_ID,
     HEADLINE_MISSING,
     PAPERS_ID,
@@ -52,12 +52,14 @@ def verdict_class(verdict: str) -> str:
 
 
 def source_html(source: str) -> str:
-    """A claim's source in HTML: docs citations as relative links, the rest as text."""
+    """A claim's source in HTML: docs citations as links to the pages shipped with the report,
+    the rest as text."""
     out, last = [], 0
     for m in DOCS_CITATION.finditer(source):
         out.append(html.escape(source[last:m.start()]))
-        out.append(f"<a href='{html.escape(DOCS_PREFIX + m.group(), quote=True)}'>"
-                   f"{html.escape(m.group())}</a>")
+        href = html_href(m.group())
+        out.append(f"<a href='{html.escape(href, quote=True)}'>{html.escape(m.group())}</a>"
+                   if href else html.escape(m.group()))
         last = m.end()
     out.append(html.escape(source[last:]))
     return "".join(out)

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from specgd.report.claims import Claim
+from specgd.report.docs_pages import markdown_href
 from specgd.report.evidence import NOT_RUN, fmt
 from specgd.report.model import (
     CLAIMS_ID,
     DOCS_CITATION,
-    DOCS_PREFIX,
     HEADLINE_ID,
     HEADLINE_MISSING,
     PAPERS_ID,
@@ -41,11 +41,13 @@ def md_cell(text: Any) -> str:
 
 
 def source_md(source: str) -> str:
-    """A claim's source in Markdown: docs citations as relative links, the rest as text."""
+    """A claim's source in Markdown: docs citations as links to the pages shipped with the
+    report, the rest as text."""
     out, last = [], 0
     for m in DOCS_CITATION.finditer(source):
         out.append(md_cell(source[last:m.start()]))
-        out.append(f"[{md_cell(m.group())}]({DOCS_PREFIX}{m.group()})")
+        href = markdown_href(m.group())
+        out.append(f"[{md_cell(m.group())}]({href})" if href else md_cell(m.group()))
         last = m.end()
     out.append(md_cell(source[last:]))
     return "".join(out)

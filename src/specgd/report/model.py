@@ -35,10 +35,9 @@ PAPERS_INTRO = ("Statements of arXiv 2601.22652 and arXiv 2511.18661, each judge
 HEADLINE_MISSING = ("Not built yet: the headline figure is made by a build of the whole suite, by a "
                     "build of E1 into a folder that has none, or on request (`specgd reproduce "
                     "headline`).")
-# Where a claim source cites the documentation; rendered as a link relative to the report
-# folder's parent (the repository root when the report is in reproduction/).
+# Where a claim source cites the documentation; rendered as a link to the page shipped in the
+# report folder (specgd.report.docs_pages).
 DOCS_CITATION = re.compile(r"docs/(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.md(?:#[A-Za-z0-9_-]+)?")
-DOCS_PREFIX = "../"
 VERSION_KEYS = ("specgd", "jax", "jaxlib", "optax", "numpy", "scipy", "pandas", "pyarrow",
                 "python", "platform")
 

@@ -63,6 +63,23 @@ class RunResult:
     conventions. ``final_params``: the last finite ``W`` of each run, shape (runs, m, d).
     ``arrays``: the arrays the configuration names by content (a large dense covariance, an
     explicit initialization: ``{"arrays/<sha256>.npy": array}``), saved beside the results.
+
+    Parameters
+    ----------
+    frame
+        One row per (run, logged step) with ``seed, lr, step`` and the statistics.
+    runs
+        One row per run, with ``diverged_at_step``.
+    config
+        The resolved configuration and conventions.
+    final_params
+        The last finite ``W`` of each run, (runs, m, d).
+    seconds
+        Wall time of the run.
+    meta
+        Further entries of the manifest (``run_config``: the configuration that reruns it).
+    arrays
+        The arrays the configuration names by content, saved beside the results.
     """
 
     frame: pd.DataFrame
@@ -264,7 +281,13 @@ def _setting_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
 
 def load_run(path: str | Path) -> RunResult:
     """Read a run saved by :meth:`RunResult.save`; :class:`ConfigError` naming the file when one
-    of its files cannot be read, ``FileNotFoundError`` when the folder holds no saved run."""
+    of its files cannot be read, ``FileNotFoundError`` when the folder holds no saved run.
+
+    Parameters
+    ----------
+    path
+        The run's folder.
+    """
     path = Path(path)
     manifest_path, metrics_path = path / MANIFEST_FILE, path / METRICS_FILE
     if not manifest_path.exists() or not metrics_path.exists():

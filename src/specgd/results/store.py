@@ -262,7 +262,20 @@ class ResultsStore:
             partitions=[ds.field("filename") == p for p in paths])
 
     def load(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """Every stored run as one tidy DataFrame (runs differ in columns: missing ones are NaN)."""
+        """Every stored run as one tidy DataFrame (runs differ in columns: missing ones are NaN).
+
+        Parameters
+        ----------
+        path
+            A sweep store or a run folder.
+        columns
+            Read only these columns.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per run and logged step.
+        """
         keys = sorted(self.done())
         if not keys:
             return pd.DataFrame()
@@ -458,7 +471,20 @@ def query(path: str | Path | ResultsStore, sql: str) -> pd.DataFrame:
     for the process's query database), over the run files and the index registered as Arrow
     data. No path is written into SQL text.
     Anything else raises :class:`specgd.ConfigError` (a ``ValueError``) naming what was refused.
-    ``path`` may be a :class:`ResultsStore` (its run files already checked are not read again)."""
+    ``path`` may be a :class:`ResultsStore` (its run files already checked are not read again).
+
+    Parameters
+    ----------
+    path
+        A sweep store, or the store itself.
+    sql
+        One SELECT statement over ``runs`` and ``idx``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The query's result.
+    """
     # lazy: duckdb only for SQL queries
     import duckdb
 

@@ -470,46 +470,81 @@ def run(
 
     Parameters
     ----------
-    problem: a :class:`specgd.Problem`, or a list of problems of identical shapes (same ``d``,
-        ``m`` and covariance structure, e.g. several spike strengths), all run in one compiled call.
-    optimizer: an optax ``GradientTransformation`` (``specgd.gd(lr=0.02)``, ``optax.adam(1e-3)``...).
+    problem
+        A :class:`specgd.Problem`, or a list of problems of identical shapes (same ``d``, ``m``
+        and covariance structure, e.g. several spike strengths), all run in one compiled call.
+    optimizer
+        An optax ``GradientTransformation`` (``specgd.gd(lr=0.02)``, ``optax.adam(1e-3)``...).
         With ``lrs``, a specgd optimizer (rebuilt at each rate) or a function ``lr -> optimizer``.
-    steps: number of optimizer steps. seeds: list of seeds, or a count (``3`` means 0, 1, 2).
-    mode: ``'population'`` (exact loss), ``'finite'`` (``n`` fixed samples, full batch) or
+    steps
+        Number of optimizer steps.
+    seeds
+        List of seeds, or a count (``3`` means 0, 1, 2).
+    mode
+        ``'population'`` (exact loss), ``'finite'`` (``n`` fixed samples, full batch) or
         ``'online'`` (a fresh batch of ``batch_size`` samples each step).
-    init: ``GaussianInit(scale)`` (default scale 1e-2), ``OrthogonalInit``, ``ManifoldInit`` or an
-        explicit ``(m, d)`` / ``(runs, m, d)`` array.
-    log_every: statistics are recorded at step 0, every ``log_every`` steps and at the last step
-        (a ``log_every`` larger than ``steps`` records step 0 and the last step only).
-    log_at: explicit steps at which to record instead (e.g. ``specgd.log_spaced(10**7)`` for
+    init
+        ``GaussianInit(scale)`` (default scale 1e-2), ``OrthogonalInit``, ``ManifoldInit``,
+        ``SpectralInit`` or an explicit ``(m, d)`` / ``(runs, m, d)`` array.
+    log_every
+        Statistics are recorded at step 0, every ``log_every`` steps and at the last step (a
+        ``log_every`` larger than ``steps`` records step 0 and the last step only).
+    log_at
+        Explicit steps at which to record instead (e.g. ``specgd.log_spaced(10**7)`` for
         log–log plots); step 0 and the last step are always included.
-    log_per_decade: record at log-spaced steps instead, this many per decade (the same as
+    log_per_decade
+        Record at log-spaced steps instead, this many per decade (the same as
         ``log_at=specgd.log_spaced(steps, log_per_decade)``).
-    lrs: learning rates to run side by side (vectorized with the seeds).
-    dtype: ``'float64'`` (default) or ``'float32'``.
-    moments: for m = 1, also record ``s^(k) = wᵀΣ^k w`` and ``u^(k) = wᵀΣ^k w*``.
-    track_update: record the singular-value range of the applied update (default: spectral
-        optimizers only).
-    vectorize: how runs are batched: ``'vmap'``, ``'map'`` (sequential, compiled) or ``'auto'``
-        (``vmap`` on accelerators, ``map`` on CPU, where it measured faster; ``'vmap'`` pays on CPU
-        for many small reduced runs).
-    reduce: ``'auto'`` (default) runs population mode in the invariant subspace
-        ``span(W₀ rows, w*, spikes)`` when that is exact (Σ a multiple of I plus spikes; GD, SpecGD,
-        normalized GD or Muon) and smaller than d: the same iterates to round-off, at O(m²(m+k+1))
-        per step instead of O(m²d). ``'never'`` keeps all d coordinates; ``'always'`` insists (an
-        error says why when it is not exact). See :mod:`specgd.runner.subspace`.
-    targets: loss targets, fractions of the initial excess loss ``L₀ − σ²``: per run and target,
-        the first step at or below it and the settle step (from which it stays at or below),
-        taken from every step inside the scan, added to ``result.runs`` as ``first_<f>``,
+    n
+        Number of fixed samples in ``'finite'`` mode.
+    batch_size
+        Samples drawn per step in ``'online'`` mode.
+    lrs
+        Learning rates to run side by side (vectorized with the seeds).
+    dtype
+        ``'float64'`` (default) or ``'float32'``.
+    moments
+        For ``m = 1``, also record ``s^(k) = wᵀΣ^k w`` and ``u^(k) = wᵀΣ^k w*``.
+    track_update
+        Record the singular-value range of the applied update (default: spectral optimizers
+        only).
+    vectorize
+        How runs are batched: ``'vmap'``, ``'map'`` (sequential, compiled) or ``'auto'``
+        (``vmap`` on accelerators, ``map`` on CPU, where it measured faster; ``'vmap'`` pays on
+        CPU for many small reduced runs).
+    reduce
+        ``'auto'`` (default) runs population mode in the invariant subspace
+        ``span(W₀ rows, w*, spikes)`` when that is exact (Σ a multiple of I plus spikes; GD,
+        SpecGD, normalized GD or Muon) and smaller than d: the same iterates to round-off, at
+        O(m²(m+k+1)) per step instead of O(m²d). ``'never'`` keeps all d coordinates;
+        ``'always'`` insists (an error says why when it is not exact). See
+        :mod:`specgd.runner.subspace`.
+    targets
+        Loss targets, fractions of the initial excess loss ``L₀ − σ²``: per run and target, the
+        first step at or below it and the settle step (from which it stays at or below), taken
+        from every step inside the scan, added to ``result.runs`` as ``first_<f>``,
         ``settle_<f>``, with ``loss_min`` and ``loss_at_budget`` (:mod:`specgd.runner.tracking`).
-    schedule: the learning-rate schedule, ``'constant'`` (default), ``'linear'``, ``'cosine'``
-        or ``'wsd'``; ``warmup``: fraction of the steps warming up from 0; ``decay``: ``wsd``'s
-        decay fraction (default 0.2). See :mod:`specgd.runner.schedule`.
-    runs_per_call: compute the runs in compiled calls of this many (the last padded), so calls
-        of any number of runs share one compilation.
-    progress: show a progress bar (default: when stderr is a terminal).
-    force: run even when the estimated memory or work exceeds what the machine has (see
+    schedule
+        The learning-rate schedule: ``'constant'`` (default), ``'linear'``, ``'cosine'`` or
+        ``'wsd'`` (:mod:`specgd.runner.schedule`).
+    warmup
+        Fraction of the steps warming up from 0.
+    decay
+        ``'wsd'``'s decay fraction (default 0.2).
+    runs_per_call
+        Compute the runs in compiled calls of this many (the last padded), so calls of any
+        number of runs share one compilation.
+    progress
+        Show a progress bar (default: when stderr is a terminal).
+    force
+        Run even when the estimated memory or work exceeds what the machine has (see
         :mod:`specgd.runner.resources`); by default such a run is refused before it starts.
+
+    Returns
+    -------
+    RunResult
+        The statistics of every run (``result.frame``, one row per run and logged step), one row
+        per run with its outcome (``result.runs``) and the manifest.
     """
     # lazy: the result type lives a layer above, in results; the bar only when shown
     from specgd.results.result import RunResult
@@ -691,7 +726,15 @@ def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str, dim: int) -
 
 
 def log_spaced(steps: int, per_decade: int = 20) -> list[int]:
-    """Steps spaced evenly on a log axis from 1 to ``steps`` (for ``run(..., log_at=...)``)."""
+    """Steps spaced evenly on a log axis from 1 to ``steps`` (for ``run(..., log_at=...)``).
+
+    Parameters
+    ----------
+    steps
+        The last step.
+    per_decade
+        Steps per factor of 10.
+    """
     points = np.unique(np.round(np.logspace(0, np.log10(steps), int(per_decade * np.log10(steps)) + 1)))
     return [int(k) for k in points if 1 <= k <= steps]
 

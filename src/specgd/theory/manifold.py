@@ -25,7 +25,23 @@ import pandas as pd
 class ManifoldModel:
     """Spiked problem on the manifold: ``Σ = s_a ŵŵᵀ + s_b vvᵀ + s_c P⊥`` (``s_b = 1 + λ``);
     ``rank`` teachers (each of unit norm, orthonormal, orthogonal to ``v``, with variance ``s_a``;
-    ``m >= rank + 1``)."""
+    ``m >= rank + 1``).
+
+    Parameters
+    ----------
+    d
+        The input dimension.
+    m
+        The width.
+    lam
+        The spike strength ``λ``.
+    s_a
+        The variance along the teacher(s).
+    s_c
+        The variance of the bulk.
+    rank
+        The number of teachers.
+    """
 
     d: int
     m: int
