@@ -256,9 +256,9 @@ def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool
     """An optimizer declaring the ``fused_polar`` capability (SpecGD, with ``method='auto'``) in
     population mode takes its polar factor from the factored gradient
     (:func:`specgd.optim.transforms.polar_from_factors`): the same update, one m×m×d product
-    cheaper, with the explicit route as its fallback."""
+    cheaper, with the explicit route as its fallback (the quadratic network only)."""
     if mode != "population" or not isinstance(optimizer, Optimizer) \
-            or not capabilities_of(optimizer).fused_polar:
+            or not capabilities_of(optimizer).fused_polar or not problem.arrays.quadratic:
         return False
     lr = optimizer.hparams.get("lr")
     fixed_lr = isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
@@ -294,6 +294,12 @@ def _problem_list(problem: Any) -> list[Problem]:
     for prob in problems:
         if not isinstance(prob, Problem):
             raise ConfigError(f"problem must be a specgd.Problem, got {type(prob).__name__}")
+    for i, prob in enumerate(problems[1:], 1):
+        if (prob.activation, prob.link) != (problems[0].activation, problems[0].link):
+            raise ConfigError(
+                f"problems batched in one run must share the activation and the link; problem {i} "
+                f"has {prob.activation} × {prob.link}, problem 0 {problems[0].activation} × "
+                f"{problems[0].link}")
     shapes = [jax.tree.map(np.shape, prob.arrays) for prob in problems]
     for i, shape in enumerate(shapes[1:], 1):
         if shape != shapes[0]:
@@ -807,7 +813,11 @@ def _config(problems, optimizer, init, spec: RunSpec, vectorize: str,
         "backend": jax.default_backend(),
         "conventions": {
             "loss": "E[(f_W(x) - y)^2], no 1/2 prefactor",
-            "student": "f_W(x) = sum_j a_j (w_j^T x)^2, M = W^T diag(a) W",
+            "student": "f_W(x) = sum_j a_j (w_j^T x)^2, M = W^T diag(a) W"
+            if problem.activation == "quadratic"
+            else f"f_W(x) = sum_j a_j sigma(w_j^T x), sigma = {problem.activation}",
+            **({} if problem.link == "square" else
+               {"target": f"y = (1/r) sum_k g(w_k^T x) + noise, g = {problem.link}"}),
             "second_layer": problem.second_layer_spec,
             "teacher_norm": problem.teacher_norm,
             "init_variance": "scale^2/d per entry" if isinstance(init, GaussianInit) else None,
