@@ -169,3 +169,18 @@ def test_activation_and_link_as_sweep_axes_batch_apart():
     for batch in make_batches(tasks):
         assert len({(t.config["problem"]["activation"], t.config["problem"]["link"])
                     for t in batch}) == 1
+
+
+def test_atlas_takes_activation_and_link_as_slice_values():
+    """The atlas' ``model`` slice: activation × link cells planned as run configs with those
+    values; a bad value is a ConfigError naming the column before any run."""
+    from specgd.atlas.plan import AtlasConfig, Planner
+
+    cfg = AtlasConfig(slices=["model"], seeds=2, steps=10,
+                      values={"activation": ["relu"], "link": ["he3", "square"]})
+    planner = Planner(cfg)
+    cells = {(g.cell["activation"], g.cell["link"]) for g in planner.groups.values()}
+    assert cells == {("relu", "hermite(3)"), ("relu", "square")}
+    assert {g.template["problem"]["activation"] for g in planner.groups.values()} == {"relu"}
+    with pytest.raises(sg.ConfigError, match="values: link: .*must be one of"):
+        AtlasConfig(slices=["model"], values={"link": ["cube"]})
