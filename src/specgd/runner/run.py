@@ -332,12 +332,13 @@ def _gradient_fn(spec: RunSpec, pa: ProblemArrays) -> Callable:
     return online
 
 
-def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
+def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int | None):
     """A function advancing one run through log intervals of the given lengths (steps).
 
-    ``dim`` is the input dimension d (the weights may live in a reduced subspace). With a
-    schedule, each update is multiplied by its factor (:mod:`specgd.runner.schedule`); with
-    targets, each step's excess loss updates the run's tracking state
+    ``dim`` is the input dimension d for m = 1 (the weights may live in a reduced subspace), else
+    ``None``. With a schedule, each update is multiplied by its factor
+    (:mod:`specgd.runner.schedule`); with targets, each step's excess loss updates the run's
+    tracking state
     (:mod:`specgd.runner.tracking`). (Longer than most: its inner functions are the compiled
     step and interval, closing over one run's problem and optimizer.)"""
     factor = schedules.build(spec.schedule, spec.steps, spec.warmup, spec.decay)
@@ -606,6 +607,9 @@ def run(
     # lazy: the result type lives a layer above, in results; the bar only when shown
     from specgd.runner.progress import progress_bar
 
+    # d enters the compiled step only through the m = 1 statistic mse (its 1/d): otherwise
+    # reduced runs of any d have the same shapes and share one program
+    dim = problems[0].d if problems[0].m == 1 else None
     label = optimizer.name if isinstance(optimizer, Optimizer) else "run"
     outs = []
     with progress_bar(spec.steps * len(calls), label, show) as bar:
@@ -616,7 +620,7 @@ def run(
                 # the call's own problems: the same shapes each call
                 stacked_c = jax.tree.map(lambda x, i=pidx_c: x[i], stacked)
                 pidx_c = jnp.arange(len(part), dtype=jnp.int32)
-            outs.append(_call(spec, opt, vectorize, problems[0].d, part, real, W0, keys, data,
+            outs.append(_call(spec, opt, vectorize, dim, part, real, W0, keys, data,
                               lr_arr, pidx_c, stacked_c, padded, len(lengths), chunk, bar))
     # The calls' runs follow one another in run order.
     records = [{k: np.concatenate([o["records"][k] for o in outs]) for k in outs[0]["records"]}]
@@ -644,7 +648,7 @@ def run(
     return result
 
 
-def _call(spec: RunSpec, opt: Any, vectorize: str, dim: int, part: np.ndarray, real: int, W0, keys,
+def _call(spec: RunSpec, opt: Any, vectorize: str, dim: int | None, part: np.ndarray, real: int, W0, keys,
           data, lr_arr, pidx, stacked, padded: np.ndarray, n_logs: int, chunk: int, bar) -> dict:
     """One compiled call: the runs ``part`` (the first ``real`` of them its own, the rest padding)
     through every log interval; their records, final weights, divergence steps and tracking."""
@@ -709,7 +713,7 @@ def _cached(key: tuple, build: Callable[[], Callable]) -> Callable:
     return _CACHE[key]
 
 
-def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str, dim: int) -> Callable:
+def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str, dim: int | None) -> Callable:
     """The jitted, batched chunk function, reused across calls with equal settings (so repeated
     runs of one configuration compile once; jit then caches per input shape)."""
     static = (spec.mode, spec.batch_size, spec.moments, spec.track_update, bool(spec.lrs),
