@@ -112,7 +112,7 @@ def test_counts_per_kind_and_verdict(report_dir):
     assert counts["observation"] == {"INFO": 1}
     # P1 (E2.gd-rates FAIL), P2 (E1 alignment PASS), P3 (step bound, alignment PASS), P5 (BREAKS)
     assert counts["paper"] == {"PASS": 2, "FAIL": 2}
-    assert data["papers_not_run"] == ["P4", "P6", "P7"]
+    assert data["papers_not_run"] == ["P4", "P6", "P7", "P8"]
     line = "derived: 3 PASS, 1 FAIL; scope: 2 HOLDS, 2 BREAKS; observation: 1 INFO"
     assert "paper: 2 PASS, 2 FAIL; " + line in (report_dir / "report.md").read_text()
     for claim in data["claims"]:
@@ -198,7 +198,7 @@ def test_papers_not_run_without_their_evidence(tmp_path):
     write_outputs(out, [_e1()], quick=True, log=lambda m: None)
     data = json.loads((out / "claims.json").read_text())
     assert [c["id"] for c in data["claims"] if c["kind"] == "paper"] == ["P1", "P2", "P3"]
-    assert data["papers_not_run"] == ["P4", "P5", "P6", "P7"]
+    assert data["papers_not_run"] == ["P4", "P5", "P6", "P7", "P8"]
     html = (out / "report.html").read_text()
     papers_html = html[html.index("id='papers'"):html.index("id='headline'")]
     assert len(re.findall(r"<tr id='paper-P\d'", papers_html)) == len(papers.STATEMENTS)

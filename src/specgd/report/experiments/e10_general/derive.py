@@ -67,7 +67,8 @@ def advantage(gd: np.ndarray, spec: np.ndarray, seed: int = 0) -> tuple[float, f
     if not len(boot):
         return point, math.nan, math.nan
     q = (1 - LEVEL) / 2
-    return point, float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q))
+    return (point, float(np.quantile(boot, q, method="nearest")),
+            float(np.quantile(boot, 1 - q, method="nearest")))
 
 
 def pair_table(p: Params, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
@@ -69,8 +70,7 @@ def _map(p: Params, table: pd.DataFrame):
     ax.set_xticks(np.arange(len(links)) + 0.5, [f"g = {short(g)}" for g in links])
     ax.set_yticks(np.arange(len(acts)) + 0.5, [f"σ = {short(a)}" for a in acts])
     ax.tick_params(length=0)
-    ax.set_title("blue: GD amplifies, SpecGD does not; red: the picture breaks; grey: invisible",
-                 fontsize=9)
+    ax.set_title("blue: the picture holds\nred: it breaks; grey: invisible target", fontsize=9)
     return fig
 
 
@@ -87,8 +87,7 @@ def _threshold(early: pd.DataFrame):
                 label=f"{short(pr['activation'])} × {short(pr['link'])}")
         ax.axvline(pr["threshold"], color=c, **THEORY)
     ax.axhline(1.0, color="black", linewidth=0.8)
-    label(ax, "spike strength λ", "GD's b/a growth over the early window", log="y")
-    ax.set_xscale("symlog", linthresh=1.0)
+    label(ax, "spike strength λ", "GD's b/a growth, early window", log="y")
     ax.legend(fontsize=8, ncol=2)
     return fig
 
@@ -108,6 +107,9 @@ def _escape(p: Params, escape: pd.DataFrame):
             ax.plot(g.index, _gd_formula(p, escape, g), color=COLORS["theory"],
                     label="GD formula", **THEORY)
     label(ax, "dimension d", "steps to a = a₁", log="x")
+    dims = sorted(escape["d"].unique())
+    ax.set_xticks(dims, [str(int(d)) for d in dims])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     return fig
 
 
