@@ -274,8 +274,9 @@ SLICES: dict[str, Slice] = {s.name: s for s in (
     Slice("dim", "dimension d × λ (population)", (DIM, LAM_PAIR), {}, None, SPECTRAL),
     Slice("polar", "Muon β = 0: Newton–Schulz (5, 10 steps; Polar Express) vs the exact polar "
           "factor (population)", (LAM_PAIR,), {}, None, POLAR),
-    Slice("model", "activation σ × link g (population, λ = 8; docs/theory.md#beyond-the-quadratic-"
-          "network)", (ACTIVATION, LINK), {}, None, ("gd", "specgd")),
+    # activation σ × link g: docs/theory.md#beyond-the-quadratic-network
+    Slice("model", "activation σ × link g (population, λ = 8)", (ACTIVATION, LINK), {}, None,
+          ("gd", "specgd")),
     Slice("lam_n", "λ × n/d (finite)", (LAM_2D, N_OVER_D_2D), {"mode": "finite"}, None, SPECTRAL),
     Slice("lam_batch", "λ × B (online)", (LAM_2D_B, BATCH), {"mode": "online"}, None, SPECTRAL),
 )}
