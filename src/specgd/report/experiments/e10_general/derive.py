@@ -38,14 +38,16 @@ def best(settle: pd.DataFrame) -> pd.DataFrame:
     for name, g in settle.groupby("optimizer"):
         med = g.groupby("lr")["settle"].median().sort_index()
         finite = med[np.isfinite(med)]
-        lr = float(finite.idxmin()) if len(finite) else math.nan
         rates = med.index.to_numpy(dtype=float)
-        edge = bool(len(finite)) and lr in (rates.min(), rates.max())
-        runs = g[g["lr"] == lr]
-        rows.append({"optimizer": name, "lr": lr, "settle": float(med.get(lr, math.inf)),
-                     "edge": edge, "steps": runs["settle"].to_numpy(dtype=float),
-                     "ratio_at_escape": float(runs["ratio_at_escape"].median())
-                     if len(runs) else math.nan})
+        if len(finite):
+            lr = float(finite.idxmin())
+            runs = g[g["lr"] == lr]
+            steps, ratio = runs["settle"].to_numpy(dtype=float), float(runs["ratio_at_escape"].median())
+        else:  # settles at no rate within the budget: every seed counts as infinite
+            lr, steps, ratio = math.nan, np.full(g["seed"].nunique(), math.inf), math.nan
+        rows.append({"optimizer": name, "lr": lr, "settle": float(np.median(steps)),
+                     "edge": bool(len(finite)) and lr in (rates.min(), rates.max()),
+                     "steps": steps, "ratio_at_escape": ratio})
     return pd.DataFrame(rows).set_index("optimizer")
 
 
@@ -96,5 +98,7 @@ def pair_table(p: Params, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
         if "specgd" in b.index:
             row["advantage"], row["ci_lo"], row["ci_hi"] = advantage(
                 b.loc["gd", "steps"], b.loc["specgd", "steps"])
+            row["verdict"] = ("ahead" if row["ci_lo"] > 1 else "behind" if row["ci_hi"] < 1
+                              else "even")
         rows.append(row)
     return pd.DataFrame(rows)

@@ -29,7 +29,7 @@ def draw(p: Params, frames: Frames) -> list[Figure]:
     table = pair_table(p, frames)
     common = dict(d=p.d, m=p.m, lam_max=max(p.lams), settle_lam=p.settle_lam, seeds=p.settle_seeds,
                   early_seeds=p.early_seeds, early_d=p.early_d, init_scale=p.init_scale,
-                  a1=p.escape_level, escape_init=p.escape_init, lr_gd=p.escape_lr_gd,
+                  a1=p.escape_level, escape_init=p.escape_init, escape_lam=p.escape_lam, lr_gd=p.escape_lr_gd,
                   lr_specgd=p.escape_lr_specgd,
                   pairs=", ".join(f"{a} × {g}" for a, g in p.escape_pairs))
     data = table.drop(columns=["reason"])
@@ -50,7 +50,7 @@ def _cell_text(row: pd.Series) -> str:
     if math.isfinite(row["threshold"]):
         lines.append(f"λ_c = {row['threshold']:.3g}; meas. ({row['lam_lo']:g}, {row['lam_hi']:g}]")
     if "advantage" in row and np.isfinite(row.get("advantage", np.nan)):
-        lines.append(f"settle GD/Spec {row['advantage']:.2g}")
+        lines.append(f"settle GD/Spec {row['advantage']:.2g} ({row['verdict']})")
     return "\n".join(lines)
 
 
@@ -75,20 +75,24 @@ def _map(p: Params, table: pd.DataFrame):
 
 
 def _threshold(early: pd.DataFrame):
-    pairs = early[["activation", "link", "threshold"]].drop_duplicates()
-    fig, axes = subplots(1, 1, width=6.0, height=3.8)
-    ax = axes[0, 0]
+    """One panel per kind (smooth σ: a large growth; homogeneous σ: a small one at its rate)."""
+    kinds = [k for k in POWER if k in set(early["kind"])]
+    fig, axes = subplots(1, len(kinds), width=4.8, height=3.7)
     colors = matplotlib.colormaps["tab10"]
-    for k, (_, pr) in enumerate(pairs.iterrows()):
-        g = early[(early["activation"] == pr["activation"]) & (early["link"] == pr["link"])]
-        med = g.groupby("lam")["growth"].median()
-        c = colors(k % 10)
-        ax.plot(med.index, med.to_numpy(), "o-", color=c, markersize=3.5,
-                label=f"{short(pr['activation'])} × {short(pr['link'])}")
-        ax.axvline(pr["threshold"], color=c, **THEORY)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    label(ax, "spike strength λ", "GD's b/a growth, early window", log="y")
-    ax.legend(fontsize=8, ncol=2)
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        part = early[early["kind"] == kind]
+        pairs = part[["activation", "link", "threshold"]].drop_duplicates()
+        for k, (_, pr) in enumerate(pairs.iterrows()):
+            g = part[(part["activation"] == pr["activation"]) & (part["link"] == pr["link"])]
+            med = g.groupby("lam")["growth"].median()
+            c = colors(k % 10)
+            ax.plot(med.index, med.to_numpy(), "o-", color=c, markersize=3.5,
+                    label=f"{short(pr['activation'])} × {short(pr['link'])}")
+            ax.axvline(pr["threshold"], color=c, **THEORY)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        label(ax, "spike strength λ", "GD's b/a growth, early window", title=kind,
+              log="y" if kind == "power iteration" else "")
+        ax.legend(fontsize=8)
     return fig
 
 

@@ -69,6 +69,8 @@ def _curves(p: Params, act: str, link: str, name: str, factory) -> pd.DataFrame:
     """Every step's loss per rate and seed at λ = ``settle_lam`` (the atlas' base problem): the
     factor-2 grid, then the √2 neighbours of its best rate (median settle step; the same program)."""
     grid = p.gd_rates if name == "gd" else p.specgd_rates
+    if not learnable(act, link):  # only to show that no rate learns: a few rates suffice
+        grid = grid[::3]
     prob = [_problem(p, act, link, p.settle_lam)]
     frame = _run(p, prob, factory, grid, p.settle_seeds, p.settle_init).frame
     best = _best_rate(frame)
@@ -120,7 +122,7 @@ def _escape(p: Params, act: str, link: str) -> pd.DataFrame:
     the reduced runs of every d have the same shapes as the pair's other runs: one program."""
     rows = []
     for d in p.escape_dims:
-        prob = [_problem(p, act, link, p.settle_lam, d=d)]
+        prob = [_problem(p, act, link, p.escape_lam, d=d)]
         for name, factory in (("gd", sg.gd), ("specgd", sg.specgd)):
             lr = p.escape_lr_gd if name == "gd" else p.escape_lr_specgd
             res = _run(p, prob, factory, [lr], p.escape_seeds, p.escape_init)
