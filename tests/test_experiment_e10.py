@@ -49,6 +49,8 @@ def test_ids_and_mechanisms_declared():
     for kind in ("power iteration", "homogeneous power iteration", "drift", "higher-order saddle",
                  "not learnable", "repelled"):
         assert figures.TEXT(f"mechanism {kind}", reason="r", lam_c=2.0)
+        if kind != "not learnable":
+            assert figures.TEXT(f"why {kind}")
     assert claims.pair_name("erf", "hermite(3)") == "erf-He3"
     assert not measure.learnable("quadratic", "hermite(3)") and measure.learnable("erf", "relu")
 

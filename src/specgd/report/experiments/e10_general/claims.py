@@ -99,7 +99,8 @@ def _advantage(row: pd.Series, words: dict) -> Claim:
     values = {**words, "lo": lo, "hi": hi, "gd_lr": row["gd_lr"], "specgd_lr": row["specgd_lr"],
               "gd_settle": row["gd_settle"], "specgd_settle": row["specgd_settle"],
               "edges": ", ".join(edges) or "none", "verdict": row["verdict"]}
-    return ADVANTAGE(adv, 1.0, decided("90% interval above 1", bool(lo > 1)), values)
+    why = TEXT(f"why {row['kind']}")
+    return ADVANTAGE(adv, 1.0, decided("90% interval above 1", bool(lo > 1)), values, why=why)
 
 
 def _escape_claims(p: Params, escape: pd.DataFrame) -> list[Claim]:

@@ -56,7 +56,7 @@ def _cell_text(row: pd.Series) -> str:
 
 def _map(p: Params, table: pd.DataFrame):
     acts, links = list(p.activations), list(p.links)
-    fig, axes = subplots(1, 1, width=1.9 * len(links) + 1.2, height=1.05 * len(acts) + 0.9)
+    fig, axes = subplots(1, 1, width=max(1.9 * len(links) + 1.2, 4.6), height=1.05 * len(acts) + 0.9)
     ax = axes[0, 0]
     for _, row in table.iterrows():
         i, j = acts.index(row["activation"]), links.index(row["link"])

@@ -49,8 +49,8 @@ class Params(Presets):
     escape_lr_specgd: float = 0.01
     escape_seeds: int = 2
 
-    QUICK = dict(activations=("quadratic", "relu"), links=("square",), settle_seeds=3,
-                 steps=600, escape_pairs=(("quadratic", "square"),), escape_dims=(32, 512),
+    QUICK = dict(activations=("quadratic", "relu"), links=("square",), settle_seeds=2,
+                 steps=400, escape_pairs=(("quadratic", "square"),), escape_dims=(32, 512),
                  escape_lr_gd=0.1)
 
     def pairs(self) -> list[tuple[str, str]]:
