@@ -51,6 +51,8 @@ def _cell_text(row: pd.Series) -> str:
         lines.append(f"λ_c = {row['threshold']:.3g}; meas. ({row['lam_lo']:g}, {row['lam_hi']:g}]")
     if "advantage" in row and np.isfinite(row.get("advantage", np.nan)):
         lines.append(f"settle GD/Spec {row['advantage']:.2g} ({row['verdict']})")
+    elif row["kind"] != "not learnable":
+        lines.append("neither settles in the budget")
     return "\n".join(lines)
 
 
