@@ -49,7 +49,7 @@ def _cell_text(row: pd.Series) -> str:
     lines = [KIND_SHORT.get(row["kind"], row["kind"])]
     if math.isfinite(row["threshold"]):
         lines.append(f"λ_c = {row['threshold']:.3g}; meas. ({row['lam_lo']:g}, {row['lam_hi']:g}]")
-    if "advantage" in row and np.isfinite(row.get("advantage", np.nan)):
+    if "advantage" in row and not np.isnan(row.get("advantage", np.nan)):
         lines.append(f"settle GD/Spec {row['advantage']:.2g} ({row['verdict']})")
     elif row["kind"] != "not learnable":
         lines.append("neither settles in the budget")
