@@ -19,7 +19,7 @@ class Params(Presets):
     # and optimizer serves the early phase, the settle time and the escape against d.
     d: int = 32
     m: int = 8
-    steps: int = 1000
+    steps: int = 600
     # The early phase (amplification and its threshold): a small Gaussian start, fixed rates,
     # b/a over the first early_steps (while in the linear regime), on a λ grid around the
     # thresholds 1 and 2.
