@@ -33,6 +33,9 @@ PLACED = {
     # The one declaration of every run option: a table that needs only the error checkers at
     # import, read by the optimizers (their hyperparameters) as well as by the runner and the CLI.
     "specgd.runner.options": "errors",
+    # The elementwise activations and links with their Gaussian means (errors, JAX and NumPy only):
+    # a problem names its activation and link, and draws its labels through the link.
+    "specgd.model.activations": "data",
 }
 
 # Modules allowed function-level imports without a ``# lazy:`` reason: none. Every import inside a

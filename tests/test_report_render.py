@@ -112,7 +112,7 @@ def test_counts_per_kind_and_verdict(report_dir):
     assert counts["observation"] == {"INFO": 1}
     # P1 (E2.gd-rates FAIL), P2 (E1 alignment PASS), P3 (step bound, alignment PASS), P5 (BREAKS)
     assert counts["paper"] == {"PASS": 2, "FAIL": 2}
-    assert data["papers_not_run"] == ["P4", "P6", "P7"]
+    assert data["papers_not_run"] == ["P4", "P6", "P7", "P8"]
     line = "derived: 3 PASS, 1 FAIL; scope: 2 HOLDS, 2 BREAKS; observation: 1 INFO"
     assert "paper: 2 PASS, 2 FAIL; " + line in (report_dir / "report.md").read_text()
     for claim in data["claims"]:
@@ -219,16 +219,16 @@ def test_papers_not_run_without_their_evidence(tmp_path):
     write_outputs(out, [_e1()], quick=True, log=lambda m: None)
     data = json.loads((out / "claims.json").read_text())
     assert [c["id"] for c in data["claims"] if c["kind"] == "paper"] == ["P1", "P2", "P3"]
-    assert data["papers_not_run"] == ["P4", "P5", "P6", "P7"]
+    assert data["papers_not_run"] == ["P4", "P5", "P6", "P7", "P8"]
     html = (out / "report.html").read_text()
     papers_html = html[html.index("id='papers'"):html.index("id='headline'")]
     assert len(re.findall(r"<tr id='paper-P\d'", papers_html)) == len(papers.STATEMENTS)
-    assert papers_html.count("class='verdict v-NOTRUN'>NOT RUN<") == 4
+    assert papers_html.count("class='verdict v-NOTRUN'>NOT RUN<") == 5
     # links only to the sections this report has: E1's, not E7's (not built)
     assert "href='#e1'" in papers_html and "href='#e7'" not in papers_html
     assert "E7 is not built in this report" in papers_html  # why P6 did not run
     md = (out / "report.md").read_text()
-    assert md.count("⚪ NOT RUN") == 4 and "(#e7)" not in md and "[E1](#e1)" in md
+    assert md.count("⚪ NOT RUN") == 5 and "(#e7)" not in md and "[E1](#e1)" in md
     # no headline record yet: the report says so instead of failing
     assert "Not built yet: the headline figure" in md
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specgd.errors import ConfigError, check_choice, check_integer, check_number, closest
+from specgd.model.activations import parse_activation, parse_link
 
 #: Loss targets, as fractions of the initial excess loss, and the primary one.
 TARGETS = (3e-3, 1e-4)
@@ -205,6 +206,14 @@ def _degrees(v: Any) -> float:
     return check_number(v, ge=0, le=90)
 
 
+def _activation(v: Any) -> str:
+    return parse_activation(v, None).name
+
+
+def _link(v: Any) -> str:
+    return parse_link(v, None).name
+
+
 def _schedule(v: Any) -> str:
     return check_choice(v, ("constant", "linear", "cosine", "wsd"))
 
@@ -226,6 +235,10 @@ SCHEDULE = Axis("schedule", "schedule", ("constant", "linear", "cosine", "wsd"),
                 "learning-rate schedule", check=_schedule)  # constant: unset, as the λ slice
 DIM = Axis("d", "problem.d", (32, 256, 2048, 16384, 131072), (32, 2048), int, "dimension d",
            log=True, check=_count)
+ACTIVATION = Axis("activation", "problem.activation", ("quadratic", "relu", "erf", "abs"),
+                  ("quadratic", "relu"), str, "activation σ", check=_activation)
+LINK = Axis("link", "problem.link", ("square", "hermite(3)", "hermite(4)", "relu", "abs"),
+            ("square", "hermite(3)"), str, "link g", check=_link)
 LAM_PAIR = Axis("lam", "problem.cov.lam", (8.0, 64.0), (8.0, 64.0), float, "spike strength λ",
                 log=True, check=_positive)
 
@@ -261,6 +274,9 @@ SLICES: dict[str, Slice] = {s.name: s for s in (
     Slice("dim", "dimension d × λ (population)", (DIM, LAM_PAIR), {}, None, SPECTRAL),
     Slice("polar", "Muon β = 0: Newton–Schulz (5, 10 steps; Polar Express) vs the exact polar "
           "factor (population)", (LAM_PAIR,), {}, None, POLAR),
+    # activation σ × link g: docs/theory.md#beyond-the-quadratic-network
+    Slice("model", "activation σ × link g (population, λ = 8)", (ACTIVATION, LINK), {}, None,
+          ("gd", "specgd")),
     Slice("lam_n", "λ × n/d (finite)", (LAM_2D, N_OVER_D_2D), {"mode": "finite"}, None, SPECTRAL),
     Slice("lam_batch", "λ × B (online)", (LAM_2D_B, BATCH), {"mode": "online"}, None, SPECTRAL),
 )}
@@ -277,7 +293,8 @@ ALIASES = {"λ": "lam", "lambda": "lam", "λ×n": "lam_n", "λ×B": "lam_batch",
 ANGLE_PAIR = {"gd": 0.01, "specgd": 0.04}
 ANGLE_CANDIDATES = {"gd": (0.01, 0.04, 0.16), "specgd": (0.01, 0.04, 0.16)}
 #: Cell columns of the tables, over every slice.
-CELL_COLUMNS = ("lam", "angle_deg", "n_over_d", "batch", "noise", "m", "spikes", "a", "d")
+CELL_COLUMNS = ("lam", "angle_deg", "n_over_d", "batch", "noise", "m", "spikes", "a", "d",
+                "activation", "link")
 
 
 #: The optimizers of a slice in the quick atlas: those of :data:`SPECTRAL`, or these.

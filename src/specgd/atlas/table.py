@@ -6,6 +6,7 @@ optimizer reached the target and the loss at the budget decided."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ LABELS = {"gd": "GD", "specgd": "SpecGD", "muon_b0.95": "Muon β=0.95", "muon_b0
           "normalized_gd": "normalized GD", "adam": "Adam", "sign_gd": "sign GD",
           "muon_b0_ns10": "Muon β=0 NS10", "muon_b0_pe": "Muon β=0 PE"}
 SHORT = {"lam": "λ", "angle_deg": "φ", "n_over_d": "n/d", "batch": "B", "noise": "σ", "m": "m",
-         "spikes": "k", "a": "a", "d": "d", "schedule": ""}
+         "spikes": "k", "a": "a", "d": "d", "schedule": "", "activation": "σ", "link": "g"}
 WIDTH = 15  # characters per cell column
 MAX_COLUMNS = 8  # cells per line before a table wraps
 
@@ -47,8 +48,16 @@ def primary(adv: pd.DataFrame, measure: str = S.PRIMARY_MEASURE,
 
 
 def _label(cell: dict) -> str:
-    return " ".join(f"{SHORT[c]}={v:g}" if isinstance(v, (int, float, np.number)) else str(v)
+    return " ".join(f"{SHORT[c]}={v:g}" if isinstance(v, (int, float, np.number)) else _short(v)
                     for c, v in cell.items())
+
+
+def _short(value: Any) -> str:
+    """A text cell value that fits a column: ``hermite(3)`` → ``He3``, ``quadratic`` → ``z²``."""
+    text = str(value)
+    if text in ("quadratic", "square"):
+        return "z²"
+    return text.replace("hermite(", "He").replace(")", "")
 
 
 def _block(part: pd.DataFrame, columns: list[str]) -> list[str]:

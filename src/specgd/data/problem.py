@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -16,6 +16,7 @@ from specgd.data.covariance import (
     Isotropic,
 )
 from specgd.errors import ConfigError, check_choice, check_integer, check_number
+from specgd.model.activations import parse_activation, parse_link
 
 TEACHER_NORMS = ("unit", "sigma", "sqrt_d")
 BASES = ("random", "canonical")
@@ -35,6 +36,9 @@ class ProblemArrays:
     ``teacher_norm``); ``teacher_basis`` an orthonormal (r, d) basis of their span. ``teacher`` and
     ``unit_teacher`` are then the first teacher ``w_1`` and its direction. For ``r = 1``,
     ``teachers = teacher[None]`` and ``teacher_basis = unit_teacher[None]``.
+
+    ``activation`` and ``link`` are the canonical names of ``σ`` and ``g``
+    (:mod:`specgd.model.activations`): static fields, so a change of either compiles anew.
     """
 
     cov: CovarianceOperator
@@ -46,6 +50,14 @@ class ProblemArrays:
     noise: jax.Array
     teachers: jax.Array
     teacher_basis: jax.Array
+    activation: str = field(default="quadratic", metadata={"static": True})
+    link: str = field(default="square", metadata={"static": True})
+
+    @property
+    def quadratic(self) -> bool:
+        """Today's model, ``σ = z²`` on ``g = z²``: the closed forms of
+        :mod:`specgd.loss.population` and :mod:`specgd.loss.samples` apply."""
+        return self.activation == "quadratic" and self.link == "square"
 
     @property
     def teacher_rank(self) -> int:
@@ -59,7 +71,9 @@ class ProblemArrays:
 class Problem:
     """Phase retrieval ``y = (w*ᵀx)² + ξ`` with ``x ~ N(0, Σ)``, learned by a width-``m`` network
     ``f_W(x) = Σ_j a_j (w_jᵀx)²`` (default ``a_j = 1/m``); with ``teacher_rank=r`` the multi-index
-    target ``y = xᵀM*x + ξ``, ``M* = (1/r) Σ_k w_k w_kᵀ`` (docs/model.md#rank-r-teachers).
+    target ``y = xᵀM*x + ξ``, ``M* = (1/r) Σ_k w_k w_kᵀ`` (docs/model.md#rank-r-teachers). With
+    ``activation=σ`` and ``link=g`` the network ``Σ_j a_j σ(w_jᵀx)`` on
+    ``y = (1/r) Σ_k g(w_kᵀx) + ξ`` (docs/theory.md#beyond-the-quadratic-network).
 
     Parameters
     ----------
@@ -89,6 +103,11 @@ class Problem:
         first teacher is placed as for ``r = 1`` and the others are orthonormal, orthogonal to it
         and to the spikes: drawn from ``seed`` (``basis='random'``) or the first coordinate axes
         outside span(w_1, spikes) (``basis='canonical'``).
+    activation
+        ``σ``: ``'quadratic'`` (default), ``'relu'``, ``'erf'``, ``'tanh'``, ``'abs'``,
+        ``'linear'`` or ``'hermite(k)'`` (k = 1…4).
+    link
+        ``g``: ``'square'`` (default), ``'relu'``, ``'abs'``, ``'sign'`` or ``'hermite(k)'``.
     """
 
     def __init__(
@@ -103,6 +122,8 @@ class Problem:
         basis: str = "random",
         seed: int = 0,
         teacher_rank: int = 1,
+        activation: Any = "quadratic",
+        link: Any = "square",
     ):
         self.d = check_integer(d, "d (input dimension)", ge=2, integral_float=True)
         self.m = check_integer(m, "m (number of neurons)", ge=1, integral_float=True)
@@ -115,6 +136,8 @@ class Problem:
                 f"cov must be a covariance family such as specgd.Spiked(lam=8.0), got {cov!r}"
             )
         noise = check_number(float(noise), "noise (label-noise std σ)", ge=0)
+        self.activation = parse_activation(activation).name
+        self.link = parse_link(link).name
         teacher_norm = check_choice(teacher_norm, TEACHER_NORMS, "teacher_norm")
         basis = check_choice(basis, BASES, "basis")
         self.seed = check_integer(seed, "seed", ge=0, integral_float=True)
@@ -158,6 +181,8 @@ class Problem:
             noise=jnp.asarray(self.noise),
             teachers=jnp.asarray(factor),
             teacher_basis=jnp.asarray(teacher_basis),
+            activation=self.activation,
+            link=self.link,
         )
 
     def _teacher_array(self, teacher: Any) -> np.ndarray:
@@ -233,18 +258,23 @@ class Problem:
             "basis": self.basis,
             "problem_seed": self.seed,
             "teacher_rank": self.teacher_rank,
+            "activation": self.activation,
+            "link": self.link,
         }
 
     def __repr__(self) -> str:
         cov = self.cov_family.describe()
         hidden = ("family", "matrix", "matrix_sha256")
         cov_s = ", ".join(f"{k}={v}" for k, v in cov.items() if k not in hidden)
-        return f"Problem(d={self.d}, m={self.m}, cov={cov['family']}({cov_s}), noise={self.noise})"
+        model = "" if self.arrays.quadratic else f", activation={self.activation}, link={self.link}"
+        return (f"Problem(d={self.d}, m={self.m}, cov={cov['family']}({cov_s}), "
+                f"noise={self.noise}{model})")
 
 
 def sample_batch(key: jax.Array, pa: ProblemArrays, n: int) -> tuple[jax.Array, jax.Array]:
     """``n`` i.i.d. samples: ``X`` (n, d) with rows ``Σ^{1/2} z`` and labels ``(w*ᵀx)² + σξ``
-    (rank ``r``: ``‖Tx‖² + σξ = (1/r) Σ_k (w_kᵀx)² + σξ``).
+    (rank ``r``: ``‖Tx‖² + σξ = (1/r) Σ_k (w_kᵀx)² + σξ``; a link ``g``:
+    ``(1/r) Σ_k g(w_kᵀx) + σξ``).
 
     Parameters
     ----------
@@ -258,7 +288,13 @@ def sample_batch(key: jax.Array, pa: ProblemArrays, n: int) -> tuple[jax.Array, 
     kz, kn = jax.random.split(key)
     dtype = pa.teacher.dtype
     X = pa.cov.apply_sqrt(jax.random.normal(kz, (n, pa.cov.d), dtype=dtype))
-    clean = (X @ pa.teacher) ** 2 if pa.teacher_rank == 1 else jnp.sum((X @ pa.teachers.T) ** 2, axis=1)
+    if pa.link != "square":  # the rows w_k of T√r (T stores w_k/√r)
+        r = pa.teacher_rank
+        clean = jnp.mean(parse_link(pa.link)(X @ pa.teachers.T * math.sqrt(r)), axis=1)
+    elif pa.teacher_rank == 1:
+        clean = (X @ pa.teacher) ** 2
+    else:
+        clean = jnp.sum((X @ pa.teachers.T) ** 2, axis=1)
     y = clean + pa.noise * jax.random.normal(kn, (n,), dtype=dtype)
     return X, y
 

@@ -9,6 +9,10 @@ Teachers of rank ``r`` (``M* = TᵀT``, ``T`` the (r, d) ``ProblemArrays.teacher
 formulas with ``Δ = M − M*``, ``q`` replaced by ``Q = PTᵀ`` (m×r), ``w*ᵀΣw*`` by ``tr(TΣTᵀ)``,
 ``(w*ᵀΣw*)²`` by ``‖TΣTᵀ‖²_F`` and ``q(Σw*)ᵀ`` by ``Q(TΣ)``: ``O(m²d + mrd)``
 (docs/theory.md#rank-r-teachers). ``r = 1`` keeps the rank-one code, bit for bit.
+
+Any other activation or link (``ProblemArrays.activation``, ``.link``) goes through the exact
+Gram-matrix loss of :mod:`specgd.loss.general` (docs/theory.md#general-population-loss); the
+quadratic network on the square link keeps the closed forms here, bit for bit.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from specgd.data.problem import ProblemArrays
+from specgd.loss import general
 
 
 def _moments(W: jax.Array, pa: ProblemArrays):
@@ -48,6 +53,8 @@ def population_loss(W: jax.Array, pa: ProblemArrays) -> jax.Array:
     pa
         The problem's arrays (``problem.arrays()``).
     """
+    if not pa.quadratic:
+        return _general(general.population_loss, W, pa)
     if pa.teacher_rank > 1:
         return _population_loss_rank(W, pa)
     _, K, q, s_star = _moments(W, pa)
@@ -79,6 +86,8 @@ def population_grad(W: jax.Array, pa: ProblemArrays) -> jax.Array:
     pa
         The problem's arrays (``problem.arrays()``).
     """
+    if not pa.quadratic:
+        return _general(general.population_grad, W, pa)
     if pa.teacher_rank > 1:
         P, K, Q, U = _moments_rank(W, pa)
         a = pa.second_layer
@@ -91,6 +100,12 @@ def population_grad(W: jax.Array, pa: ProblemArrays) -> jax.Array:
     t = jnp.sum(a * jnp.diagonal(K)) - s_star
     inner = 4.0 * ((K * a[None, :]) @ P - jnp.outer(q, sigma_w)) + 2.0 * t * P
     return 2.0 * a[:, None] * inner
+
+
+def _general(fn, W: jax.Array, pa: ProblemArrays) -> jax.Array:
+    """``fn`` (:func:`specgd.loss.general.population_loss` or ``population_grad``) on ``pa``."""
+    W_star, b = general.problem_teachers(pa)
+    return fn(W, W_star, pa.cov, pa.activation, pa.link, pa.second_layer, b, pa.noise)
 
 
 def population_loss_and_grad(W: jax.Array, pa: ProblemArrays):

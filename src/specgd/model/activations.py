@@ -138,12 +138,17 @@ def _hermite_poly(k: int) -> tuple[float, ...]:
     return tuple(float(c) for c in hermite_e.herme2poly([0.0] * k + [1.0]))
 
 
-def _parse(spec: Any, allowed: tuple[str, ...], fixed: dict[str, Activation], name: str) -> Activation:
+def _parse(spec: Any, allowed: tuple[str, ...], fixed: dict[str, Activation],
+           name: str | None) -> Activation:
+    """``spec`` as an :class:`Activation`; ``'heK'`` is short for ``'hermite(K)'`` (no shell
+    quoting on the command line)."""
     if isinstance(spec, Activation):
         return spec
     text = spec.strip().lower().replace(" ", "") if isinstance(spec, str) else None
     if text in fixed:
         return fixed[text]
+    if text is not None and text.startswith("he") and text[2:].isdigit():
+        text = f"hermite({text[2:]})"
     if text is not None and text.startswith("hermite(") and text.endswith(")"):
         digits = text[len("hermite("):-1]
         if digits.isdigit() and int(digits) in HERMITE_DEGREES:
@@ -151,7 +156,7 @@ def _parse(spec: Any, allowed: tuple[str, ...], fixed: dict[str, Activation], na
             return Activation(f"hermite({k})", "poly", _hermite_poly(k))
     ks = ", ".join(str(k) for k in HERMITE_DEGREES)
     shown = ", ".join(repr(a) for a in allowed)
-    raise invalid(f"one of {shown} (k = {ks})", spec, name)
+    raise invalid(f"one of {shown} (k = {ks}; heK for short)", spec, name)
 
 
 _ACTIVATIONS = {
@@ -170,13 +175,13 @@ _LINKS = {
 }
 
 
-def parse_activation(spec: Any, name: str = "activation") -> Activation:
+def parse_activation(spec: Any, name: str | None = "activation") -> Activation:
     """The activation ``σ`` named by ``spec`` (one of :data:`ACTIVATIONS`, or an
     :class:`Activation`); a :class:`~specgd.errors.ConfigError` naming the choices otherwise."""
     return _parse(spec, ACTIVATIONS, _ACTIVATIONS, name)
 
 
-def parse_link(spec: Any, name: str = "link") -> Activation:
+def parse_link(spec: Any, name: str | None = "link") -> Activation:
     """The link ``g`` named by ``spec`` (one of :data:`LINKS`, or an :class:`Activation`)."""
     return _parse(spec, LINKS, _LINKS, name)
 

@@ -122,7 +122,12 @@ class SpectralInit:
     def check(self, problem: Problem) -> None:
         """What can be refused before any sample is drawn: ``δ`` too small for a
         Mondelli–Montanari form, fewer samples than rows to scale, a truncation that keeps no
-        label, the sample estimator's memory, a rank-``r`` teacher without a population form."""
+        label, the sample estimator's memory, a rank-``r`` teacher without a population form, a
+        link other than the square (the preprocessings are derived for phase retrieval)."""
+        if problem.link != "square":
+            raise ConfigError(
+                f"SpectralInit: the spectral estimator and its preprocessings are derived for the "
+                f"square link (phase retrieval), not link = {problem.link!r}; use another init")
         if self.n is None:
             self._check_rank(problem)
             self._check_kept(problem)

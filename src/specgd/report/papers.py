@@ -233,6 +233,26 @@ def _tail(ev: Evidence) -> str | None:
             f"(1/d)Σe^(−16λᵢτ) at τ = {', '.join(taus)}") if rel else None
 
 
+def _beyond(ev: Evidence) -> str | None:
+    """Where GD's early phase is a power iteration (the theory's classification), per pair:
+    whether the picture held; and where SpecGD also settled sooner."""
+    held = [_value(c, "variation") for c in ev.match("E10.picture-*") if c.verdict in GOOD]
+    broke = [_value(c, "variation") for c in ev.match("E10.picture-*") if c.verdict in BAD]
+    if not held and not broke:
+        return None
+    out = (f"beyond the quadratic network, wherever GD's early phase is a power iteration the "
+           f"spike is amplified and SpecGD's b/a at escape stays below GD's for {len(held)} of "
+           f"{len(held) + len(broke)} activation × link pairs")
+    if broke:
+        out += " (not for " + ", ".join(broke) + ")"
+    faster = [c for c in ev.match("E10.advantage-*") if c.verdict in GOOD]
+    total = ev.match("E10.advantage-*")
+    if total:
+        out += (f"; SpecGD settles sooner at the best rates for {len(faster)} of {len(total)} "
+                "learnable pairs (scope map)")
+    return out
+
+
 PAPER_1 = "arXiv 2601.22652, abstract"
 PAPER_2 = "arXiv 2511.18661, abstract"
 
@@ -279,6 +299,12 @@ STATEMENTS: tuple[Statement, ...] = (
         "low-variance directions. From this decomposition, we derive explicit scaling laws for the "
         "mean-squared error",
         PAPER_2, ("E7.slow-exponent", "E7.slow-slope-d", "E7.tail-*"), "E7", sentence(_slow, _tail)),
+    Statement(
+        "P8",
+        "spectral gradient descent (SpecGD) removes this spike amplification effect",
+        PAPER_1 + "; asked beyond its quadratic network (other activations and links)",
+        ("E10.picture-*", "E10.threshold-*"), "E10",
+        sentence(_beyond)),
 )
 
 

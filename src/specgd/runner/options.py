@@ -155,6 +155,19 @@ def _array_or_path(value: Any) -> Any:
     raise invalid("a nested list of numbers or the path of a .npy file", value)
 
 
+def _function(kind: str):
+    """The check of ``activation`` or ``link``: its canonical name (``'hermite(3)'``)."""
+
+    def check(value: Any) -> str:
+        # lazy: the activations import JAX; the option table itself stays pure Python for the CLI
+        from specgd.model import activations
+
+        parse = activations.parse_activation if kind == "activation" else activations.parse_link
+        return parse(value, None).name  # no name in the message: each layer puts its own
+
+    return check
+
+
 def _folder(value: Any) -> str:
     if isinstance(value, Path):
         value = str(value)
@@ -385,6 +398,12 @@ OPTIONS: tuple[Option, ...] = (
     _opt("teacher_rank", "problem",
          "Number r of teachers (1 <= r < d): y = (1/r) Σ_k (w_kᵀx)², orthonormal w_k ⊥ spikes.",
          _integer(ge=1), default=1, cli="int", example=2),
+    _opt("activation", "problem", "Activation σ of the student Σ_j a_j σ(w_jᵀx): quadratic, relu, "
+         "erf, tanh, abs, linear or hermite(k), k = 1…4.", _function("activation"),
+         show_default="quadratic", metavar="NAME", example="relu"),
+    _opt("link", "problem", "Link g of the target y = (1/r) Σ_k g(w_kᵀx) + σξ: square, relu, abs, "
+         "sign or hermite(k), k = 1…4.", _function("link"), show_default="square", metavar="NAME",
+         example="hermite(3)"),
     # --- optimizer ---
     _opt("optimizer", "optimizer", "Optimizer.", key="name", choices=_optimizer_names, required=True,
          cli="choice", selects=True, example="specgd"),

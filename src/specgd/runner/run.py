@@ -228,8 +228,8 @@ def _fuses_polar(optimizer: Any, mode: str, problem: Problem, lrs: bool) -> bool
     """An optimizer whose update may be taken from the factored gradient
     (:func:`specgd.optim.transforms.fuses_polar`: SpecGD, with ``method='auto'``) does so in
     population mode (:func:`specgd.optim.transforms.fused_polar_update`): the same update, one
-    m×m×d product cheaper, with the explicit route as its fallback."""
-    if mode != "population" or not fuses_polar(optimizer):
+    m×m×d product cheaper, with the explicit route as its fallback (the quadratic network only)."""
+    if mode != "population" or not fuses_polar(optimizer) or not problem.arrays.quadratic:
         return False
     lr = optimizer.hparams.get("lr")
     fixed_lr = isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
@@ -264,6 +264,12 @@ def _problem_list(problem: Any) -> list[Problem]:
     for prob in problems:
         if not isinstance(prob, Problem):
             raise ConfigError(f"problem must be a specgd.Problem, got {type(prob).__name__}")
+    for i, prob in enumerate(problems[1:], 1):
+        if (prob.activation, prob.link) != (problems[0].activation, problems[0].link):
+            raise ConfigError(
+                f"problems batched in one run must share the activation and the link; problem {i} "
+                f"has {prob.activation} × {prob.link}, problem 0 {problems[0].activation} × "
+                f"{problems[0].link}")
     shapes = [jax.tree.map(np.shape, prob.arrays) for prob in problems]
     for i, shape in enumerate(shapes[1:], 1):
         if shape != shapes[0]:
@@ -296,12 +302,13 @@ def _gradient_fn(spec: RunSpec, pa: ProblemArrays) -> Callable:
     return online
 
 
-def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int):
+def _single_run_chunk(spec: RunSpec, optimizer: Any, dim: int | None):
     """A function advancing one run through log intervals of the given lengths (steps).
 
-    ``dim`` is the input dimension d (the weights may live in a reduced subspace). With a
-    schedule, each update is multiplied by its factor (:mod:`specgd.runner.schedule`); with
-    targets, each step's excess loss updates the run's tracking state
+    ``dim`` is the input dimension d for m = 1 (the weights may live in a reduced subspace), else
+    ``None``. With a schedule, each update is multiplied by its factor
+    (:mod:`specgd.runner.schedule`); with targets, each step's excess loss updates the run's
+    tracking state
     (:mod:`specgd.runner.tracking`). (Longer than most: its inner functions are the compiled
     step and interval, closing over one run's problem and optimizer.)"""
     factor = schedules.build(spec.schedule, spec.steps, spec.warmup, spec.decay)
@@ -604,6 +611,9 @@ def run(
     # lazy: the result type lives a layer above, in results; the bar only when shown
     from specgd.runner.progress import progress_bar
 
+    # d enters the compiled step only through the m = 1 statistic mse (its 1/d): otherwise
+    # reduced runs of any d have the same shapes and share one program
+    dim = problems[0].d if problems[0].m == 1 else None
     label = optimizer.name if isinstance(optimizer, Optimizer) else "run"
     outs = []
     with progress_bar(spec.steps * len(calls), label, show) as bar:
@@ -614,7 +624,7 @@ def run(
                 # the call's own problems: the same shapes each call
                 stacked_c = jax.tree.map(lambda x, i=pidx_c: x[i], stacked)
                 pidx_c = jnp.arange(len(part), dtype=jnp.int32)
-            outs.append(_call(spec, opt, vectorize, problems[0].d, part, real, W0, keys, data,
+            outs.append(_call(spec, opt, vectorize, dim, part, real, W0, keys, data,
                               lr_arr, pidx_c, stacked_c, padded, len(lengths), chunk, bar))
     # The calls' runs follow one another in run order.
     records = [{k: np.concatenate([o["records"][k] for o in outs]) for k in outs[0]["records"]}]
@@ -642,7 +652,7 @@ def run(
     return result
 
 
-def _call(spec: RunSpec, opt: Any, vectorize: str, dim: int, part: np.ndarray, real: int, W0, keys,
+def _call(spec: RunSpec, opt: Any, vectorize: str, dim: int | None, part: np.ndarray, real: int, W0, keys,
           data, lr_arr, pidx, stacked, padded: np.ndarray, n_logs: int, chunk: int, bar) -> dict:
     """One compiled call: the runs ``part`` (the first ``real`` of them its own, the rest padding)
     through every log interval; their records, final weights, divergence steps and tracking."""
@@ -707,7 +717,7 @@ def _cached(key: tuple, build: Callable[[], Callable]) -> Callable:
     return _CACHE[key]
 
 
-def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str, dim: int) -> Callable:
+def _compiled_advance(spec: RunSpec, optimizer: Any, vectorize: str, dim: int | None) -> Callable:
     """The jitted, batched chunk function, reused across calls with equal settings (so repeated
     runs of one configuration compile once; jit then caches per input shape)."""
     static = (spec.mode, spec.batch_size, spec.moments, spec.track_update, bool(spec.lrs),
@@ -819,7 +829,11 @@ def _config(problems, optimizer, init, spec: RunSpec, vectorize: str,
         "backend": jax.default_backend(),
         "conventions": {
             "loss": "E[(f_W(x) - y)^2], no 1/2 prefactor",
-            "student": "f_W(x) = sum_j a_j (w_j^T x)^2, M = W^T diag(a) W",
+            "student": "f_W(x) = sum_j a_j (w_j^T x)^2, M = W^T diag(a) W"
+            if problem.activation == "quadratic"
+            else f"f_W(x) = sum_j a_j sigma(w_j^T x), sigma = {problem.activation}",
+            **({} if problem.link == "square" else
+               {"target": f"y = (1/r) sum_k g(w_k^T x) + noise, g = {problem.link}"}),
             "second_layer": problem.second_layer_spec,
             "teacher_norm": problem.teacher_norm,
             "init_variance": "scale^2/d per entry" if isinstance(init, GaussianInit) else None,

@@ -117,6 +117,8 @@ def restrict(pa: ProblemArrays, B: np.ndarray) -> ProblemArrays:
         noise=pa.noise,
         teachers=pa.teachers @ B.T,
         teacher_basis=pa.teacher_basis @ B.T,
+        activation=pa.activation,
+        link=pa.link,
     )
 
 

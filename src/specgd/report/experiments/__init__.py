@@ -23,6 +23,7 @@ _MODULES = {
     "E7": "e7_powerlaw",
     "E8": "e8_atlas",
     "E9": "e9_practice",
+    "E10": "e10_general",
 }
 
 EXPERIMENTS: dict[str, ModuleType] = {key: import_module(f"{__name__}.{name}")
