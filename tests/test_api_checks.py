@@ -251,7 +251,7 @@ def test_the_run_command_is_built_on_demand():
     assert result.exit_code == 0
     assert "--optimizer" in result.stdout and "--force" in result.stdout
     listing = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
-    assert "run" in listing.stdout and "Train a width-m quadratic network" in listing.stdout
+    assert "run" in listing.stdout and "Train a width-m two-layer network" in listing.stdout
 
 
 def test_importing_specgd_still_enables_float64():

@@ -258,7 +258,8 @@ def _parameter(opt: Option) -> inspect.Parameter:
 # --- specgd run -------------------------------------------------------------------------------
 
 RUN_HELP = (
-    "Train a width-m quadratic network on phase retrieval and save its statistics.\n\n"
+    "Train a width-m two-layer network (quadratic by default; --activation, --link for others) on "
+    "phase retrieval and save its statistics.\n\n"
     "The run is described by a TOML file (--config), by flags, or by both: a flag given on the command "
     "line overrides the file's value (changing --cov, --optimizer or --init replaces that whole section "
     "of the file; --lr replaces the file's lrs and --lrs its lr). Without a file, --d, --m, --optimizer, "
