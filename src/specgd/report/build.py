@@ -169,8 +169,9 @@ def _build_one(out: Path, experiment: Any, p: Any, ctx: Context, quick: bool) ->
     t0 = time.perf_counter()
     if not experiment.cached:
         result = experiment.run(p, ctx)
-        result.key = experiment.key  # recorded under the key it is registered by (a plug-in may
-        result.seconds = time.perf_counter() - t0  # wrap a suite experiment's code)
+        # recorded under the key it is registered by (a plug-in may wrap a suite experiment's code)
+        result.key = experiment.key
+        result.seconds = time.perf_counter() - t0
         save_output(out, result, quick)
         return result
     measured = experiment.measure(p, ctx)
