@@ -8,25 +8,27 @@ claims and figures from those frames; ``text.md``: the words) whose ``__init__``
 registers the suite, in the order below; ``EXPERIMENTS`` maps each key to its module.
 """
 
-from importlib import import_module
 from types import ModuleType
 
 from specgd.report.experiment import register_experiment
+from specgd.report.experiments import (
+    e1_dynamics,
+    e2_threshold,
+    e3_escape,
+    e4_contraction,
+    e5_stability,
+    e6_robustness,
+    e7_powerlaw,
+    e8_atlas,
+    e9_practice,
+    e10_general,
+)
 
-_MODULES = {
-    "E1": "e1_dynamics",
-    "E2": "e2_threshold",
-    "E3": "e3_escape",
-    "E4": "e4_contraction",
-    "E5": "e5_stability",
-    "E6": "e6_robustness",
-    "E7": "e7_powerlaw",
-    "E8": "e8_atlas",
-    "E9": "e9_practice",
-    "E10": "e10_general",
+#: Each experiment's module, by its key (``"E1"``), in the suite's order.
+EXPERIMENTS: dict[str, ModuleType] = {
+    module.EXPERIMENT.key: module
+    for module in (e1_dynamics, e2_threshold, e3_escape, e4_contraction, e5_stability,
+                   e6_robustness, e7_powerlaw, e8_atlas, e9_practice, e10_general)
 }
-
-EXPERIMENTS: dict[str, ModuleType] = {key: import_module(f"{__name__}.{name}")
-                                      for key, name in _MODULES.items()}
 for _module in EXPERIMENTS.values():
     register_experiment(_module.EXPERIMENT)
