@@ -82,7 +82,7 @@ class AngleRun:
 def _polar2(X: np.ndarray, extra: np.ndarray, rank_rtol: float = 1e-10) -> np.ndarray:
     """Polar factor of a batch of 2×2 matrices ``X`` (N, 2, 2) in closed form. Singular values below
     ``rank_rtol`` times the largest of ``X``'s and ``|extra|`` (the bulk's, which belongs to the
-    same gradient) count as zero, as in :func:`specgd.optim.transforms.polar`."""
+    same gradient) count as zero, as in :func:`specgd.optim.polar.polar`."""
     F2 = np.einsum("nij,nij->n", X, X)
     det = X[:, 0, 0] * X[:, 1, 1] - X[:, 0, 1] * X[:, 1, 0]
     p = np.sqrt(F2 + 2 * np.abs(det))  # σ1 + σ2
