@@ -114,6 +114,7 @@ class OptimizerEntry:
 _REGISTRY: dict[str, OptimizerEntry] = {}
 
 
+# long: its docstring documents every parameter (numpy style, for the API pages); the body is short
 def register_optimizer(
     name: str,
     factory: Callable[..., Any] | None = None,

@@ -78,6 +78,7 @@ class SweepReport:
         return f"{self.total} runs: {', '.join(parts)}, in {self.seconds:.1f} s{rate}"
 
 
+# long: twelve parameters and their documentation; the work itself is in _Sweep
 def sweep(
     grid: Grid | dict[str, Any] | str | Path,
     out: str | Path,
