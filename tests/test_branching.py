@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from specgd.optim import branching
-from specgd.optim.transforms import polar
+from specgd.optim.polar import polar
 
 jax.config.update("jax_enable_x64", True)
 

@@ -82,7 +82,7 @@ def _parameter_rows(section: str) -> dict[str, str]:
                                          "seeds": "Sequence[int] | int", "force": "bool"}),
     ("data", "specgd.data.problem.Problem", {"d": "int", "noise": "float", "teacher_rank": "int"}),
     ("optim", "specgd.optim.transforms.specgd", {"lr": "float", "method": "str"}),
-    ("results", "specgd.results.store.query", {"sql": "str"}),
+    ("results", "specgd.results.sql.query", {"sql": "str"}),
 ])
 def test_key_api_objects_have_typed_parameter_tables(site, page, anchor, expected):
     section = _section((site / "api" / page / "index.html").read_text(), anchor)

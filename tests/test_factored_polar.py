@@ -8,7 +8,7 @@ import scipy.linalg
 
 import specgd as sg
 from specgd.loss.population import population_grad_factors
-from specgd.optim.transforms import GRAM_MAX_CONDITION, polar_from_factors
+from specgd.optim.polar import GRAM_MAX_CONDITION, polar_from_factors
 
 PROBLEMS = {
     "spiked": lambda: sg.Problem(40, 5, sg.Spiked(lam=6.0)),
@@ -102,7 +102,7 @@ def test_specgd_runs_take_the_factored_route_and_match_the_svd_loop():
 
 @pytest.mark.parametrize("m", [8, 50, 200])
 def test_the_cholesky_screen_passes_every_gram_the_eigensolve_would_trust(m):
-    from specgd.optim.transforms import _cholesky_screen
+    from specgd.optim.polar import _cholesky_screen
 
     rng = np.random.default_rng(m)
     V, _ = np.linalg.qr(rng.standard_normal((m, m)))
@@ -121,7 +121,7 @@ def test_the_cholesky_screen_passes_every_gram_the_eigensolve_would_trust(m):
 def test_the_screen_changes_no_route_and_no_number():
     """polar_from_factors equals, bit for bit, the eigensolve-only decision (trusted or not)."""
     from specgd.optim import branching
-    from specgd.optim.transforms import max_conditions, polar
+    from specgd.optim.polar import max_conditions, polar
 
     def eigh_only(f):
         gram, scale = f.gram()

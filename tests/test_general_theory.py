@@ -19,7 +19,7 @@ import pytest
 import specgd as sg
 from specgd.data.covariance import Dense
 from specgd.loss import general as gen
-from specgd.optim.transforms import polar
+from specgd.optim.polar import polar
 from specgd.theory import general as th
 from specgd.theory.predictions import spike_threshold as quadratic_threshold
 

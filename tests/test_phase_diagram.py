@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from specgd.cli.main import app
 from specgd.errors import ConfigError
-from specgd.results.store import ResultsStore, config_hash
+from specgd.results.runfile import config_hash
+from specgd.results.store import ResultsStore
 from specgd.sweeps.phase import phase_diagram
 
 STEPS = 200

@@ -10,7 +10,8 @@ from specgd.cli.main import app
 from specgd.errors import ConfigError
 from specgd.results.plot import Series, labels, read_series
 from specgd.results.result import RunResult
-from specgd.results.store import ResultsStore, config_hash
+from specgd.results.runfile import config_hash
+from specgd.results.store import ResultsStore
 
 PROBLEM = {"d": 6, "m": 2, "cov": {"family": "spiked", "lam": 4.0}, "noise": 0.0}
 MUON = {"name": "muon", "lr": 0.05, "beta": 0.95, "nesterov": True}

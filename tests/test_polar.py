@@ -6,7 +6,7 @@ import pytest
 import scipy.linalg
 
 import specgd as sg
-from specgd.optim.transforms import CHOLQR_MAX_CONDITION, GRAM_MAX_CONDITION
+from specgd.optim.polar import CHOLQR_MAX_CONDITION, GRAM_MAX_CONDITION
 
 
 def _with_spectrum(rng, m, d, s):
@@ -96,7 +96,7 @@ def test_specgd_method_option_and_validation():
 
 @pytest.mark.parametrize("kappa", [3.0, 30.0, 300.0, 3e3])
 def test_float32_routes_stay_as_accurate_as_the_float32_svd(kappa):
-    from specgd.optim.transforms import max_conditions
+    from specgd.optim.polar import max_conditions
 
     gram_kappa, cholqr_kappa = max_conditions(jnp.float32)
     assert gram_kappa < GRAM_MAX_CONDITION and cholqr_kappa < CHOLQR_MAX_CONDITION

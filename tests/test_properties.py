@@ -338,7 +338,8 @@ SQL_WRAPS = ["{s}", "EXPLAIN {s}", "EXPLAIN ANALYZE {s}", "SELECT 1; {s}", "{s};
 def sql_store(tmp_path_factory):
     import pandas as pd
 
-    from specgd.results.store import ResultsStore, config_hash
+    from specgd.results.runfile import config_hash
+    from specgd.results.store import ResultsStore
 
     root = tmp_path_factory.mktemp("o'sql") / "store"
     store = ResultsStore(root)
@@ -362,7 +363,7 @@ def test_generated_sql_never_changes_a_byte_of_the_store(sql_store, write, selec
     """Statements built from writing verbs, SELECTs, targets inside and outside the store (whose
     path holds an apostrophe) and wrappers: each is refused (ConfigError) or answers, and no file
     in or beside the store changes or appears."""
-    from specgd.results.store import query
+    from specgd.results.sql import query
 
     run = sorted((sql_store / "runs").glob("*.parquet"))[0].stem
     path = str(sql_store / target.format(run=run)).replace("'", "''")

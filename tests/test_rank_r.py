@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import specgd as sg
 from specgd.cli.main import app
 from specgd.loss.population import _population_loss_rank, population_grad_factors
-from specgd.optim.transforms import polar, polar_from_factors
+from specgd.optim.polar import polar, polar_from_factors
 from specgd.runner.metrics import _summary_rank, metric_names, summary
 from specgd.theory.manifold import ManifoldModel
 from specgd.theory.predictions import (

@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 import pytest
 import tomli_w
 
-from specgd.results.store import INDEX, CorruptRunWarning, ResultsStore, query
+from specgd.results.sql import query
+from specgd.results.store import INDEX, CorruptRunWarning, ResultsStore
 from specgd.sweeps import Grid, plan, sweep
 
 # 8 tiny runs (2 λ × 2 learning rates × 2 seeds); lr = 0.5 diverges within 20 steps.
@@ -111,7 +112,7 @@ import json, os, sys
 from dataclasses import asdict
 from specgd.sweeps import sweep
 from specgd.sweeps.cluster import execute_batch
-from specgd.results.store import config_hash
+from specgd.results.runfile import config_hash
 
 LOG = sys.argv[3]
 

@@ -12,7 +12,9 @@ import pytest
 
 import specgd as sg
 from specgd.results.io import atomic_write, write_json
-from specgd.results.store import INDEX, CorruptRunWarning, ResultsStore, config_hash, load, query
+from specgd.results.runfile import config_hash
+from specgd.results.sql import query
+from specgd.results.store import INDEX, CorruptRunWarning, ResultsStore, load
 
 
 def _store(tmp_path, n=3) -> ResultsStore:

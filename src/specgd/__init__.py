@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
         SpectralInit,
     )
     from specgd.optim.muon import muon, newton_schulz
+    from specgd.optim.polar import polar
     from specgd.optim.registry import Capabilities, register_optimizer
     from specgd.optim.transforms import (
         Optimizer,
@@ -52,7 +53,6 @@ if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
         from_rule,
         gd,
         normalized_gd,
-        polar,
         sign_gd,
         specgd,
     )
@@ -72,8 +72,9 @@ _LAZY: dict[str, str] = {
                     "specgd.model.init"),
     **dict.fromkeys(("muon", "newton_schulz"), "specgd.optim.muon"),
     **dict.fromkeys(("Capabilities", "register_optimizer"), "specgd.optim.registry"),
-    **dict.fromkeys(("Optimizer", "adam", "from_rule", "gd", "normalized_gd", "polar", "sign_gd",
-                     "specgd"), "specgd.optim.transforms"),
+    "polar": "specgd.optim.polar",
+    **dict.fromkeys(("Optimizer", "adam", "from_rule", "gd", "normalized_gd", "sign_gd", "specgd"),
+                    "specgd.optim.transforms"),
     "whitened_gd": "specgd.optim.whitening",
     **dict.fromkeys(("RunResult", "load_run"), "specgd.results.result"),
     "rerun": "specgd.config",

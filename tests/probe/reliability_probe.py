@@ -476,7 +476,8 @@ def _fabricated_store(rates: dict[str, list[float]]) -> Path:
     """gd and specgd runs with made-up curves (see the probe docstring of case 4)."""
     import pandas as pd
 
-    from specgd.results.store import ResultsStore, config_hash
+    from specgd.results.runfile import config_hash
+    from specgd.results.store import ResultsStore
 
     root = ROOT / f"phase-{time.monotonic_ns()}"
     st = ResultsStore(root)
@@ -601,7 +602,8 @@ def swapped_run_file_is_recomputed_by_the_sweep():
 def misnamed_run_file_is_not_counted():
     import warnings
 
-    from specgd.results.store import ResultsStore, query
+    from specgd.results.sql import query
+    from specgd.results.store import ResultsStore
     s = store()
     files = sorted((s / "runs").glob("*.parquet"))
     shutil.copyfile(files[0], s / "runs" / ("0" * 20 + ".parquet"))

@@ -1,7 +1,7 @@
 """Running the atlas' runs: tasks of one compiled program on Dask workers, one measures file per task.
 
 A run is a resolved run config with one seed, known by its hash
-(:func:`specgd.results.store.config_hash`). Runs that share a compiled program (everything but
+(:func:`specgd.results.runfile.config_hash`). Runs that share a compiled program (everything but
 seed, learning rate and the problem's values) form tasks of a few seconds each; a worker computes
 a task problem by problem, all of a problem's rates and seeds in one :func:`specgd.run` call of
 fixed-size compiled calls (``runs_per_call`` = the seeds), and returns one row of measures per run

@@ -23,7 +23,7 @@ from specgd.atlas import search
 from specgd.atlas import slices as S
 from specgd.atlas.execute import Run, cost, program
 from specgd.errors import ConfigError, check_integer, check_number, closest
-from specgd.results.store import config_hash
+from specgd.results.runfile import config_hash
 from specgd.sweeps.grid import apply_overrides
 
 

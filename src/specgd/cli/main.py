@@ -594,7 +594,7 @@ def results_command(
 ) -> None:
     """Query a results store in place (nothing is loaded beyond the query's answer)."""
     # lazy: the store alone (pandas, pyarrow, DuckDB), not specgd.sweeps and its sweep engine.
-    from specgd.results.store import query
+    from specgd.results.sql import query
 
     sql = sql or "SELECT optimizer, count(*) AS runs FROM idx GROUP BY optimizer ORDER BY optimizer"
     try:

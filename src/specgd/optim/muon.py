@@ -10,6 +10,8 @@ fixed quintic. Newton–Schulz is *not* the exact polar factor: its singular val
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -80,6 +82,7 @@ def _is_nested(x: Any) -> bool:
         return False
 
 
+# long: its docstring documents every parameter (numpy style, for the API pages); the body is short
 def newton_schulz(
     G: jax.Array,
     coeffs: tuple[tuple[float, float, float], ...] = (KELLER_COEFFS,) * 5,
@@ -124,16 +127,7 @@ def newton_schulz(
     """
     work = jnp.dtype(dtype) if dtype is not None else jnp.dtype(G.dtype)
     acc = jnp.promote_types(work, jnp.float32)  # float32, or float64 when that is the dtype
-    if jnp.finfo(work).bits < jnp.finfo(acc).bits:
-        info = jnp.finfo(work)
-
-        def rnd(x):
-            return jax.lax.reduce_precision(x, exponent_bits=info.nexp, mantissa_bits=info.nmant)
-    else:
-
-        def rnd(x):
-            return x
-
+    rnd = _rounding(work, acc)
     fused = eps_mode != "add"
     X = rnd(G.astype(work).astype(acc))
     tall = G.shape[-2] > G.shape[-1]
@@ -158,6 +152,15 @@ def newton_schulz(
     if tall:
         X = X.T
     return X.astype(G.dtype)
+
+
+def _rounding(work: Any, acc: Any) -> Callable[[jax.Array], jax.Array]:
+    """Rounding to the working dtype ``work`` of values carried in ``acc`` (``lax.reduce_precision``,
+    kept under ``jit``); the identity when ``work`` is as precise as ``acc``."""
+    if jnp.finfo(work).bits < jnp.finfo(acc).bits:
+        info = jnp.finfo(work)
+        return partial(jax.lax.reduce_precision, exponent_bits=info.nexp, mantissa_bits=info.nmant)
+    return lambda x: x
 
 
 def _newton_schulz_gram(X: jax.Array, coeffs: tuple[tuple[float, float, float], ...]) -> jax.Array:
@@ -212,6 +215,7 @@ def _capabilities(hparams: dict[str, Any]) -> Capabilities:
     return Capabilities(equivariant=False, spectral=True, note=note)
 
 
+# long: its docstring documents every parameter (numpy style, for the API pages); the body is short
 @register_optimizer("muon", equivariant=True, spectral=True, refine=_capabilities)
 def muon(
     lr: float = 0.02,
@@ -273,6 +277,30 @@ def muon(
     norm_factor = 1.01 if isinstance(ns_coeffs, str) and ns_coeffs == "polar_express" else 1.0
     dtype = None if ns_dtype is None else jnp.dtype(ns_dtype)
 
+    def one(u, p):
+        ortho = newton_schulz(u, schedule, eps, eps_mode, norm_factor, dtype)
+        step = -lr * shape_scale(u.shape, shape_scaling) * ortho
+        if weight_decay:
+            if p is None:
+                raise ValueError("muon with weight_decay needs params in update()")
+            step = step - lr * weight_decay * p
+        return step
+
+    hparams = dict(
+        lr=lr, beta=beta, nesterov=nesterov, ns_steps=ns_steps,
+        ns_coeffs=ns_coeffs if isinstance(ns_coeffs, str) else [list(t) for t in schedule],
+        eps=eps, eps_mode=eps_mode, shape_scaling=shape_scaling, weight_decay=weight_decay,
+        ns_dtype=ns_dtype, preset=preset,
+    )
+    return named(_momentum_then(one, beta, nesterov), "muon", _muon_factory, **hparams)
+
+
+def _momentum_then(step: Callable[[jax.Array, Any], jax.Array], beta: float, nesterov: bool
+                   ) -> optax.GradientTransformation:
+    """Muon's momentum ``B ← βB + (1−β)G`` (the lerp form of both references), then
+    ``step(direction, param)`` on each matrix, the direction being ``G + β(B − G)`` (Nesterov) or
+    ``B``; ``param`` is None when ``update`` is given no params."""
+
     def init_fn(params):
         return MuonState(jax.tree.map(jnp.zeros_like, params))
 
@@ -282,30 +310,13 @@ def muon(
             direction = jax.tree.map(lambda g, b: _lerp(g, b, beta), updates, momentum)
         else:
             direction = momentum
-
-        def one(u, p):
-            ortho = newton_schulz(u, schedule, eps, eps_mode, norm_factor, dtype)
-            step = -lr * shape_scale(u.shape, shape_scaling) * ortho
-            if weight_decay:
-                if p is None:
-                    raise ValueError("muon with weight_decay needs params in update()")
-                step = step - lr * weight_decay * p
-            return step
-
         if params is None:
-            steps = jax.tree.map(lambda u: one(u, None), direction)
+            steps = jax.tree.map(lambda u: step(u, None), direction)
         else:
-            steps = jax.tree.map(one, direction, params)
+            steps = jax.tree.map(step, direction, params)
         return steps, MuonState(momentum)
 
-    hparams = dict(
-        lr=lr, beta=beta, nesterov=nesterov, ns_steps=ns_steps,
-        ns_coeffs=ns_coeffs if isinstance(ns_coeffs, str) else [list(t) for t in schedule],
-        eps=eps, eps_mode=eps_mode, shape_scaling=shape_scaling, weight_decay=weight_decay,
-        ns_dtype=ns_dtype, preset=preset,
-    )
-    factory = _muon_factory
-    return named(optax.GradientTransformation(init_fn, update_fn), "muon", factory, **hparams)
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def _muon_factory(**kw: Any) -> Optimizer:

@@ -20,7 +20,7 @@ built-in ones:
   (:mod:`specgd.runner.subspace`).
 - ``fused_polar``: the update is ``−lr · polar(∇L)`` with SpecGD's hyperparameters (``lr``,
   ``rank_rtol``, ``method``; the defaults where absent), so population runs may take the polar
-  factor from the factored gradient (:func:`specgd.optim.transforms.polar_from_factors`).
+  factor from the factored gradient (:func:`specgd.optim.polar.polar_from_factors`).
 - ``spectral``: the update's singular values are of interest, so runs record their range by
   default (``track_update``).
 - ``needs_problem``: the update depends on the problem (whitened GD's ``Σ⁻¹``), which a
@@ -114,6 +114,7 @@ class OptimizerEntry:
 _REGISTRY: dict[str, OptimizerEntry] = {}
 
 
+# long: its docstring documents every parameter (numpy style, for the API pages); the body is short
 def register_optimizer(
     name: str,
     factory: Callable[..., Any] | None = None,

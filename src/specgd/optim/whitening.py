@@ -174,6 +174,8 @@ def whitening_cost(hparams: dict[str, Any], problem: Any, problems: int):
 WHITEN = ("known", "estimated")
 
 
+# long: the docstring documents every parameter, and the checks of a Σ̂ (estimated or given) come
+# first, before anything is drawn
 @register_optimizer("whitened_gd", binds="cov", cost=whitening_cost)
 def whitened_gd(lr: float = 0.02, cov: Any = None, ridge: float = 0.0, whiten: str = "known",
                 whiten_n: int | None = None, whiten_seed: int | None = 0) -> Optimizer:

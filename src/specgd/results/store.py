@@ -22,30 +22,16 @@ file) is found by its Parquet footer and those records, reported by name and mov
 that cannot be written (read-only) is still read: a bad file is then skipped in place and the
 index rebuilt in memory.
 
-Claims keep two sweeps into one store from computing a run twice. Before it submits any work, a
-sweep claims each run it is about to compute: it creates ``claims/<hash>.json`` with
-``O_CREAT | O_EXCL`` (holding the lock, so that checking a claim and taking it over are one step)
-and removes it once the run file (or its error record) is written. A run claimed by another sweep
-is left to it. A claim is stale, and may be taken over, when its process is gone (same host, pid
-not alive or reused) or when it has not been refreshed for ``timeout`` seconds (a live sweep
-touches its claims every minute or so; this is the only test across hosts). Taking a claim
-over also deletes the dead writer's temporaries of that run. Only the process that submits the
-work takes claims, so Dask workers never touch the store.
+Claims (:mod:`specgd.results.claims`) keep two sweeps into one store from computing a run
+twice; SQL runs on a store in place (:func:`specgd.results.sql.query`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
-import os
-import socket
-import threading
 import time
-import uuid
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -55,23 +41,15 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from specgd.errors import ConfigError
+from specgd.results.claims import CLAIM_TIMEOUT, Claims
 from specgd.results.io import atomic_write, write_json
-from specgd.results.result import versions
+from specgd.results.runfile import checked_schema, read_record, run_table, unify
 
-RUNS, ERRORS, CORRUPT, INDEX, CLAIMS = "runs", "errors", "corrupt", "index.parquet", "claims"
-#: Seconds after which a claim nobody refreshed is stale, whatever its host.
-CLAIM_TIMEOUT = 1800.0
+RUNS, ERRORS, CORRUPT, INDEX = "runs", "errors", "corrupt", "index.parquet"
 
 
 class CorruptRunWarning(UserWarning):
     """A stored run file could not be read; it was moved aside and will be recomputed."""
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """A stable content hash of a fully resolved run config (canonical JSON, sorted keys)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 class ResultsStore:
@@ -121,7 +99,7 @@ class ResultsStore:
                 bad.append(path.stem)
                 continue
             try:
-                self._schemas[path.stem] = _checked_schema(path)
+                self._schemas[path.stem] = checked_schema(path)
             except Exception as err:  # noqa: BLE001 - any unreadable file is set aside
                 self._set_aside(path, stamp, err)
                 bad.append(path.stem)
@@ -165,14 +143,11 @@ class ResultsStore:
     def write_run(self, key: str, config: dict[str, Any], frame: pd.DataFrame) -> None:
         """Store one run's table; its config rides along as Parquet metadata and columns.
 
-        ``config`` holds the run's ``config`` (whose :func:`config_hash` is ``key``) and its
-        ``params``; the file also records its own hash and the package versions, and
-        :meth:`verify` checks the hash against the file name on read."""
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        meta = dict(table.schema.metadata or {})
-        record = {**config, "hash": key, "versions": config.get("versions") or versions()}
-        meta[b"specgd.config"] = json.dumps(record, sort_keys=True, default=str).encode()
-        table = table.replace_schema_metadata(meta)
+        ``config`` holds the run's ``config`` (whose
+        :func:`~specgd.results.runfile.config_hash` is ``key``) and its ``params``; the file also
+        records its own hash and the package versions (:func:`~specgd.results.runfile.run_table`),
+        and :meth:`verify` checks the hash against the file name on read."""
+        table = run_table(key, config, frame)
         atomic_write(self.run_path(key), lambda p: pq.write_table(table, p))
         (self.root / ERRORS / f"{key}.json").unlink(missing_ok=True)
 
@@ -199,15 +174,14 @@ class ResultsStore:
                 tmp.unlink(missing_ok=True)
 
     def claims(self, timeout: float = CLAIM_TIMEOUT) -> Claims:
-        """This process's claims on runs of the store (see the module docstring)."""
+        """This process's claims on runs of the store (:mod:`specgd.results.claims`)."""
         return Claims(self, timeout)
 
     def write_error(self, key: str, config: dict[str, Any], error: str) -> None:
         write_json(self.root / ERRORS / f"{key}.json", {"config": config, "error": error})
 
     def run_config(self, key: str) -> dict[str, Any]:
-        meta = pq.read_schema(self.run_path(key)).metadata or {}
-        return json.loads(meta[b"specgd.config"])
+        return read_record(self.run_path(key))
 
     def write_index(self, rows: Iterable[dict[str, Any]] | None = None) -> pd.DataFrame:
         """Rewrite ``index.parquet``: one row per stored run (hash, parameters, outcome)."""
@@ -256,7 +230,7 @@ class ResultsStore:
         keys = sorted(self.done() if keys is None else keys)
         paths = [str(self.run_path(k)) for k in keys]
         schemas = [self._schemas.get(k) or pq.read_schema(self.run_path(k)) for k in keys]
-        schema = _unify([*schemas, pa.schema([("filename", pa.string())])])
+        schema = unify([*schemas, pa.schema([("filename", pa.string())])])
         return ds.FileSystemDataset.from_paths(
             paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=pafs.LocalFileSystem(),
             partitions=[ds.field("filename") == p for p in paths])
@@ -281,153 +255,6 @@ class ResultsStore:
             return pd.DataFrame()
         frames = [pd.read_parquet(self.run_path(k), columns=columns).assign(run=k) for k in keys]
         return pd.concat(frames, ignore_index=True)
-
-
-class Claims:
-    """One sweep's claims on runs of a store: taken before the runs are submitted, dropped once
-    each is stored. Thread-safe; :meth:`refresh` may run in a heartbeat thread."""
-
-    def __init__(self, store: ResultsStore, timeout: float = CLAIM_TIMEOUT):
-        self.store = store
-        self.dir = store.root / CLAIMS
-        self.timeout = timeout
-        self.host = socket.gethostname()
-        self.token = uuid.uuid4().hex
-        self.held: set[str] = set()
-        self._mutex = threading.Lock()
-
-    def path(self, key: str) -> Path:
-        return self.dir / f"{key}.json"
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the store's claim lock (released by closing, also when the process dies)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-    def acquire(self, keys: Iterable[str], since: float | None = None
-                ) -> tuple[list[str], list[str], list[str]]:
-        """Claim every run of ``keys`` that is neither finished nor claimed by a live sweep.
-
-        Returns ``(mine, finished, others)``: the runs now claimed by this object, the runs
-        already finished (stored, or failed at or after ``since``: see
-        :meth:`ResultsStore.is_finished`), and the runs that another live sweep holds."""
-        mine, finished, others = [], [], []
-        me = {"pid": os.getpid(), "host": self.host, "start": _process_start(os.getpid()),
-              "token": self.token}
-        with self.locked():
-            for key in keys:
-                if self.store.is_finished(key, since):
-                    finished.append(key)
-                elif self._take(key, {**me, "time": time.time()}):
-                    mine.append(key)
-                else:
-                    others.append(key)
-            self.store.remove_temporaries(mine)
-        return mine, finished, others
-
-    def _take(self, key: str, me: dict[str, Any]) -> bool:
-        path = self.path(key)
-        with self._mutex:
-            self.held.add(key)  # before the file exists, so that release() finds it if interrupted
-        for _ in range(3):
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                holder = self.holder(key)
-                if holder is not None and holder.get("token") == self.token:
-                    return True
-                if not self.is_stale(key, holder):
-                    with self._mutex:
-                        self.held.discard(key)
-                    return False
-                path.unlink(missing_ok=True)  # stale: taken over (under the lock, one taker)
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(json.dumps(me))
-            return True
-        raise OSError(f"could not claim run {key} in {self.dir}")
-
-    def holder(self, key: str) -> dict[str, Any] | None:
-        """The claim's content, or None when it is missing or unreadable."""
-        try:
-            return json.loads(self.path(key).read_text())
-        except (OSError, ValueError):
-            return None
-
-    def is_stale(self, key: str, holder: dict[str, Any] | None) -> bool:
-        """Whether the claim may be taken over: unreadable (its writer died while writing it, as
-        claims are written under the lock), not refreshed for ``timeout`` seconds, or held by a
-        process of this host that is gone."""
-        try:
-            age = time.time() - self.path(key).stat().st_mtime
-        except FileNotFoundError:
-            return True
-        if not isinstance(holder, dict) or age > self.timeout:
-            return True
-        if holder.get("host") == self.host:
-            return not _alive(holder.get("pid"), holder.get("start"))
-        return False
-
-    def release(self, keys: Iterable[str]) -> None:
-        """Drop this object's claims on ``keys`` (claims taken over by others are left alone)."""
-        keys = list(keys)
-        if not keys:
-            return
-        with self.locked():
-            for key in keys:
-                holder = self.holder(key)
-                if holder is None or holder.get("token") == self.token:
-                    self.path(key).unlink(missing_ok=True)
-                with self._mutex:
-                    self.held.discard(key)
-
-    def release_all(self) -> None:
-        with self._mutex:
-            keys = list(self.held)
-        self.release(keys)
-
-    def refresh(self) -> None:
-        """Touch every held claim, so that other hosts see this sweep is alive."""
-        with self._mutex:
-            keys = list(self.held)
-        for key in keys:
-            with contextlib.suppress(FileNotFoundError):
-                os.utime(self.path(key))
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of a process, in clock ticks since boot (Linux), to tell a reused pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _alive(pid: Any, start: str | None) -> bool:
-    """Whether process ``pid`` of this host runs (a zombie or a reused pid does not count)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust kill()
-    if stat[stat.rindex(")") + 2:].startswith("Z"):
-        return False
-    return start is None or _process_start(pid) in (None, start)
 
 
 def is_store(folder: Path) -> bool:
@@ -458,134 +285,3 @@ def load(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     from specgd.results.result import load_run
 
     return load_run(path).frame
-
-
-def query(path: str | Path | ResultsStore, sql: str) -> pd.DataFrame:
-    """Run SQL on a store in place with DuckDB: tables ``runs`` (every row of every run file,
-    with its path in ``filename``) and ``idx`` (the run index). Nothing is loaded into memory
-    beyond the query's result and the index.
-
-    Queries are read-only by construction: the text must parse (DuckDB's parser) as one SELECT
-    statement (``WITH``, ``FROM``-first, ``DESCRIBE``, ``SUMMARIZE`` and ``SHOW`` are SELECTs), and
-    it runs on a connection that cannot open any file (``enable_external_access = false``, locked,
-    for the process's query database), over the run files and the index registered as Arrow
-    data. No path is written into SQL text.
-    Anything else raises :class:`specgd.ConfigError` (a ``ValueError``) naming what was refused.
-    ``path`` may be a :class:`ResultsStore` (its run files already checked are not read again).
-
-    Parameters
-    ----------
-    path
-        A sweep store, or the store itself.
-    sql
-        One SELECT statement over ``runs`` and ``idx``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The query's result.
-    """
-    # lazy: duckdb only for SQL queries
-    import duckdb
-
-    statement = _one_select(sql)
-    store = path if isinstance(path, ResultsStore) else ResultsStore(path)
-    keys = store.done()
-    if not keys:
-        raise FileNotFoundError(f"{path} holds no stored runs ({RUNS}/*.parquet)")
-    index = pa.Table.from_pandas(store.index(), preserve_index=False)
-    con = _database().cursor()  # a connection of its own, to a database that opens no file
-    try:
-        con.register("runs", store.dataset(keys))
-        con.register("idx", index)
-        return con.execute(statement).df()
-    except duckdb.Error as err:
-        raise ConfigError(f"sql: {_one_line(err)}") from None
-    finally:
-        con.close()
-
-
-_DATABASE: Any = None
-_DATABASE_LOCK = threading.Lock()
-
-
-def _database():
-    """The in-memory DuckDB database queries run in, made once per process (making one takes
-    long): external access off and the configuration locked, so that no file can be opened."""
-    # lazy: duckdb only for SQL queries
-    import duckdb
-
-    global _DATABASE
-    with _DATABASE_LOCK:
-        if _DATABASE is None:
-            _DATABASE = duckdb.connect(":memory:", config={"enable_external_access": False,
-                                                           "lock_configuration": True})
-        return _DATABASE
-
-
-def _one_select(sql: Any) -> str:
-    """The text of ``sql`` if DuckDB parses it as exactly one SELECT statement, else ConfigError."""
-    # lazy: duckdb only for SQL queries
-    import duckdb
-
-    if not isinstance(sql, str):
-        raise ConfigError(f"sql: must be a string, got {type(sql).__name__}")
-    parser = _database().cursor()
-    try:
-        statements = parser.extract_statements(sql)
-    except duckdb.Error as err:
-        raise ConfigError(f"sql: {_one_line(err)}") from None
-    finally:
-        parser.close()
-    if len(statements) != 1:
-        raise ConfigError(f"sql: one read-only SELECT statement at a time, got {len(statements)} "
-                          "statements")
-    kind = statements[0].type.name
-    if kind != "SELECT":
-        raise ConfigError(f"sql: only a SELECT statement runs on a store (queries are read-only), "
-                          f"got {kind}")
-    return statements[0].query
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())
-
-
-def _checked_schema(path: Path) -> pa.Schema:
-    """The Arrow schema of a run file whose footer reads and whose recorded hash and config are
-    its own (the file name); ValueError saying what is wrong otherwise."""
-    schema = pq.read_schema(path)
-    raw = (schema.metadata or {}).get(b"specgd.config")
-    if raw is None:
-        raise ValueError("no specgd.config metadata: not a run file written by specgd")
-    record = json.loads(raw)
-    if not isinstance(record, dict):
-        raise ValueError("its specgd.config metadata is not a table")
-    recorded = record.get("hash", path.stem)
-    if recorded != path.stem:
-        raise ValueError(f"it holds run {recorded}, not {path.stem}")
-    if "config" in record and config_hash(record["config"]) != path.stem:
-        raise ValueError(f"it holds the run whose config hashes to {config_hash(record['config'])}, "
-                         f"not {path.stem}")
-    return schema.remove_metadata()
-
-
-def _unify(schemas: list[pa.Schema]) -> pa.Schema:
-    """One schema for run files whose columns differ (union by name; numeric types promoted, a
-    column of conflicting types read as text)."""
-    try:
-        return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        types: dict[str, list[pa.DataType]] = {}
-        for schema in schemas:
-            for f in schema:
-                types.setdefault(f.name, []).append(f.type)
-        fields = []
-        for name, kinds in types.items():
-            try:
-                kind = pa.unify_schemas([pa.schema([(name, k)]) for k in kinds],
-                                        promote_options="permissive").field(name).type
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                kind = pa.string()
-            fields.append(pa.field(name, kind))
-        return pa.schema(fields)

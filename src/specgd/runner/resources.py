@@ -89,6 +89,8 @@ def _size(x: float) -> int:
     return int(min(x, 2**62))
 
 
+# long: seventeen keyword parameters and one table of every memory part with its words, kept
+# together so that the numbers and their descriptions stay in step
 def estimate(
     *,
     d: int,

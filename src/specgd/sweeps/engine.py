@@ -7,7 +7,7 @@ one compiled call of :func:`specgd.run`. Batches run as tasks on a ``distributed
 run, so a killed sweep loses only the runs in flight and a rerun skips every stored run.
 
 Two sweeps into one store share the work: each claims the runs it computes before submitting
-them (see :mod:`specgd.results.store`) and waits for the runs the other has claimed. Ctrl-C stops
+them (see :mod:`specgd.results.claims`) and waits for the runs the other has claimed. Ctrl-C stops
 a sweep in order: SIGINT only sets a flag that the sweep's loops check, the worker processes of
 its local cluster ignore SIGINT (a terminal sends it to the whole process group), and Dask's
 loggers are silenced while the cluster closes.
@@ -32,9 +32,11 @@ from typing import Any
 import pandas as pd
 
 from specgd.errors import ConfigError, check_writable
+from specgd.results.claims import CLAIM_TIMEOUT, Claims
 from specgd.results.io import save_arrays, write_json
 from specgd.results.result import MANIFEST_FILE, METRICS_FILE
-from specgd.results.store import CLAIM_TIMEOUT, Claims, ResultsStore, config_hash, store_root_of
+from specgd.results.runfile import config_hash
+from specgd.results.store import ResultsStore, store_root_of
 from specgd.sweeps.cluster import _connect, _n_workers, _quiet_dask, _quiet_worker, execute_batch
 from specgd.sweeps.grid import Grid
 from specgd.sweeps.interrupts import _Interrupts
@@ -76,6 +78,7 @@ class SweepReport:
         return f"{self.total} runs: {', '.join(parts)}, in {self.seconds:.1f} s{rate}"
 
 
+# long: twelve parameters and their documentation; the work itself is in _Sweep
 def sweep(
     grid: Grid | dict[str, Any] | str | Path,
     out: str | Path,
@@ -100,7 +103,7 @@ def sweep(
 
     Runs another sweep into the same store has claimed are not computed again: this sweep waits
     for them, and computes those whose claim is dropped or stale (see
-    :mod:`specgd.results.store`); after ``wait_elsewhere`` seconds in which none of them finished
+    :mod:`specgd.results.claims`); after ``wait_elsewhere`` seconds in which none of them finished
     it stops waiting and counts them as ``in_progress``. ``claim_timeout``: seconds after which
     a claim its sweep stopped refreshing is stale (the test across hosts).
 

@@ -47,7 +47,8 @@ import pandas as pd
 from specgd.analysis import censored_ratio, escape_step, loss_target, settle_step
 from specgd.errors import ConfigError
 from specgd.results.io import atomic_write
-from specgd.results.store import ResultsStore, query
+from specgd.results.sql import query
+from specgd.results.store import ResultsStore
 
 #: The comparison drawn by default: SpecGD (the candidate) against GD (the reference).
 OPTIMIZERS = ("specgd", "gd")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from specgd.errors import ConfigError
-from specgd.results.store import config_hash
+from specgd.results.runfile import config_hash
 from specgd.sweeps.columns import add_varying_columns
 from specgd.sweeps.grid import Grid, apply_overrides, short_names
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class AngleRun:
 def _polar2(X: np.ndarray, extra: np.ndarray, rank_rtol: float = 1e-10) -> np.ndarray:
     """Polar factor of a batch of 2×2 matrices ``X`` (N, 2, 2) in closed form. Singular values below
     ``rank_rtol`` times the largest of ``X``'s and ``|extra|`` (the bulk's, which belongs to the
-    same gradient) count as zero, as in :func:`specgd.optim.transforms.polar`."""
+    same gradient) count as zero, as in :func:`specgd.optim.polar.polar`."""
     F2 = np.einsum("nij,nij->n", X, X)
     det = X[:, 0, 0] * X[:, 1, 1] - X[:, 0, 1] * X[:, 1, 0]
     p = np.sqrt(F2 + 2 * np.abs(det))  # σ1 + σ2
@@ -132,20 +133,13 @@ def angle_recursion(d, m, lam, phi_deg, optimizer: str, lr, steps: int, B0=None,
     ph = np.radians(phi)
     v = np.stack([np.cos(ph), np.sin(ph)], -1)  # spike in (ŵ, e) coordinates
     S2 = np.eye(2)[None] + lam[:, None, None] * v[:, :, None] * v[:, None, :]
-    if B0 is None or C0 is None:
-        gB, gC = gaussian_start(d, m, init_scale)
-        B0 = gB if B0 is None else B0
-        C0 = gC if C0 is None else C0
-    B = np.broadcast_to(np.asarray(B0, dtype=float), (n, 2, 2)).copy()
-    C = np.broadcast_to(np.asarray(C0, dtype=float), (n,)).copy()
+    B, C = _start(d, m, init_scale, B0, C0)
     s_star = S2[:, 0, 0]
     L0 = 3 * s_star**2
     E = np.zeros((n, 2, 2))
     E[:, 0, 0] = 1.0
-    escape = np.full(n, np.inf)
-    hit = np.full(n, np.inf)
-    diverged = np.zeros(n, dtype=bool)
-    frozen = np.zeros(n, dtype=bool)
+    escape, hit = np.full(n, np.inf), np.full(n, np.inf)
+    diverged, frozen = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     tr: dict[str, list] = {k: [] for k in ("a", "b", "c", "loss")} if record else {}
     k2 = (2 * lr / m)[:, None, None]
     for t in range(steps + 1):
@@ -171,16 +165,35 @@ def angle_recursion(d, m, lam, phi_deg, optimizer: str, lr, steps: int, B0=None,
         if t == steps or (stop_when_done and not record and np.all(frozen | np.isfinite(hit))):
             break
         H2 = 4 * S2 @ D2 @ S2 + 2 * T[:, None, None] * S2
-        hc = 4 * gam + 2 * T
-        if optimizer == "gd":
-            Bn = B - k2 * (B @ H2)
-            Cn = C * (1 - k2[:, 0, 0] * hc)
-        else:
-            Bn = B - lr[:, None, None] * _polar2(B @ H2, C * hc)
-            g_c = C * hc
-            thr = 1e-10 * np.maximum(np.abs(g_c), np.sqrt(np.einsum("nij,nij->n", B @ H2, B @ H2)))
-            Cn = C - lr * np.where(np.abs(g_c) > thr, np.sign(g_c), 0.0)
+        Bn, Cn = _step(optimizer, B, C, H2, 4 * gam + 2 * T, lr, k2)
         B = np.where(frozen[:, None, None], B, Bn)
         C = np.where(frozen, C, Cn)
     trace = {k: np.array(vv) for k, vv in tr.items()} if record else None
     return AngleRun(escape, hit, diverged, B, C, trace)
+
+
+def _start(d: np.ndarray, m: np.ndarray, init_scale: float, B0: Any, C0: Any
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The batch's starting ``(B, C)``, of shapes (N, 2, 2) and (N,): ``B0`` and ``C0`` where
+    given, else :func:`gaussian_start` at ``init_scale``."""
+    n = d.shape[0]
+    if B0 is None or C0 is None:
+        gB, gC = gaussian_start(d, m, init_scale)
+        B0 = gB if B0 is None else B0
+        C0 = gC if C0 is None else C0
+    B = np.broadcast_to(np.asarray(B0, dtype=float), (n, 2, 2)).copy()
+    C = np.broadcast_to(np.asarray(C0, dtype=float), (n,)).copy()
+    return B, C
+
+
+def _step(optimizer: str, B: np.ndarray, C: np.ndarray, H2: np.ndarray, hc: np.ndarray,
+          lr: np.ndarray, k2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the reduced recursion from the blocks' gradients ``B H₂`` and ``C h_c``: GD's
+    ``B(I − (2η̃/m)H₂)``, ``C(1 − (2η̃/m)h_c)``, or SpecGD's ``B − η polar(BH₂)``,
+    ``C − η sgn(C h_c)`` (a sign below round-off of the whole gradient counts as zero)."""
+    if optimizer == "gd":
+        return B - k2 * (B @ H2), C * (1 - k2[:, 0, 0] * hc)
+    Bn = B - lr[:, None, None] * _polar2(B @ H2, C * hc)
+    g_c = C * hc
+    thr = 1e-10 * np.maximum(np.abs(g_c), np.sqrt(np.einsum("nij,nij->n", B @ H2, B @ H2)))
+    return Bn, C - lr * np.where(np.abs(g_c) > thr, np.sign(g_c), 0.0)
