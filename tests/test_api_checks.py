@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import specgd as sg
 from specgd.cli.main import app
 from specgd.config import RunConfig
-from specgd.runner.options import OPTIONS
+from specgd.config.options import OPTIONS
 
 runner = CliRunner()
 

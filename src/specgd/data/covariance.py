@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from specgd.data.digest import digest
+from specgd.data.options import NORMALIZATIONS  # noqa: F401  (of PowerLaw: trace 1, or λ_1 = 1)
 from specgd.errors import ConfigError, invalid  # ConfigError re-exported: its home before specgd.errors
 
 
@@ -292,9 +293,6 @@ class MultiSpiked(CovarianceFamily):
         return {"lams": list(self.lams)}
 
 
-NORMALIZATIONS = ("trace", "max")  # of PowerLaw: trace 1, or λ_1 = 1
-
-
 @dataclass(frozen=True)
 class PowerLaw(CovarianceFamily):
     """Diagonal ``λ_i ∝ i^{-a}``; ``normalization='trace'`` (default) scales to trace 1,
@@ -428,7 +426,7 @@ def register_family(cls: type[CovarianceFamily]) -> type[CovarianceFamily]:
     The family declares what it allows on the class: :attr:`CovarianceFamily.required` (the
     parameters a configuration must give) and :attr:`CovarianceFamily.structured` (every instance
     is ``s·I + spikes``). A configuration can set the parameters that are run options
-    (:mod:`specgd.runner.options`: ``lam``, ``angle``, ``lams``, ``a``, ``normalization``, ``eigs``,
+    (:mod:`specgd.data.options`: ``lam``, ``angle``, ``lams``, ``a``, ``normalization``, ``eigs``,
     ``matrix``); Python code can pass any family object to :class:`specgd.Problem`.
     """
     if not (isinstance(cls, type) and issubclass(cls, CovarianceFamily)):

@@ -15,11 +15,9 @@ from specgd.data.covariance import (
     CovarianceOperator,
     Isotropic,
 )
+from specgd.data.options import BASES, TEACHER_NORMS
 from specgd.errors import ConfigError, check_choice, check_integer, check_number
 from specgd.model.activations import parse_activation, parse_link
-
-TEACHER_NORMS = ("unit", "sigma", "sqrt_d")
-BASES = ("random", "canonical")
 
 
 @jax.tree_util.register_dataclass
