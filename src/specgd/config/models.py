@@ -14,6 +14,7 @@ from specgd.config.messages import format_validation_error
 from specgd.config.options import OPTIONS, check_conflicts, run_options
 from specgd.config.schema import arguments, section_model, section_parameters
 from specgd.config.toml import read_config
+from specgd.data.options import check_teacher_rank
 from specgd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -243,8 +244,8 @@ class RunConfig(section_model("run", problem=ProblemConfig, optimizer=OptimizerC
         if force or kwargs.get("steps") is None:
             return
         rank = self.problem.teacher_rank
-        if isinstance(rank, int) and rank >= self.problem.d:  # invalid whatever the memory
-            raise ConfigError(f"problem.teacher_rank: must be < d = {self.problem.d}, got {rank}")
+        if isinstance(rank, int):  # invalid whatever the memory
+            check_teacher_rank(rank, self.problem.d, "problem.teacher_rank")
         cov = self.problem.cov
         spikes = len(cov.lams or ()) if cov.family == "multispiked" else int(cov.lam is not None)
         estimate = resources.for_settings(

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from specgd.errors import check_list, check_number, invalid
+from specgd.errors import ConfigError, check_list, check_number, invalid
 from specgd.options import (
     Option,
     array_or_path,
@@ -57,6 +57,20 @@ def family_requirers(key: str) -> tuple[str, ...]:
     from specgd.data.covariance import FAMILIES
 
     return tuple(n for n, cls in FAMILIES.items() if key in cls.required)
+
+
+def whole(value: Any) -> Any:
+    """An integral float as the integer it is (``4.0`` → ``4``), anything else unchanged: Python
+    callers may compute a size as a float; a configuration gives integers."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return value
+
+
+def check_teacher_rank(rank: int, d: int, name: str = "teacher_rank") -> None:
+    """Refuse ``rank`` teachers in dimension ``d`` unless ``rank < d`` (``name`` in the message)."""
+    if rank >= d:
+        raise ConfigError(f"{name}: must be < d = {d}, got {rank}")
 
 
 def _teacher(value: Any) -> str | int:
