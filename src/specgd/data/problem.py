@@ -10,11 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specgd.data.covariance import (
-    CovarianceFamily,
-    CovarianceOperator,
-    Isotropic,
-)
+from specgd.data.covariance import CovarianceFamily, Isotropic
+from specgd.data.operator import CovarianceOperator
 from specgd.data.options import OPTION, check_teacher_rank, whole
 from specgd.errors import ConfigError
 from specgd.model.activations import parse_activation, parse_link
