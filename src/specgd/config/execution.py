@@ -1,10 +1,15 @@
 """Running a configuration: :func:`execute` (build, run and save), :func:`rerun` (a saved run
 again), and :func:`run_config_of` (the configuration that reruns a result).
+
+A configuration goes one way: :func:`prepare` turns it, once, into the runner's arguments and what
+the run's manifest records (every check passed), and :func:`run_job` hands those down to the runner
+and then to the results layer, which saves them; neither asks the configuration anything back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +20,8 @@ from specgd.data.digest import ARRAYS
 from specgd.errors import ConfigError, check_writable
 
 if TYPE_CHECKING:
+    from specgd.data.problem import Problem
+    from specgd.optim.transforms import Optimizer
     from specgd.results.result import RunResult
 
 
@@ -37,6 +44,57 @@ def check_output_dir(out: Path, overwrite: bool = False) -> None:
         raise ConfigError(f"out: {e}") from None
 
 
+@dataclass(frozen=True)
+class Job:
+    """A configuration turned into the runner's arguments (once), with where the run is saved and
+    what its manifest records: handed down to the runner and the results, nothing asked back."""
+
+    problem: Problem
+    optimizer: Optimizer
+    init: Any
+    kwargs: dict[str, Any]
+    out: Path | None = None  # None: not saved
+    run_config: dict[str, Any] | None = None  # the manifest's run_config, arrays named by content
+    arrays: dict[str, Any] = field(default_factory=dict)  # those arrays, by name
+
+
+def prepare(cfg: RunConfig, save: bool, overwrite: bool = False, force: bool = False) -> Job:
+    """Every check of the configuration, the library and (with ``save``) the output folder, and
+    the runner's arguments: :class:`ConfigError` (naming the source) before anything runs."""
+    problem, optimizer, init, kwargs = cfg.build(force=force)
+    if not save:
+        return Job(problem, optimizer, init, kwargs)
+    out = cfg.output_dir()
+    try:
+        # the configuration's own work first (its arrays, read by build, named by content), then
+        # the folder it is saved to
+        data, arrays = content_addressed(cfg.to_dict(), cfg.base_dir)
+        check_output_dir(out, overwrite)
+    except ConfigError as e:
+        raise type(e)(cfg.label(str(e))) from None
+    data.pop("out", None)
+    return Job(problem, optimizer, init, kwargs, out, data, arrays)
+
+
+def run_job(job: Job, progress: bool | None = None, overwrite: bool = False,
+            force: bool = False) -> RunResult:
+    """Run ``job`` and, when it names a folder, save it there (held while it computes)."""
+    # lazy: the registries import JAX; a TOML file is checked without them until it is built
+    from specgd.results.io import save_arrays
+    from specgd.results.result import claimed
+    from specgd.runner import run as runner
+
+    if job.out is None:
+        return runner.run(job.problem, job.optimizer, init=job.init, progress=progress, **job.kwargs)
+    with claimed(job.out):  # a second run into this folder is refused before it computes
+        result = runner.run(job.problem, job.optimizer, init=job.init, progress=progress, force=force,
+                            **job.kwargs)
+        result.meta["run_config"] = job.run_config
+        save_arrays(job.out, job.arrays)
+        result.save(job.out, overwrite=overwrite)
+    return result
+
+
 def execute(cfg: RunConfig, progress: bool | None = None, overwrite: bool = False,
             force: bool = False) -> RunResult:
     """Build and check everything, run, and save ``metrics.parquet`` + ``manifest.json`` to
@@ -47,25 +105,8 @@ def execute(cfg: RunConfig, progress: bool | None = None, overwrite: bool = Fals
     The manifest records the configuration under ``run_config``, with the arrays read from files
     copied beside the results (``arrays/<sha256>.npy``), so that ``specgd run --config
     OUT/manifest.json`` (or :func:`rerun`) runs it again, bit for bit."""
-    # lazy: the registries import JAX; a TOML file is checked without them until it is built
-    from specgd.results.io import save_arrays
-    from specgd.results.result import claimed
-    from specgd.runner import run as runner
-
-    problem, optimizer, init, kwargs = cfg.build(force=force)
-    out = cfg.output_dir()
-    try:
-        check_output_dir(out, overwrite)
-        data, arrays = content_addressed(cfg.to_dict(), cfg._base_dir)
-    except ConfigError as e:
-        raise type(e)(cfg._label(str(e))) from None
-    data.pop("out", None)
-    with claimed(out):  # a second run into this folder is refused before it computes
-        result = runner.run(problem, optimizer, init=init, progress=progress, force=force, **kwargs)
-        result.meta["run_config"] = data
-        save_arrays(out, arrays)
-        result.save(out, overwrite=overwrite)
-    return result
+    job = prepare(cfg, save=True, overwrite=overwrite, force=force)
+    return run_job(job, progress=progress, overwrite=overwrite, force=force)
 
 
 def rerun(path: str | Path, out: str | Path | None = None, progress: bool | None = False,
@@ -83,13 +124,8 @@ def rerun(path: str | Path, out: str | Path | None = None, progress: bool | None
     if out is not None:
         data = {**data, "out": str(out)}
     cfg = RunConfig.from_dict(data, source=str(path), base_dir=base_dir)
-    if out is not None:
-        return execute(cfg, progress=progress, overwrite=overwrite)
-    # lazy: the registries import JAX; a TOML file is checked without them until it is built
-    from specgd.runner import run as runner
-
-    problem, optimizer, init, kwargs = cfg.build()
-    return runner.run(problem, optimizer, init=init, progress=progress, **kwargs)
+    return run_job(prepare(cfg, save=out is not None, overwrite=overwrite), progress=progress,
+                   overwrite=overwrite)
 
 
 def run_config_of(config: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
@@ -129,4 +165,4 @@ def run_config_of(config: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str
     return data, ""
 
 
-__all__ = ["check_output_dir", "execute", "rerun", "run_config_of"]
+__all__ = ["Job", "check_output_dir", "execute", "prepare", "rerun", "run_config_of", "run_job"]

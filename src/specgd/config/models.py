@@ -203,7 +203,13 @@ class RunConfig(section_model("run", problem=ProblemConfig, optimizer=OptimizerC
     def source(self) -> str | None:
         return self._source
 
-    def _label(self, message: str) -> str:
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder relative file paths in the configuration start from."""
+        return self._base_dir
+
+    def label(self, message: str) -> str:
+        """``message`` with the configuration's source in front (``run.toml: ...``)."""
         return f"{self._source}: {message}" if self._source else message
 
     def run_kwargs(self) -> dict[str, Any]:
@@ -230,7 +236,7 @@ class RunConfig(section_model("run", problem=ProblemConfig, optimizer=OptimizerC
             init = self.init.build(self._base_dir)
             validate(problem, optimizer, init=init, force=force, **kwargs)
         except ConfigError as e:
-            raise type(e)(self._label(str(e))) from None
+            raise type(e)(self.label(str(e))) from None
         return problem, optimizer, init, kwargs
 
     def _check_memory(self, kwargs: dict[str, Any], force: bool) -> None:
@@ -262,7 +268,7 @@ class RunConfig(section_model("run", problem=ProblemConfig, optimizer=OptimizerC
 
     def output_dir(self) -> Path:
         if self.out is None:
-            raise ConfigError(self._label("out: required (the folder for metrics.parquet and manifest.json)"))
+            raise ConfigError(self.label("out: required (the folder for metrics.parquet and manifest.json)"))
         return Path(self.out).expanduser()
 
     # -- serialization --
