@@ -45,7 +45,6 @@ you mean 'steps'?)``), before the required key it leaves missing.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -81,9 +80,12 @@ _HOME = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in _HOME:
-        return getattr(importlib.import_module(f"specgd.config.{_HOME[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _HOME:  # a submodule not imported yet, too: the import system then loads it
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # lazy: the models load pydantic, which the command line's start-up (its help) does not need
+    from specgd.config import execution, models, toml
+
+    return getattr({"models": models, "toml": toml, "execution": execution}[_HOME[name]], name)
 
 
 def __dir__() -> list[str]:

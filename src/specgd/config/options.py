@@ -7,7 +7,7 @@ own: the problem and its covariance (:mod:`specgd.data.options`), the optimizers
 (:mod:`specgd.runner.options`). Everything else is derived from this table:
 
 - the TOML schema, :class:`specgd.config.RunConfig` and its sections (one field per option, at
-  :attr:`Option.path <specgd.options.Option.path>`);
+  :attr:`specgd.options.Option.path`);
 - the flags of ``specgd run`` and their help (``--`` + the name, ``_`` written ``-``);
 - the dotted fields of sweep grids (``"problem.cov.lam"``: see :data:`OPTION_PATHS`);
 - the run settings recorded in a result's manifest (``config``).
@@ -136,8 +136,7 @@ def required_by(opt: Option) -> tuple[str, ...]:
 
 def requirements(opt: Option) -> dict[str, tuple[Any, ...]]:
     """The values other options must have for ``opt`` to apply, by option name: the section's
-    selector (``{'cov': ('spiked',)}`` for ``lam``) and :attr:`Option.needs
-    <specgd.options.Option.needs>`."""
+    selector (``{'cov': ('spiked',)}`` for ``lam``) and :attr:`specgd.options.Option.needs`."""
     out = {name: (value,) for name, value in opt.needs.items()}
     who = takers(opt)
     sel = selector(opt.section)
