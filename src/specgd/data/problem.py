@@ -120,23 +120,8 @@ class Problem:
         activation: Any = "quadratic",
         link: Any = "square",
     ):
-        # Each argument is checked by its run option (specgd.data.options), as in a configuration.
-        self.d = OPTION["d"].checked(whole(d))
-        self.m = OPTION["m"].checked(whole(m))
-        r = self.teacher_rank = OPTION["teacher_rank"].checked(whole(teacher_rank))
-        check_teacher_rank(r, self.d)
-        cov = Isotropic() if cov is None else cov
-        if not isinstance(cov, CovarianceFamily):
-            raise ConfigError(
-                f"cov must be a covariance family such as specgd.Spiked(lam=8.0), got {cov!r}"
-            )
-        noise = OPTION["noise"].checked(float(noise))
-        self.activation = parse_activation(activation).name
-        self.link = parse_link(link).name
-        teacher_norm = OPTION["teacher_norm"].checked(teacher_norm)
-        basis = OPTION["basis"].checked(basis)
-        self.seed = OPTION["problem_seed"].checked(whole(seed))
-        self.cov_family, self.noise, self.teacher_norm, self.basis = cov, noise, teacher_norm, basis
+        self._check_arguments(d, m, teacher_rank, cov, noise, activation, link, teacher_norm, basis, seed)
+        r, cov, basis = self.teacher_rank, self.cov_family, self.basis
 
         rng = np.random.default_rng(self.seed)
         explicit = not isinstance(teacher, (str, int, np.integer))
@@ -179,6 +164,27 @@ class Problem:
             activation=self.activation,
             link=self.link,
         )
+
+    def _check_arguments(self, d, m, teacher_rank, cov, noise, activation, link, teacher_norm, basis,
+                         seed) -> None:
+        """Check the scalar arguments, each by its run option (:mod:`specgd.data.options`, as in a
+        configuration), and keep them in canonical form."""
+        self.d = OPTION["d"].checked(whole(d))
+        self.m = OPTION["m"].checked(whole(m))
+        r = self.teacher_rank = OPTION["teacher_rank"].checked(whole(teacher_rank))
+        check_teacher_rank(r, self.d)
+        cov = Isotropic() if cov is None else cov
+        if not isinstance(cov, CovarianceFamily):
+            raise ConfigError(
+                f"cov must be a covariance family such as specgd.Spiked(lam=8.0), got {cov!r}"
+            )
+        noise = OPTION["noise"].checked(float(noise))
+        self.activation = parse_activation(activation).name
+        self.link = parse_link(link).name
+        teacher_norm = OPTION["teacher_norm"].checked(teacher_norm)
+        basis = OPTION["basis"].checked(basis)
+        self.seed = OPTION["problem_seed"].checked(whole(seed))
+        self.cov_family, self.noise, self.teacher_norm, self.basis = cov, noise, teacher_norm, basis
 
     def _teacher_array(self, teacher: Any) -> np.ndarray:
         """The unit directions (r, d) of a user-given teacher array, checked."""
