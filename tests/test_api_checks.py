@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import specgd as sg
 from specgd.cli.main import app
 from specgd.config import RunConfig
-from specgd.runner.options import OPTIONS
+from specgd.config.options import OPTIONS
 
 runner = CliRunner()
 
@@ -223,7 +223,8 @@ PROBE = """
 import json, sys
 from typer.testing import CliRunner
 import specgd.cli.main as cli
-loaded = {"import": sorted(m for m in ("jax", "optax", "specgd.runner.run", "pandas") if m in sys.modules)}
+loaded = {"import": sorted(m for m in ("jax", "optax", "specgd.runner.run", "pandas", "pydantic")
+                           if m in sys.modules)}
 r = CliRunner().invoke(cli.app, ["--help"])
 assert r.exit_code == 0, r.output
 loaded["help"] = sorted(m for m in ("jax", "optax", "specgd.runner.run") if m in sys.modules)

@@ -21,18 +21,17 @@ import pytest
 
 import specgd
 
-# Layer of each top-level part of the package, lowest first. ``analysis`` holds pure measures
-# (numpy only) and sits under ``sweeps``, whose phase diagrams use it; ``config`` reads a run's
-# TOML into the runner's options and sits above ``results``.
-LAYERS = ["errors", "data", "model", "loss", "optim", "runner", "results", "config", "analysis",
-          "sweeps", "theory", "atlas", "report", "cli"]
+# Layer of each top-level part of the package, lowest first. ``options`` is the run option type
+# and its checks, with which each layer declares the options it owns (``data/options.py``...);
+# ``analysis`` holds pure measures (numpy only) and sits under ``sweeps``, whose phase diagrams use
+# it; ``config`` assembles the option table, reads a run's TOML into the runner's arguments and
+# sits above ``results``.
+LAYERS = ["errors", "options", "data", "model", "loss", "optim", "runner", "results", "config",
+          "analysis", "sweeps", "theory", "atlas", "report", "cli"]
 # ``import specgd`` gives the public names, which reach up to the sweeps.
 ROOT_RANK = LAYERS.index("sweeps")
 # Modules placed on another layer than their folder's, with why.
 PLACED = {
-    # The one declaration of every run option: a table that needs only the error checkers at
-    # import, read by the optimizers (their hyperparameters) as well as by the runner and the CLI.
-    "specgd.runner.options": "errors",
     # The elementwise activations and links with their Gaussian means (errors, JAX and NumPy only):
     # a problem names its activation and link, and draws its labels through the link.
     "specgd.model.activations": "data",

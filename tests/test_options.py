@@ -1,4 +1,4 @@
-"""One declaration of every run option (``specgd.runner.options``): each option reaches Python,
+"""One declaration of every run option (``specgd.config.options``): each option reaches Python,
 TOML, the command line and sweep grids; a bad value reads the same from each; optimizers are known
 by their capabilities, so a user-registered optimizer gets the built-in fast paths."""
 
@@ -15,6 +15,15 @@ from typer.testing import CliRunner
 import specgd as sg
 from specgd.cli.main import app, config_from_options
 from specgd.config import apply_overrides, load_config
+from specgd.config.options import (
+    EXAMPLE_PROBLEM,
+    OPTION,
+    OPTIONS,
+    by_path,
+    required_by,
+    requirements,
+    run_options,
+)
 from specgd.data.covariance import FAMILIES
 from specgd.model.init import INIT_KINDS, init_parameters
 from specgd.optim.registry import (
@@ -25,15 +34,6 @@ from specgd.optim.registry import (
     unregister_optimizer,
 )
 from specgd.optim.transforms import named
-from specgd.runner.options import (
-    EXAMPLE_PROBLEM,
-    OPTION,
-    OPTIONS,
-    by_path,
-    required_by,
-    requirements,
-    run_options,
-)
 from specgd.sweeps.grid import Grid
 from specgd.sweeps.planning import plan
 

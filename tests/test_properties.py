@@ -4,7 +4,7 @@ nothing.
 
 The strategies are broad: numbers of every kind (negative, zero, huge, NaN, infinite), strings,
 booleans, lists and tables, unknown keys, and every run option of
-:data:`specgd.runner.options.OPTIONS` with random values (mixed with its valid example and its
+:data:`specgd.config.options.OPTIONS` with random values (mixed with its valid example and its
 choices, so that many draws get past the first check). An accepted configuration stops where the
 compute would start (the runner is replaced by a stub): every check that precedes compute ran.
 """
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import specgd as sg
 from specgd.config import RunConfig, execute
-from specgd.runner.options import OPTIONS, SECTIONS
+from specgd.config.options import OPTIONS, SECTIONS
 from specgd.sweeps.grid import Grid
 
 EXAMPLES = settings(max_examples=500, deadline=None, database=None,

@@ -34,14 +34,14 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from specgd.cli.plot import PLOT_HELP, plot_command
-from specgd.errors import ConfigError, check_writable, invalid
-from specgd.runner.options import (
+from specgd.config.options import (
     OPTION_PATHS,  # noqa: F401  (each run option's configuration path, by flag name)
     OPTIONS,
     SECTIONS,
     Option,
     help_text,
 )
+from specgd.errors import ConfigError, check_writable, invalid
 
 EXIT_OK = 0
 EXIT_RUNTIME_FAILURE = 1  # a failure while running (out of memory, a bug: the traceback is shown)
@@ -160,7 +160,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-# --- the run options: declared once in specgd.runner.options --------------------------------------
+# --- the run options: declared in the layers, assembled in specgd.config.options ----------------
 
 PANELS = {"problem": "Problem", "cov": "Problem", "optimizer": "Optimizer", "init": "Initialization",
           "run": "Run", "output": "Output"}
@@ -277,7 +277,7 @@ RUN_HELP = (
 
 def run_command(**options: Any) -> None:
     """``specgd run``: its parameters are ``--config``, one flag per run option
-    (:data:`specgd.runner.options.OPTIONS`), ``--overwrite``, ``--progress`` and ``--force``."""
+    (:data:`specgd.config.options.OPTIONS`), ``--overwrite``, ``--progress`` and ``--force``."""
     # lazy: heavy imports, here because this command computes: the configuration models
     # (pydantic) and, through execute, JAX, optax and the runner.
     from specgd.config import execute

@@ -1,8 +1,9 @@
 """Covariance families of the input distribution ``x ~ N(0, Σ)``.
 
 A family (``Spiked(lam=8)``, ``PowerLaw(a=2)``, ...) is a small, validated description. Binding
-it to a dimension (:meth:`CovarianceFamily.bind`) gives a :class:`CovarianceOperator`, a JAX
-pytree that applies ``Σ`` and ``Σ^{1/2}`` to row vectors in ``O(d)`` or ``O(kd)`` memory:
+it to a dimension (:meth:`CovarianceFamily.bind`) gives a
+:class:`~specgd.data.operator.CovarianceOperator` (:mod:`specgd.data.operator`), a JAX pytree that
+applies ``Σ`` and ``Σ^{1/2}`` to row vectors in ``O(d)`` or ``O(kd)`` memory:
 ``Σ = diag(D) + Σ_k λ_k v_k v_kᵀ`` with orthonormal ``v_k``. Only :class:`Dense` (a matrix the
 user gave) holds a ``d×d`` array.
 """
@@ -14,11 +15,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from specgd.data.digest import digest
+from specgd.data.operator import CovarianceOperator, Frame, operator, orthonormal_frame
+from specgd.data.options import NORMALIZATIONS  # noqa: F401  (of PowerLaw: trace 1, or λ_1 = 1)
 from specgd.errors import ConfigError, invalid  # ConfigError re-exported: its home before specgd.errors
 
 
@@ -34,111 +35,6 @@ def _check_nonneg(name: str, value: float) -> float:
     if value < 0:
         raise ConfigError(f"{name} must be >= 0 (a spike adds variance), got {value!r}")
     return value
-
-
-@jax.tree_util.register_dataclass
-@dataclass(frozen=True)
-class CovarianceOperator:
-    """``Σ`` bound to a dimension, applied without forming ``d×d`` matrices (except ``Dense``).
-
-    ``diag`` (d,) is the diagonal part, ``directions`` (k, d) orthonormal spike directions with
-    strengths ``strengths`` (k,), ``dense``/``dense_sqrt`` a user matrix and its square root.
-    """
-
-    diag: jax.Array
-    directions: jax.Array
-    strengths: jax.Array
-    dense: jax.Array | None = None
-    dense_sqrt: jax.Array | None = None
-
-    @property
-    def d(self) -> int:
-        return self.diag.shape[-1]
-
-    def apply(self, X: jax.Array) -> jax.Array:
-        """``X Σ`` for row vectors ``X`` (..., d) (Σ is symmetric)."""
-        if self.dense is not None:
-            return X @ self.dense
-        out = X * self.diag
-        if self.directions.shape[0]:
-            out = out + ((X @ self.directions.T) * self.strengths) @ self.directions
-        return out
-
-    def apply_power(self, X: jax.Array, k: int) -> jax.Array:
-        for _ in range(k):
-            X = self.apply(X)
-        return X
-
-    def apply_sqrt(self, X: jax.Array) -> jax.Array:
-        """``X Σ^{1/2}``. Spikes sit on a constant diagonal, so the square root stays low rank."""
-        if self.dense_sqrt is not None:
-            return X @ self.dense_sqrt
-        out = X * jnp.sqrt(self.diag)
-        if self.directions.shape[0]:
-            base = self.diag[0]
-            gain = jnp.sqrt(base + self.strengths) - jnp.sqrt(base)
-            out = out + ((X @ self.directions.T) * gain) @ self.directions
-        return out
-
-    def apply_inverse(self, X: jax.Array, ridge: float = 0.0) -> jax.Array:
-        """``X (Σ + ridge·I)⁻¹`` for row vectors ``X`` (..., d), without forming ``d×d`` arrays.
-
-        Diagonal families divide elementwise; spikes ``Σ = D + Vᵀ Λ V`` use the Woodbury identity
-        ``Σ⁻¹ = D⁻¹ − D⁻¹Vᵀ (I + Λ V D⁻¹ Vᵀ)⁻¹ Λ V D⁻¹`` (a ``k×k`` solve, valid for ``λ = 0``);
-        ``Dense`` solves with the Cholesky factor of the user's matrix. A singular ``Σ + ridge·I``
-        gives non-finite values (callers check invertibility first, see :meth:`min_eigenvalue`).
-        """
-        if self.dense is not None:
-            S = self.dense + ridge * jnp.eye(self.d, dtype=self.dense.dtype)
-            factor = jax.scipy.linalg.cho_factor(S, lower=True)
-            flat = X.reshape(-1, self.d)
-            return jax.scipy.linalg.cho_solve(factor, flat.T).T.reshape(X.shape)
-        diag = self.diag + ridge
-        Y = X / diag
-        if not self.directions.shape[0]:
-            return Y
-        V, lam = self.directions, self.strengths
-        K = jnp.eye(V.shape[0], dtype=V.dtype) + lam[:, None] * ((V / diag) @ V.T)
-        B = jnp.linalg.solve(K, jnp.diag(lam))  # K⁻¹Λ, so that ΛK⁻ᵀ = Bᵀ
-        return Y - (((Y @ V.T) @ B.T) @ V) / diag
-
-    def min_eigenvalue(self) -> float:
-        """The smallest eigenvalue of ``Σ`` (concrete arrays only): the diagonal's minimum for
-        the structured families (spikes only add variance), an eigensolve for ``Dense``."""
-        if self.dense is not None:
-            return float(np.linalg.eigvalsh(np.asarray(self.dense))[0])
-        return float(np.min(np.asarray(self.diag)))
-
-    def trace(self) -> jax.Array:
-        if self.dense is not None:
-            return jnp.trace(self.dense)
-        return jnp.sum(self.diag) + jnp.sum(self.strengths)
-
-    def is_identity_plus_spikes(self) -> bool:
-        """Whether ``Σ = s·I + Σ_k λ_k v_k v_kᵀ`` (constant diagonal, no dense matrix); needs
-        concrete arrays (a fact about the problem, used to pick cheaper exact formulas)."""
-        diag = np.asarray(self.diag)
-        return self.dense is None and bool(np.all(diag == diag[..., :1]))
-
-    def to_dense(self) -> np.ndarray:
-        """The full matrix, for reference checks at small ``d`` only."""
-        return np.asarray(self.apply(jnp.eye(self.d, dtype=self.diag.dtype)))
-
-
-@dataclass(frozen=True)
-class Frame:
-    """Directions chosen while binding: the teacher direction and the spike directions."""
-
-    teacher: np.ndarray  # (d,) unit vector, before normalization
-    spikes: np.ndarray  # (k, d)
-
-
-def _orthonormal_frame(d: int, k: int, rng: np.random.Generator, basis: str) -> np.ndarray:
-    """``k`` orthonormal vectors in R^d: the first ``k`` coordinate axes or a random frame."""
-    if basis == "canonical":
-        return np.eye(d)[:k]
-    q, r = np.linalg.qr(rng.standard_normal((d, k)))
-    return (q * np.sign(np.diag(r))).T
 
 
 @dataclass(frozen=True)
@@ -170,16 +66,6 @@ class CovarianceFamily(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"family": self.name, **self.params()}
-
-
-def _operator(diag, directions=None, strengths=None, dense=None, dense_sqrt=None):
-    d = len(diag)
-    directions = np.zeros((0, d)) if directions is None else np.asarray(directions, float)
-    strengths = np.zeros((0,)) if strengths is None else np.asarray(strengths, float)
-    as_j = lambda a: None if a is None else jnp.asarray(a, dtype=jnp.float64)  # noqa: E731
-    return CovarianceOperator(
-        as_j(np.asarray(diag, float)), as_j(directions), as_j(strengths), as_j(dense), as_j(dense_sqrt)
-    )
 
 
 def _eigen_teacher(teacher: Any, d: int, rng: np.random.Generator, eigvecs: np.ndarray | None,
@@ -219,7 +105,7 @@ class Isotropic(CovarianceFamily):
             w = np.eye(d)[0]
         else:
             w = _eigen_teacher(teacher, d, rng, None)
-        return _operator(np.ones(d)), Frame(w, np.zeros((0, d)))
+        return operator(np.ones(d)), Frame(w, np.zeros((0, d)))
 
 
 @dataclass(frozen=True)
@@ -250,11 +136,11 @@ class Spiked(CovarianceFamily):
     def bind(self, d, teacher, rng, basis):
         if not (isinstance(teacher, str) and teacher in ("auto", "random")):
             raise ConfigError("spiked families place the teacher themselves; use teacher='auto'")
-        e = _orthonormal_frame(d, 2, rng, basis)
+        e = orthonormal_frame(d, 2, rng, basis)
         v = math.cos(self.angle) * e[0] + math.sin(self.angle) * e[1]
         if abs(math.cos(self.angle)) < 1e-15:
             v = e[1]
-        return _operator(np.ones(d), v[None], [self.lam]), Frame(e[0], v[None])
+        return operator(np.ones(d), v[None], [self.lam]), Frame(e[0], v[None])
 
 
 @dataclass(frozen=True)
@@ -285,14 +171,11 @@ class MultiSpiked(CovarianceFamily):
             raise ConfigError(f"d must be >= {k + 2} for {k} spikes plus a teacher, got d={d}")
         if not (isinstance(teacher, str) and teacher in ("auto", "random")):
             raise ConfigError("spiked families place the teacher themselves; use teacher='auto'")
-        e = _orthonormal_frame(d, k + 1, rng, basis)
-        return _operator(np.ones(d), e[1:], self.lams), Frame(e[0], e[1:])
+        e = orthonormal_frame(d, k + 1, rng, basis)
+        return operator(np.ones(d), e[1:], self.lams), Frame(e[0], e[1:])
 
     def params(self):
         return {"lams": list(self.lams)}
-
-
-NORMALIZATIONS = ("trace", "max")  # of PowerLaw: trace 1, or λ_1 = 1
 
 
 @dataclass(frozen=True)
@@ -330,7 +213,7 @@ class PowerLaw(CovarianceFamily):
     def bind(self, d, teacher, rng, basis):
         eigs = self.eigenvalues(d)
         w = _eigen_teacher(teacher, d, rng, None, eigs)
-        return _operator(eigs), Frame(w, np.zeros((0, d)))
+        return operator(eigs), Frame(w, np.zeros((0, d)))
 
 
 @dataclass(frozen=True)
@@ -362,7 +245,7 @@ class Diagonal(CovarianceFamily):
         if len(self.eigs) != d:
             raise ConfigError(f"eigs has {len(self.eigs)} entries but d = {d}")
         w = _eigen_teacher(teacher, d, rng, None, self.eigs)
-        return _operator(np.asarray(self.eigs)), Frame(w, np.zeros((0, d)))
+        return operator(np.asarray(self.eigs)), Frame(w, np.zeros((0, d)))
 
     def params(self):
         return {"eigs": list(self.eigs)}
@@ -410,7 +293,7 @@ class Dense(CovarianceFamily):
         vals, vecs = self._eig
         sqrt = (vecs * np.sqrt(vals)) @ vecs.T
         w = _eigen_teacher(teacher, d, rng, vecs)
-        op = _operator(np.diag(self.matrix), dense=self.matrix, dense_sqrt=sqrt)
+        op = operator(np.diag(self.matrix), dense=self.matrix, dense_sqrt=sqrt)
         return op, Frame(w, np.zeros((0, d)))
 
     def params(self):
@@ -428,7 +311,7 @@ def register_family(cls: type[CovarianceFamily]) -> type[CovarianceFamily]:
     The family declares what it allows on the class: :attr:`CovarianceFamily.required` (the
     parameters a configuration must give) and :attr:`CovarianceFamily.structured` (every instance
     is ``s·I + spikes``). A configuration can set the parameters that are run options
-    (:mod:`specgd.runner.options`: ``lam``, ``angle``, ``lams``, ``a``, ``normalization``, ``eigs``,
+    (:mod:`specgd.data.options`: ``lam``, ``angle``, ``lams``, ``a``, ``normalization``, ``eigs``,
     ``matrix``); Python code can pass any family object to :class:`specgd.Problem`.
     """
     if not (isinstance(cls, type) and issubclass(cls, CovarianceFamily)):

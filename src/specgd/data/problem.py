@@ -10,16 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specgd.data.covariance import (
-    CovarianceFamily,
-    CovarianceOperator,
-    Isotropic,
-)
-from specgd.errors import ConfigError, check_choice, check_integer, check_number
+from specgd.data.covariance import CovarianceFamily, Isotropic
+from specgd.data.operator import CovarianceOperator
+from specgd.data.options import OPTION, check_teacher_rank, whole
+from specgd.errors import ConfigError
 from specgd.model.activations import parse_activation, parse_link
-
-TEACHER_NORMS = ("unit", "sigma", "sqrt_d")
-BASES = ("random", "canonical")
 
 
 @jax.tree_util.register_dataclass
@@ -125,23 +120,8 @@ class Problem:
         activation: Any = "quadratic",
         link: Any = "square",
     ):
-        self.d = check_integer(d, "d (input dimension)", ge=2, integral_float=True)
-        self.m = check_integer(m, "m (number of neurons)", ge=1, integral_float=True)
-        r = self.teacher_rank = check_integer(teacher_rank, "teacher_rank", ge=1, integral_float=True)
-        if r >= self.d:
-            raise ConfigError(f"teacher_rank: must be < d = {self.d}, got {r}")
-        cov = Isotropic() if cov is None else cov
-        if not isinstance(cov, CovarianceFamily):
-            raise ConfigError(
-                f"cov must be a covariance family such as specgd.Spiked(lam=8.0), got {cov!r}"
-            )
-        noise = check_number(float(noise), "noise (label-noise std σ)", ge=0)
-        self.activation = parse_activation(activation).name
-        self.link = parse_link(link).name
-        teacher_norm = check_choice(teacher_norm, TEACHER_NORMS, "teacher_norm")
-        basis = check_choice(basis, BASES, "basis")
-        self.seed = check_integer(seed, "seed", ge=0, integral_float=True)
-        self.cov_family, self.noise, self.teacher_norm, self.basis = cov, noise, teacher_norm, basis
+        self._check_arguments(d, m, teacher_rank, cov, noise, activation, link, teacher_norm, basis, seed)
+        r, cov, basis = self.teacher_rank, self.cov_family, self.basis
 
         rng = np.random.default_rng(self.seed)
         explicit = not isinstance(teacher, (str, int, np.integer))
@@ -184,6 +164,27 @@ class Problem:
             activation=self.activation,
             link=self.link,
         )
+
+    def _check_arguments(self, d, m, teacher_rank, cov, noise, activation, link, teacher_norm, basis,
+                         seed) -> None:
+        """Check the scalar arguments, each by its run option (:mod:`specgd.data.options`, as in a
+        configuration), and keep them in canonical form."""
+        self.d = OPTION["d"].checked(whole(d))
+        self.m = OPTION["m"].checked(whole(m))
+        r = self.teacher_rank = OPTION["teacher_rank"].checked(whole(teacher_rank))
+        check_teacher_rank(r, self.d)
+        cov = Isotropic() if cov is None else cov
+        if not isinstance(cov, CovarianceFamily):
+            raise ConfigError(
+                f"cov must be a covariance family such as specgd.Spiked(lam=8.0), got {cov!r}"
+            )
+        noise = OPTION["noise"].checked(float(noise))
+        self.activation = parse_activation(activation).name
+        self.link = parse_link(link).name
+        teacher_norm = OPTION["teacher_norm"].checked(teacher_norm)
+        basis = OPTION["basis"].checked(basis)
+        self.seed = OPTION["problem_seed"].checked(whole(seed))
+        self.cov_family, self.noise, self.teacher_norm, self.basis = cov, noise, teacher_norm, basis
 
     def _teacher_array(self, teacher: Any) -> np.ndarray:
         """The unit directions (r, d) of a user-given teacher array, checked."""

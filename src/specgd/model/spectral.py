@@ -20,7 +20,7 @@ from specgd.model.preprocessing import (
     optimal_moments,
     truncated_moments,
 )
-from specgd.runner.options import MAX_SEED
+from specgd.options import MAX_SEED
 
 #: Below this dimension the spectral estimators are diagonalized densely (a d×d array is cheap
 #: there); above it only matrix-vector products are used (Lanczos, ``scipy.sparse.linalg.eigsh``).

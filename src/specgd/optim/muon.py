@@ -263,7 +263,7 @@ def muon(
         ``'keller'`` or ``'torch'``: the reference implementation whose defaults fill
         ``eps_mode`` and ``weight_decay``.
     """
-    # Every hyperparameter is checked as in a configuration (specgd.runner.options).
+    # Every hyperparameter is checked as in a configuration (specgd.optim.options).
     lr = check_lr(lr)
     preset = check_hparam("preset", preset)
     beta, nesterov = check_hparam("beta", beta), check_hparam("nesterov", nesterov)

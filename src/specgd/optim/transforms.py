@@ -18,9 +18,9 @@ import optax
 
 from specgd.errors import ConfigError
 from specgd.loss.population import GradFactors
+from specgd.optim.options import OPTION
 from specgd.optim.polar import polar, polar_from_factors
 from specgd.optim.registry import NO_CAPABILITIES, Capabilities, capabilities_of, register_optimizer
-from specgd.runner.options import OPTION
 
 
 class Optimizer(optax.GradientTransformation):
@@ -68,7 +68,7 @@ def named(tx: optax.GradientTransformation, name: str, factory: Callable,
 
 
 def check_hparam(name: str, value: Any) -> Any:
-    """``value`` checked by the run option ``name`` (:data:`specgd.runner.options.OPTIONS`: the
+    """``value`` checked by the run option ``name`` (:data:`specgd.optim.options.OPTIONS`: the
     check of configurations and of the command line) and returned in canonical form, or
     :class:`ConfigError` naming it (``lr: must be a number, got '0.1'``). ``None`` (a default
     filled in later) and JAX arrays (traced learning rates of vectorized grids) pass through."""

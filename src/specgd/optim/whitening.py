@@ -1,6 +1,6 @@
 """Whitened GD (:func:`whitened_gd`: GD preconditioned by ``(Σ + ridge·I)⁻¹``), the sample
 covariance it uses with an estimated ``Σ̂`` (:class:`SampleCovariance`: an operator with the
-interface of a :class:`specgd.data.covariance.CovarianceOperator`, holding the samples or
+interface of a :class:`specgd.data.operator.CovarianceOperator`, holding the samples or
 ``XᵀX/n``), and the memory and work it declares to the runner (:func:`whitening_cost`)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from specgd.data.covariance import CovarianceOperator
+from specgd.data.operator import CovarianceOperator
 from specgd.data.problem import Problem
 from specgd.errors import ConfigError
 from specgd.optim.registry import register_optimizer

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.linalg import get_lapack_funcs
 
-from specgd.data.covariance import CovarianceOperator
+from specgd.data.operator import CovarianceOperator
 from specgd.data.problem import Problem, ProblemArrays
 from specgd.errors import ConfigError, check_choice
 from specgd.optim.registry import capabilities_of, names_with

@@ -46,7 +46,7 @@ def grid_fields() -> tuple[str, ...]:
     ``optimizer.lr``...) and the tables (``optimizer``, ``problem.cov``...), which replace a
     whole table."""
     # lazy: the option table, read when a grid is checked
-    from specgd.runner.options import OPTIONS, table_paths
+    from specgd.config.options import OPTIONS, table_paths
 
     return tuple(o.dotted for o in OPTIONS if o.sweep) + tuple(".".join(p) for p in table_paths())
 
@@ -62,7 +62,7 @@ def _check_table_values(key: str, values: list[Any], where: str, indexed: bool =
     """The values of a field naming a table (``optimizer = [{name = "gd", lr = 0.1}]``) have
     known keys (other values are checked when the sweep plans its runs)."""
     # lazy: the option table, read when a grid is checked
-    from specgd.runner.options import check_keys, table_paths
+    from specgd.config.options import check_keys, table_paths
 
     path = tuple(key.split("."))
     if path in table_paths():
@@ -88,7 +88,7 @@ class Grid:
         """The grid of a table as read from TOML, its form checked (see the module docstring),
         or :class:`ConfigError` naming what is wrong."""
         # lazy: the option table, read when a grid is checked
-        from specgd.runner.options import check_keys
+        from specgd.config.options import check_keys
 
         if not isinstance(raw, Mapping):
             raise invalid("a table with [base], [grid], [[include]] and name", raw, source)

@@ -64,7 +64,7 @@ class _Resolved:
 
 def _array_paths() -> list[tuple[str, ...]]:
     # lazy: the option table, only where arrays are named
-    from specgd.runner.options import OPTIONS
+    from specgd.config.options import OPTIONS
 
     return [o.path for o in OPTIONS if o.array]
 
@@ -149,7 +149,7 @@ def _per_learning_rate(config: dict[str, Any]) -> list[dict[str, Any]]:
     """A config giving ``lrs`` as one config per learning rate (``optimizer.lr``): a sweep stores
     one run per seed and rate, so ``lrs`` and an ``optimizer.lr`` axis make the same runs."""
     # lazy: the option table, only to split a config by learning rate
-    from specgd.runner.options import OPTION, check_conflicts
+    from specgd.config.options import OPTION, check_conflicts
 
     lrs = config.get("lrs")
     if lrs is None:
