@@ -19,22 +19,19 @@ import numpy as np
 
 from specgd.data.digest import digest
 from specgd.data.operator import CovarianceOperator, Frame, operator, orthonormal_frame
-from specgd.data.options import NORMALIZATIONS  # noqa: F401  (of PowerLaw: trace 1, or λ_1 = 1)
+from specgd.data.options import (
+    NORMALIZATIONS,  # noqa: F401  (of PowerLaw: trace 1, or λ_1 = 1)
+    OPTION,
+)
 from specgd.errors import ConfigError, invalid  # ConfigError re-exported: its home before specgd.errors
 
 
-def _check_finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    return value
-
-
-def _check_nonneg(name: str, value: float) -> float:
-    value = _check_finite(name, value)
-    if value < 0:
-        raise ConfigError(f"{name} must be >= 0 (a spike adds variance), got {value!r}")
-    return value
+def _checked(key: str, value: Any, label: str) -> Any:
+    """``value`` checked by the run option of the same name (:mod:`specgd.data.options`), so a
+    parameter given in Python and one read from a configuration meet the same check and words."""
+    if hasattr(value, "__array__") and np.ndim(value) == 0:  # a NumPy or JAX scalar array
+        value = np.asarray(value).item()
+    return OPTION[key].checked(value, label)
 
 
 @dataclass(frozen=True)
@@ -127,10 +124,8 @@ class Spiked(CovarianceFamily):
     structured: ClassVar[bool] = True
 
     def __post_init__(self):
-        object.__setattr__(self, "lam", _check_nonneg("lam (spike strength λ)", self.lam))
-        angle = _check_finite("angle (radians between spike and teacher)", self.angle)
-        if not 0 <= angle <= math.pi:
-            raise ConfigError(f"angle must be in [0, π] radians, got {angle!r}")
+        object.__setattr__(self, "lam", _checked("lam", self.lam, "lam (spike strength λ)"))
+        angle = _checked("angle", self.angle, "angle (radians between spike and teacher)")
         object.__setattr__(self, "angle", angle)
 
     def bind(self, d, teacher, rng, basis):
@@ -159,11 +154,8 @@ class MultiSpiked(CovarianceFamily):
     structured: ClassVar[bool] = True
 
     def __post_init__(self):
-        lams = tuple(self.lams) if np.ndim(self.lams) else (self.lams,)
-        if len(lams) == 0:
-            raise ConfigError("lams must list at least one spike strength")
-        lams = tuple(_check_nonneg(f"lams[{i}]", x) for i, x in enumerate(lams))
-        object.__setattr__(self, "lams", lams)
+        lams = self.lams if np.ndim(self.lams) else [self.lams]
+        object.__setattr__(self, "lams", tuple(_checked("lams", lams, "lams (spike strengths)")))
 
     def bind(self, d, teacher, rng, basis):
         k = len(self.lams)
@@ -197,14 +189,8 @@ class PowerLaw(CovarianceFamily):
     required: ClassVar[tuple[str, ...]] = ("a",)
 
     def __post_init__(self):
-        a = _check_finite("a (power-law exponent)", self.a)
-        if a <= 0:
-            raise ConfigError(f"a (power-law exponent) must be > 0, got {a!r}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ConfigError(
-                f"normalization must be 'trace' or 'max', got {self.normalization!r}"
-            )
-        object.__setattr__(self, "a", a)
+        object.__setattr__(self, "a", _checked("a", self.a, "a (power-law exponent)"))
+        _checked("normalization", self.normalization, "normalization")
 
     def eigenvalues(self, d: int) -> np.ndarray:
         lam = np.arange(1, d + 1, dtype=float) ** (-self.a)
@@ -231,15 +217,8 @@ class Diagonal(CovarianceFamily):
     required: ClassVar[tuple[str, ...]] = ("eigs",)
 
     def __post_init__(self):
-        eigs = np.asarray(self.eigs, dtype=float).ravel()
-        if eigs.size == 0:
-            raise ConfigError("eigs must be a non-empty list of eigenvalues")
-        if not np.all(np.isfinite(eigs)):
-            raise ConfigError("eigs must be finite (found NaN or inf)")
-        if np.any(eigs < 0):
-            i = int(np.argmax(eigs < 0))
-            raise ConfigError(f"eigs must be >= 0 (Σ is a covariance); eigs[{i}] = {eigs[i]}")
-        object.__setattr__(self, "eigs", tuple(eigs.tolist()))
+        eigs = np.asarray(self.eigs).ravel() if np.ndim(self.eigs) > 1 else self.eigs
+        object.__setattr__(self, "eigs", tuple(_checked("eigs", eigs, "eigs (eigenvalues)")))
 
     def bind(self, d, teacher, rng, basis):
         if len(self.eigs) != d:
