@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import specgd as sg
 from specgd.analysis import escape_step
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.config import execute, load_config
 from specgd.loss.population import population_loss
 from specgd.optim import whitening

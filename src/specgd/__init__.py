@@ -5,7 +5,7 @@ Importing specgd turns on JAX's float64 mode (float64 is the default precision o
 
 The names of the package are imported on first use (``specgd.run``, ``from specgd import gd``):
 ``import specgd`` itself loads neither JAX nor optax, so that the command line
-(:mod:`specgd.cli.main`) answers ``specgd --help`` or ``specgd results`` without the numerical
+(:mod:`specgd.cli.app`) answers ``specgd --help`` or ``specgd results`` without the numerical
 stack. The float64 mode is set before JAX is first imported (through ``JAX_ENABLE_X64``, which JAX
 reads then), or at once when JAX was imported before specgd.
 """
