@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import specgd as sg
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.config import RunConfig
 from specgd.config.options import OPTIONS
 
@@ -222,7 +222,7 @@ def test_a_saved_run_with_an_unreadable_file_is_named(prob, tmp_path):
 PROBE = """
 import json, sys
 from typer.testing import CliRunner
-import specgd.cli.main as cli
+import specgd.cli.app as cli
 loaded = {"import": sorted(m for m in ("jax", "optax", "specgd.runner.run", "pandas", "pydantic")
                            if m in sys.modules)}
 r = CliRunner().invoke(cli.app, ["--help"])

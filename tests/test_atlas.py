@@ -25,7 +25,7 @@ from specgd.atlas import search
 from specgd.atlas import slices as S
 from specgd.atlas.plan import AtlasConfig, Planner
 from specgd.atlas.run import atlas
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.errors import ConfigError
 
 # 2 cells × 2 optimizers, fixed rates (no search), 3 seeds; the real runs take 100 steps.

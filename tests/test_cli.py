@@ -11,7 +11,7 @@ import tomli_w
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.config import RunConfig, apply_overrides, load_config
 
 runner = CliRunner()
@@ -159,7 +159,7 @@ def test_toml_round_trip(tmp_path):
 
 
 def test_every_run_diverged_exits_3_and_still_saves(tmp_path):
-    from specgd.cli.main import EXIT_ALL_DIVERGED, EXIT_RUNTIME_FAILURE
+    from specgd.cli.exits import EXIT_ALL_DIVERGED, EXIT_RUNTIME_FAILURE
 
     out = tmp_path / "div"
     result = invoke("run", "--d", "20", "--m", "4", "--optimizer", "gd", "--lr", "1000", "--steps", "30",

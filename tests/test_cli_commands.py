@@ -8,7 +8,7 @@ import pytest
 import tomli_w
 from typer.testing import CliRunner
 
-from specgd.cli.main import app
+from specgd.cli.app import app
 
 GRID = {
     "base": {
@@ -141,6 +141,17 @@ def test_reproduce_writes_report_for_one_experiment_and_rerenders_it(tmp_path, m
     assert json.loads((tmp_path / "claims.json").read_text())["claims"] == claims["claims"]
     missing = _invoke("reproduce", "--rerender", "--out", tmp_path / "nothing")
     assert missing.exit_code == 2 and "no report to re-render" in missing.output
+
+
+def test_reproduce_help_names_the_registered_experiments():
+    """The help named "E1 … E9" by hand after E10 had joined the suite: it now names the first
+    and the last experiment the suite registers."""
+    from specgd.report.experiments import EXPERIMENTS
+
+    first, *_, last = EXPERIMENTS
+    result = CliRunner().invoke(app, ["reproduce", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"Experiments to run ({first} … {last}, or headline" in result.output
 
 
 def test_config_log_per_decade_and_track_update(tmp_path):

@@ -168,7 +168,7 @@ def test_experiment_pages_have_the_standard_sections(page):
 def test_getting_started_lists_every_command():
     """The getting-started page names exactly the commands that `specgd --help` lists."""
     typer_main = pytest.importorskip("typer.main")
-    from specgd.cli.main import app
+    from specgd.cli.app import app
 
     commands = list(typer_main.get_command(app).commands)
     text = (DOCS / "getting-started.md").read_text(encoding="utf-8")

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import specgd as sg
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.report import build as report_build
 from specgd.report.claims import Claim
 from specgd.report.experiment import (
@@ -142,7 +142,7 @@ def test_ctrl_c_anywhere_in_the_program_exits_130(monkeypatch, capsys):
     """The ``specgd`` program loads its commands inside a guard: a Ctrl-C that no command handles
     (while it loads, say) exits 130 with one line, not a traceback."""
     import specgd.cli
-    import specgd.cli.main
+    import specgd.cli.app
 
     def ctrl_c():
         raise KeyboardInterrupt
@@ -153,7 +153,7 @@ def test_ctrl_c_anywhere_in_the_program_exits_130(monkeypatch, capsys):
         ended.append(code)
         raise SystemExit(code)
 
-    monkeypatch.setattr(specgd.cli.main, "app", ctrl_c)
+    monkeypatch.setattr(specgd.cli.app, "app", ctrl_c)
     monkeypatch.setattr(specgd.cli, "_end_now", end_now)
     with pytest.raises(SystemExit) as done:
         specgd.cli.program()
@@ -163,7 +163,7 @@ def test_ctrl_c_anywhere_in_the_program_exits_130(monkeypatch, capsys):
 
 _SWALLOWED = """
 import gc, sys, time
-import specgd.cli, specgd.cli.main
+import specgd.cli, specgd.cli.app
 
 def ctrl_c_in_a_gc_callback(phase, info):  # as a Ctrl-C landing in the runtime's gc callback
     gc.callbacks.remove(ctrl_c_in_a_gc_callback)
@@ -175,7 +175,7 @@ def app():
     time.sleep(5)
     print("ran to its end")
 
-specgd.cli.main.app = app
+specgd.cli.app.app = app
 specgd.cli.program()
 """
 
@@ -191,9 +191,9 @@ def test_a_ctrl_c_python_would_swallow_still_stops_the_program():
 
 def test_the_program_ends_at_once_with_130_after_a_ctrl_c():
     """In a real process the interrupt ends it with status 130 and the one line, output flushed."""
-    code = ("import specgd.cli, specgd.cli.main\n"
+    code = ("import specgd.cli, specgd.cli.app\n"
             "def ctrl_c():\n    raise KeyboardInterrupt\n"
-            "specgd.cli.main.app = ctrl_c\n"
+            "specgd.cli.app.app = ctrl_c\n"
             "print('before', flush=False)\n"
             "specgd.cli.program()\n"
             "print('never')\n")

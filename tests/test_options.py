@@ -13,7 +13,8 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 import specgd as sg
-from specgd.cli.main import app, config_from_options
+from specgd.cli.app import app
+from specgd.cli.run_flags import config_from_options
 from specgd.config import apply_overrides, load_config
 from specgd.config.options import (
     EXAMPLE_PROBLEM,

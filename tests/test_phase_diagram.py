@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.errors import ConfigError
 from specgd.results.runfile import config_hash
 from specgd.results.store import ResultsStore

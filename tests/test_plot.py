@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.errors import ConfigError
 from specgd.results.plot import Series, labels, read_series
 from specgd.results.result import RunResult

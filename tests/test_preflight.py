@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 import specgd as sg
-from specgd.cli.main import EXIT_ALL_DIVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_RUNTIME_FAILURE, app
+from specgd.cli.app import app
+from specgd.cli.exits import EXIT_ALL_DIVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_RUNTIME_FAILURE
 from specgd.config import RunConfig, execute
 from specgd.runner import resources
 
@@ -127,7 +128,7 @@ def test_sweep_refuses_a_scheduler_that_is_not_an_address(tmp_path, monkeypatch)
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:8786", "tls://sched.example.org:8786",
                                      "10.0.0.5:8786", "tcp://[::1]:8786"])
 def test_scheduler_addresses_that_parse(address):
-    from specgd.cli.main import check_scheduler_address
+    from specgd.cli.sweep import check_scheduler_address
 
     assert check_scheduler_address(address) == address
 
@@ -135,7 +136,7 @@ def test_scheduler_addresses_that_parse(address):
 @pytest.mark.parametrize("address", ["notaurl", "tcp://", "tcp://host", "tcp://host:port", "http://h:1",
                                      "tcp://h:0", "tcp://h:70000", ":8786", ""])
 def test_scheduler_addresses_that_do_not(address):
-    from specgd.cli.main import check_scheduler_address
+    from specgd.cli.sweep import check_scheduler_address
 
     with pytest.raises(sg.ConfigError, match=r"must be an address such as tcp://host:8786"):
         check_scheduler_address(address)

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import specgd as sg
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.loss.population import _population_loss_rank, population_grad_factors
 from specgd.optim.polar import polar, polar_from_factors
 from specgd.runner.metrics import _summary_rank, metric_names, summary

@@ -46,7 +46,7 @@ def quick_report(tmp_path_factory):
     with open(base / "quick-report.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker builds, the others wait and reuse
         if not done.exists():
-            cmd = [sys.executable, "-m", "specgd.cli.main", "reproduce", "--quick", "--out", str(out)]
+            cmd = [sys.executable, "-m", "specgd.cli", "reproduce", "--quick", "--out", str(out)]
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=2200, cwd=ROOT)
             done.write_text(json.dumps({"returncode": run.returncode, "stdout": run.stdout,
                                         "stderr": run.stderr}))
@@ -101,7 +101,7 @@ def test_rerender_redoes_the_quick_report_from_its_frames(quick_report, tmp_path
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     started = time.perf_counter()
-    cmd = [sys.executable, "-m", "specgd.cli.main", "reproduce", "--rerender", "--out", str(copy)]
+    cmd = [sys.executable, "-m", "specgd.cli", "reproduce", "--rerender", "--out", str(copy)]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     seconds = time.perf_counter() - started
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -17,7 +17,7 @@ import tomli_w
 from typer.testing import CliRunner
 
 import specgd as sg
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.data.digest import digest
 from specgd.results.io import save_arrays
 from specgd.results.store import ResultsStore

@@ -215,7 +215,7 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
             "grid": {"problem.cov.lam": [float(x) for x in range(8)]}}
     (tmp_path / "grid.toml").write_text(tomli_w.dumps(grid))
     store = tmp_path / "store"
-    cmd = [sys.executable, "-m", "specgd.cli.main", "sweep", str(tmp_path / "grid.toml"),
+    cmd = [sys.executable, "-m", "specgd.cli", "sweep", str(tmp_path / "grid.toml"),
            "--out", str(store), "--workers", "1", "--max-batch", "1", "--no-progress"]
     # A terminal's Ctrl-C sends SIGINT to the whole foreground process group, workers included.
     proc = subprocess.Popen(cmd, start_new_session=True, text=True,

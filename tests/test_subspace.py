@@ -105,7 +105,7 @@ def test_lift_maps_back_in_the_requested_dtype():
 def test_cli_flag_and_toml_key(tmp_path):
     from typer.testing import CliRunner
 
-    from specgd.cli.main import app
+    from specgd.cli.app import app
     from specgd.config import RunConfig
 
     base = ["run", "--d", "32", "--m", "2", "--cov", "spiked", "--lam", "4", "--steps", "10",

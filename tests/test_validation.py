@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import specgd as sg
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.config import RunConfig, execute
 
 runner = CliRunner()

@@ -13,13 +13,15 @@ from typer.testing import CliRunner
 
 import specgd as sg
 from specgd.analysis import escape_step
-from specgd.cli.main import app
+from specgd.cli.app import app
 from specgd.config import execute, load_config
 from specgd.loss.population import population_loss
 from specgd.optim import whitening
 from specgd.optim.registry import capabilities_of
 from specgd.optim.whitening import SampleCovariance
-from specgd.runner.run import _CACHE, BIND_WHILE_CHECKING, validate
+from specgd.runner.run import validate
+from specgd.runner.spec import BIND_WHILE_CHECKING
+from specgd.runner.step import _CACHE
 
 FAMILIES = {
     "isotropic": sg.Isotropic(),
@@ -245,12 +247,12 @@ def test_the_runner_counts_the_cost_an_optimizer_declares_not_its_hyperparameter
     import optax
 
     from specgd.optim.registry import register_optimizer, unregister_optimizer
-    from specgd.runner.run import _estimate
+    from specgd.runner.spec import run_estimate
 
     prob = sg.Problem(d=16, m=4, cov=sg.Spiked(lam=8.0))
     settings = {"steps": 10, "seeds": [0], "log_every": 1}
-    plain = _estimate([prob], settings, None)
-    known = _estimate([prob], settings, None, optimizer=sg.whitened_gd(0.02, cov=prob))
+    plain = run_estimate([prob], settings, None)
+    known = run_estimate([prob], settings, None, optimizer=sg.whitened_gd(0.02, cov=prob))
     assert known.detail["whitened_gd"] == "Woodbury solve with the spikes"
     assert known.flops > plain.flops
 
@@ -262,11 +264,11 @@ def test_the_runner_counts_the_cost_an_optimizer_declares_not_its_hyperparameter
 
     try:
         undeclared = register_optimizer("whiten_named_gd", costly)
-        assert set(_estimate([prob], settings, None, optimizer=undeclared()).parts) == set(plain.parts)
+        assert set(run_estimate([prob], settings, None, optimizer=undeclared()).parts) == set(plain.parts)
         declared = register_optimizer("costly_gd", costly, cost=cost)
-        est = _estimate([prob, prob], settings, None, optimizer=declared())
+        est = run_estimate([prob, prob], settings, None, optimizer=declared())
         assert est.detail["costly_gd"] == "a declared cost" and est.parts["costly_gd"] == 2000
-        assert est.flops == pytest.approx(_estimate([prob, prob], settings, None).flops + 5e6
+        assert est.flops == pytest.approx(run_estimate([prob, prob], settings, None).flops + 5e6
                                           + 10 * 2 * 1e3)
     finally:
         for name in ("whiten_named_gd", "costly_gd"):

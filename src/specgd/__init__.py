@@ -5,7 +5,7 @@ Importing specgd turns on JAX's float64 mode (float64 is the default precision o
 
 The names of the package are imported on first use (``specgd.run``, ``from specgd import gd``):
 ``import specgd`` itself loads neither JAX nor optax, so that the command line
-(:mod:`specgd.cli.main`) answers ``specgd --help`` or ``specgd results`` without the numerical
+(:mod:`specgd.cli.app`) answers ``specgd --help`` or ``specgd results`` without the numerical
 stack. The float64 mode is set before JAX is first imported (through ``JAX_ENABLE_X64``, which JAX
 reads then), or at once when JAX was imported before specgd.
 """
@@ -58,7 +58,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
     )
     from specgd.optim.whitening import whitened_gd
     from specgd.results.result import RunResult, load_run
-    from specgd.runner.run import log_spaced, run
+    from specgd.runner.run import run
+    from specgd.runner.spec import log_spaced
     from specgd.sweeps import Grid, load, phase_diagram, query, sweep
 
 #: Where each public name lives (imported on first use).
@@ -78,7 +79,8 @@ _LAZY: dict[str, str] = {
     "whitened_gd": "specgd.optim.whitening",
     **dict.fromkeys(("RunResult", "load_run"), "specgd.results.result"),
     "rerun": "specgd.config",
-    **dict.fromkeys(("log_spaced", "run"), "specgd.runner.run"),
+    "run": "specgd.runner.run",
+    "log_spaced": "specgd.runner.spec",
     **dict.fromkeys(("Grid", "load", "phase_diagram", "query", "sweep"), "specgd.sweeps"),
     "atlas": "specgd.atlas",
 }

@@ -6,7 +6,7 @@ Not part of the test suite (it takes several minutes and starts many processes):
 
 ``--only`` keeps the cases whose id contains TEXT; ``--fast`` leaves out the reproduction and
 concurrency cases (the slowest). To probe another checkout with this script, put its ``src`` first
-on ``PYTHONPATH``: the command line runs as ``python -m specgd.cli.main`` in the same environment.
+on ``PYTHONPATH``: the command line runs as ``python -m specgd.cli`` in the same environment.
 
 Each case tries one thing a user might do, on purpose or by mistake, and sorts the outcome:
 

@@ -1,4 +1,4 @@
-"""The ``specgd`` command line (a Typer app: :data:`specgd.cli.main.app`).
+"""The ``specgd`` command line (a Typer app: :data:`specgd.cli.app.app`).
 
 :func:`program` is the ``specgd`` program: it imports the app inside a guard, so that a Ctrl-C at
 any moment, even while the command line is still loading, exits with status 130 and one line
@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # as specgd.cli.exits' (not imported: it loads Typer, outside the guard)
 
 
 def _end_now(code: int) -> None:
@@ -56,7 +56,7 @@ def program() -> None:
     sys.unraisablehook = _redeliver_interrupts(sys.unraisablehook)
     try:
         # lazy: imported inside the guard, so that a Ctrl-C while it loads is caught too
-        from specgd.cli.main import app
+        from specgd.cli.app import app
 
         app()
     except KeyboardInterrupt:

@@ -1,5 +1,5 @@
 """``specgd plot``: the curves of saved runs overlaid in one figure (registered on the app by
-:mod:`specgd.cli.main`)."""
+:mod:`specgd.cli.app`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
+from specgd.cli.exits import fail
 from specgd.errors import ConfigError, check_writable
 
-EXIT_BAD_INPUT = 2  # as specgd.cli.main's: refused before anything is drawn or written
 _STATS = ("a", "b", "c", "loss", "cos")
 MOST_CURVES = 10  # the colours of the default cycle: beyond them two curves would share one
 
@@ -21,11 +21,6 @@ PLOT_HELP = (
     "FROM idx\" lists them); --where selects a store's runs by their parameters instead. Each "
     "configuration is one curve: the median over its seeds, with their min–max as a band; the "
     "legend names what differs between the configurations.")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"Error: {' '.join(message.split())}", err=True)
-    return typer.Exit(EXIT_BAD_INPUT)
 
 
 def _stats(text: str) -> list[str]:
@@ -97,7 +92,7 @@ def plot_command(
             raise ConfigError(f"{len(series)} curves are too many to tell apart; choose at most "
                               f"{MOST_CURVES} (narrow them with --where)")
     except (ConfigError, FileNotFoundError) as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     names = draw(series, out, chosen, logx=logx)
     for name in names:
         typer.echo(f"  {name}")

@@ -242,10 +242,9 @@ class RunConfig(section_model("run", problem=ProblemConfig, optimizer=OptimizerC
     def _check_memory(self, kwargs: dict[str, Any], force: bool) -> None:
         """The memory check of :func:`specgd.runner.resources.check`, from the configuration alone."""
         # lazy: the registries import JAX; a TOML file is checked without them until it is built
-        # lazy: the registries import JAX; a TOML file is checked without them until it is built
         from specgd.data.covariance import FAMILIES, Dense
         from specgd.runner import resources
-        from specgd.runner.run import _runs_at_once
+        from specgd.runner.spec import runs_at_once
 
         if force or kwargs.get("steps") is None:
             return
@@ -256,7 +255,7 @@ class RunConfig(section_model("run", problem=ProblemConfig, optimizer=OptimizerC
         spikes = len(cov.lams or ()) if cov.family == "multispiked" else int(cov.lam is not None)
         estimate = resources.for_settings(
             self.problem.d, self.problem.m, kwargs, dense=issubclass(FAMILIES[cov.family], Dense),
-            spikes=spikes, in_flight=_runs_at_once(kwargs.get("vectorize") or "auto"),
+            spikes=spikes, in_flight=runs_at_once(kwargs.get("vectorize") or "auto"),
             teachers=self.problem.teacher_rank if isinstance(self.problem.teacher_rank, int) else 1)
         resources.check(estimate, work=False)
 
