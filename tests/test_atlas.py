@@ -306,6 +306,9 @@ def test_e8_claims_and_figures_from_an_atlas(stub):
     for c in claims:
         assert c.source.startswith("docs/atlas.md#") and spec not in c.text + c.note
         assert c.to_json()["verdict"] in ("PASS", "FAIL", "HOLDS", "BREAKS", "INFO")
+        assert c.values, c.id  # the typed numbers behind the words
+    assert by_id["E8.lam-max"].values["advantage"] == by_id["E8.lam-max"].measured
+    assert by_id["E8.rates-at-edge"].values["fraction"] == by_id["E8.rates-at-edge"].measured
 
 
 def test_e8_claims_from_its_cached_frames_are_those_from_the_atlas(stub, tmp_path):

@@ -1,40 +1,44 @@
-"""E8's claims: the population winner the recursion predicts, the theory checks
+"""E8's claims: the population winner the recursion predicts and the other theory checks
 (:mod:`.checks`), Muon's momentum at small batches, and the verdicts per λ, target, schedule,
-dimension and polar factor, each naming its measure, target, seeds and interval."""
+dimension and polar factor, each naming its measure, target, seeds and interval. The claims are
+declared in :mod:`.specs`, their words are in ``text.md``."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from specgd.atlas import slices as S
 from specgd.atlas.table import LABELS, interval, number, primary
-from specgd.report.claims import Claim, ClaimSpec
+from specgd.report.claims import Claim
 from specgd.report.experiment import Frames
 from specgd.report.experiments.e8_atlas.checks import (
-    SOURCE,
     _angle_claim,
     _boundary_claim,
-    _cell,
     _fmt,
     _manifold_claims,
-    _momentum_2d,
+    _population_claim,
 )
 from specgd.report.experiments.e8_atlas.measure import Atlas, read
 from specgd.report.experiments.e8_atlas.params import Params
-from specgd.report.texts import Texts
+from specgd.report.experiments.e8_atlas.specs import (
+    AHEAD,
+    DECLARED,
+    DIMENSION,
+    EDGE_SHARE,
+    INFO,
+    LAM_MAX,
+    LAM_MIN,
+    LOWER_TARGET,
+    MOMENTUM,
+    POLAR,
+    RATES_AT_EDGE,
+    SCHEDULE,
+    TEXT,
+)
 
-TEXT = Texts.beside(__file__)
-# Every claim E8 states (its words are built here, from the atlas' tables).
-DECLARED = tuple(ClaimSpec(cid, kind, SOURCE, TEXT) for cid, kind in (
-    ("E8.population-winner", "derived"), ("E8.manifold-steps", "derived"),
-    ("E8.manifold-band", "scope"), ("E8.angle-threshold", "derived"), ("E8.n-star", "scope"),
-    ("E8.b-star", "scope"), ("E8.momentum-small-batch", "scope"), ("E8.lam-max", "observation"),
-    ("E8.lam-min", "observation"), ("E8.lower-target-lam{lam:g}", "observation"),
-    ("E8.schedule-lam{lam:g}", "observation"), ("E8.dimension-lam{lam:g}", "observation"),
-    ("E8.polar", "observation"), ("E8.rates-at-edge", "scope")))
+__all__ = ["DECLARED", "check", "from_atlas"]
 
 
 def check(p: Params, frames: Frames) -> list[Claim]:
@@ -44,22 +48,10 @@ def check(p: Params, frames: Frames) -> list[Claim]:
 def from_atlas(p: Params, res: Atlas) -> list[Claim]:
     """E8's claims from an atlas (an :class:`~specgd.atlas.run.AtlasResult` or what its frames hold)."""
     claims: list[Claim] = []
-    adv, b = res.advantage, res.boundaries
+    b = res.boundaries
     pop = b.get("population", {})
     if pop.get("available") and pop.get("judged"):
-        frac = float(pop["fraction"])
-        dis = "; ".join(f"{d['slice']} {_cell(d)}: predicted {d['predicted']}, simulated "
-                        f"{d['simulated']} (ratio {_fmt(d['sim_ratio'])})"
-                        for d in pop.get("disagreements", [])) or "none"
-        claims.append(Claim(
-            "E8.population-winner",
-            "Population cells (λ, angle and width slices): the winner, GD or SpecGD at the rates "
-            "chosen in the cell, predicted by the exact reduced recursion from the Gaussian start's "
-            "statistics agrees with the simulation from Gaussian init (fraction of the cells the "
-            "recursion does not call a tie)",
-            frac, p.agreement, f"≥ {p.agreement:g}", frac >= p.agreement, SOURCE, kind="derived",
-            note=f"{pop['agree']} of {pop['judged']} cells agree; disagreements: {dis}. Ties (the "
-                 "predicted ratio within 10% of 1) are not judged."))
+        claims.append(_population_claim(pop, p.agreement))
     man = b.get("manifold", {})
     if man.get("available") and man.get("total"):
         claims.extend(_manifold_claims(man))
@@ -67,34 +59,40 @@ def from_atlas(p: Params, res: Atlas) -> list[Claim]:
     if ang.get("available") and ang.get("predicted") is not None:
         claims.append(_angle_claim(ang))
     for key, what in (("n_star", "n*/d"), ("b_star", "B*")):
-        bd = b.get(key, {})
-        if not bd.get("available"):
-            continue
-        claims.append(_boundary_claim(key, what, bd))
+        if b.get(key, {}).get("available"):
+            claims.append(_boundary_claim(key, what, b[key]))
     mom = b.get("momentum", {})
     if mom.get("available"):
-        table = {int(r["batch"]): r for r in mom["advantage"]}
-        small = min(table)
-        spec_small = table[small].get("specgd", math.nan)
-        mu_small = table[small].get("muon_b0.95", math.nan)
-        mu0_small = table[small].get("muon_b0", math.nan)
-        gain = mu_small / mu0_small if mu0_small > 0 else math.nan
-        ahead = (f"Muon β = 0.95 is ahead of GD from B = {mom['from_batch']} on (at every larger B)"
-                 if mom.get("from_batch") is not None else
-                 "Muon β = 0.95 is ahead of GD at no batch size of this slice")
-        claims.append(Claim(
-            "E8.momentum-small-batch",
-            f"Muon's momentum restores the spectral advantage at small batches: at the smallest "
-            f"batch (B = {small}, λ = 8, online) Muon with β = 0.95 is ahead of GD",
-            mu_small, "> 1", "> 1", bool(np.isfinite(mu_small) and mu_small > 1), SOURCE,
-            kind="scope",
-            note=f"advantage over GD at B = {small}: SpecGD {_fmt(spec_small)}, Muon β = 0.95 "
-                 f"{_fmt(mu_small)}, Muon β = 0 {_fmt(mu0_small)} (β = 0.95 over β = 0: "
-                 f"{_fmt(gain)}); {ahead}; ratio β = 0.95 / β = 0 per B: "
-                 + ", ".join(f"{k}: {_fmt(v)}" for k, v in mom["momentum_gain"].items())
-                 + ". Settle step to 3e-3·L₀. " + _momentum_2d(primary(adv))))
-    claims.extend(_verdict_claims(res))
-    return claims
+        claims.append(_momentum_claim(mom, primary(res.advantage)))
+    return claims + _verdict_claims(res)
+
+
+def _momentum_claim(mom: dict, adv: pd.DataFrame) -> Claim:
+    """E8.momentum-small-batch: Muon β = 0.95 against GD at the smallest batch of the B slice."""
+    table = {int(r["batch"]): r for r in mom["advantage"]}
+    small = min(table)
+    spec, mu, mu0 = (table[small].get(k, math.nan) for k in ("specgd", "muon_b0.95", "muon_b0"))
+    gain = mu / mu0 if mu0 > 0 else math.nan
+    ahead = (TEXT("momentum ahead from", from_batch=mom["from_batch"])
+             if mom.get("from_batch") is not None else TEXT("momentum ahead nowhere"))
+    values = {"batch": small, "specgd": spec, "muon_b0.95": mu, "muon_b0": mu0, "gain": gain,
+              "from_batch": mom.get("from_batch"), "momentum_gain": mom["momentum_gain"]}
+    return MOMENTUM(mu, "> 1", AHEAD, values, specgd_s=_fmt(spec), muon_s=_fmt(mu),
+                    muon_b0_s=_fmt(mu0), gain_s=_fmt(gain), ahead=ahead,
+                    per_batch=", ".join(f"{k}: {_fmt(v)}" for k, v in mom["momentum_gain"].items()),
+                    lam_batch=_momentum_2d(adv))
+
+
+def _momentum_2d(adv: pd.DataFrame) -> str:
+    """Muon β = 0.95 and SpecGD against GD per B at the largest λ of the λ × B slice."""
+    part = adv[adv["slice"] == "lam_batch"]
+    if part.empty:
+        return ""
+    lam = part["lam"].max()
+    t = part[part["lam"] == lam].pivot_table(index="batch", columns="optimizer", values="advantage")
+    cols = [c for c in ("specgd", "muon_b0.95", "muon_b0") if c in t]
+    rows = ", ".join(f"B = {int(b)}: " + "/".join(_fmt(t.loc[b, c]) for c in cols) for b in t.index)
+    return TEXT("momentum lam batch", lam=lam, columns="/".join(cols), rows=rows)
 
 
 def _verdict(r) -> str:
@@ -104,14 +102,29 @@ def _verdict(r) -> str:
             f"{edge} {interval(r['ci_lo'], r['ci_hi'])} {r['verdict']} (rate {r['lr']:.3g})")
 
 
-def _observation(cid: str, text: str, rows: pd.DataFrame, what: str) -> Claim:
-    """An observation listing each row's advantage, interval and verdict."""
+def _advantages(rows: pd.DataFrame, key) -> dict[str, float]:
+    """Each row's advantage, rounded to 3 digits, under ``key(row)``."""
+    return {key(r): round(float(r["advantage"]), 3) for _, r in rows.iterrows()}
+
+
+def _per_optimizer(spec, lam: float, rows: pd.DataFrame, what: str) -> Claim:
+    """An observation listing each optimizer's advantage, interval and verdict at one λ."""
     seeds = int(rows["n_seeds"].min()) if len(rows) else 0
-    return Claim(cid, text, {f"{r['optimizer']}": round(float(r["advantage"]), 3)
-                             for _, r in rows.iterrows()}, None, "", None, SOURCE,
-                 kind="observation",
-                 note=f"{what}; {seeds} seeds; 90% seed-bootstrap interval; * the chosen rate at "
-                      "the edge of the rates tried: " + "; ".join(_verdict(r) for _, r in rows.iterrows()))
+    adv = _advantages(rows, lambda r: f"{r['optimizer']}")
+    return spec(adv, None, INFO, {"lam": float(lam), "seeds": seeds, "advantage": adv}, what=what,
+                verdicts="; ".join(_verdict(r) for _, r in rows.iterrows()))
+
+
+def _per_row(spec, lam: float, rows: pd.DataFrame, what: str, key, label) -> Claim:
+    """An observation listing SpecGD's advantage per ``key(row)`` (a schedule, a dimension), each
+    row's verdict under ``label(row)``."""
+    adv = _advantages(rows, key)
+    return spec(adv, None, INFO, {"lam": float(lam), "advantage": adv}, what=what,
+                verdicts="; ".join(f"{label(r)}: {_verdict(r)}" for _, r in rows.iterrows()))
+
+
+def _schedule(r) -> str:
+    return r["schedule"]
 
 
 def _verdict_claims(res: Atlas) -> list[Claim]:
@@ -120,69 +133,43 @@ def _verdict_claims(res: Atlas) -> list[Claim]:
     settle = primary(adv)
     settle = settle[settle["optimizer"] != S.REFERENCE]
     plain = settle[settle["schedule"] == "constant"]
-    fixed = bool(res.manifest.get("config", {}).get("lr_grids"))
-    what = "settle step to 3e-3·L₀" + (" (at the preset's few fixed rates, not each optimizer's "
-                                        "best: a smoke test, not the atlas' numbers)" if fixed else "")
+    searched = not res.manifest.get("config", {}).get("lr_grids")
+    fixed = "" if searched else " " + TEXT("fixed rates")
+    what = TEXT("settle", target="3e-3", fixed=fixed)
     out = []
     lam = plain[plain["slice"] == "lam"]
     if len(lam):
-        for cid, value, label in (("E8.lam-max", lam["lam"].max(), "largest"),
-                                  ("E8.lam-min", lam["lam"].min(), "smallest")):
-            out.append(_observation(cid, f"Advantage over GD at the {label} λ of the λ slice, "
-                                    f"λ = {value:g} (population), per optimizer",
-                                    lam[lam["lam"] == value], what))
+        for spec, value in ((LAM_MAX, lam["lam"].max()), (LAM_MIN, lam["lam"].min())):
+            out.append(_per_optimizer(spec, value, lam[lam["lam"] == value], what))
         low = primary(adv, "settle", 1e-4)
         low = low[(low["slice"] == "lam") & (low["optimizer"] != S.REFERENCE)]
         for value in sorted(set(low["lam"]) & {8.0, lam["lam"].max()}):
-            out.append(_observation(f"E8.lower-target-lam{value:g}",
-                                    f"At the lower target 1e-4·L₀ (λ = {value:g}, population), the "
-                                    "advantage over GD per optimizer", low[low["lam"] == value],
-                                    what.replace("3e-3", "1e-4")))
-    sched = settle[settle["slice"] == "schedule"]
-    for value in sorted(sched["lam"].unique()) if len(sched) else []:
-        rows = sched[(sched["lam"] == value) & (sched["optimizer"] == "specgd")]
+            out.append(_per_optimizer(LOWER_TARGET, value, low[low["lam"] == value],
+                                      TEXT("settle", target="1e-4", fixed=fixed)))
+    sched = settle[(settle["slice"] == "schedule") & (settle["optimizer"] == "specgd")]
+    for value in sorted(sched["lam"].unique()):
+        rows = sched[sched["lam"] == value]
         if len(rows) > 1:
-            out.append(Claim(f"E8.schedule-lam{value:g}",
-                             f"SpecGD's advantage over GD at λ = {value:g} when both follow the "
-                             "same learning-rate schedule, per schedule",
-                             {r["schedule"]: round(float(r["advantage"]), 3) for _, r in rows.iterrows()},
-                             None, "", None, SOURCE, kind="observation",
-                             note=f"{what}: " + "; ".join(f"{r['schedule']}: {_verdict(r)}"
-                                                          for _, r in rows.iterrows())))
+            out.append(_per_row(SCHEDULE, value, rows, what, _schedule, _schedule))
     dim = settle[(settle["slice"] == "dim") & (settle["optimizer"] == "specgd")]
-    for value in sorted(dim["lam"].unique()) if len(dim) else []:
-        rows = dim[dim["lam"] == value].sort_values("d")
-        out.append(Claim(f"E8.dimension-lam{value:g}",
-                         f"SpecGD's advantage over GD at λ = {value:g} across the dimension d "
-                         "(population)", {str(int(r["d"])): round(float(r["advantage"]), 3)
-                                          for _, r in rows.iterrows()}, None, "", None, SOURCE,
-                         kind="observation",
-                         note=f"{what}: " + "; ".join(f"d = {int(r['d'])}: {_verdict(r)}"
-                                                      for _, r in rows.iterrows())))
+    for value in sorted(dim["lam"].unique()):
+        out.append(_per_row(DIMENSION, value, dim[dim["lam"] == value].sort_values("d"), what,
+                            lambda r: str(int(r["d"])), lambda r: f"d = {int(r['d'])}"))
     polar = res.boundaries.get("polar", {})
     if polar.get("available") and polar.get("rows"):
         out.append(_polar_claim(polar))
     share = res.manifest.get("rates_at_edge", {})
-    if share.get("chosen") and not res.manifest.get("config", {}).get("lr_grids"):  # searched
+    if share.get("chosen") and searched:
         frac = share["at_edge"] / share["chosen"]
-        out.append(Claim("E8.rates-at-edge",
-                         "Each optimizer's chosen rate lies inside the rates tried (the search "
-                         "extends the grid while the best is at an edge): at most 5% of the chosen "
-                         "rates, over every cell, optimizer and criterion, sit at an edge",
-                         frac, 0.05, "≤ 0.05", frac <= 0.05, SOURCE, kind="scope",
-                         note=f"{share['at_edge']} of {share['chosen']} chosen rates at an edge"))
+        out.append(RATES_AT_EDGE(frac, 0.05, EDGE_SHARE, dict(share, fraction=frac)))
     return out
 
 
 def _polar_claim(polar: dict) -> Claim:
+    """E8.polar: the exact polar factor's settle step over each Newton–Schulz variant's."""
     rows = polar["rows"]
     note = "; ".join(f"λ = {r['lam']:g} {LABELS.get(r['optimizer'], r['optimizer'])}: "
                      f"{number(r['ratio'], r['bound'])} {interval(r['ci_lo'], r['ci_hi'])} "
                      f"{r['verdict']} ({r['n_seeds']} seeds)" for r in rows)
-    return Claim("E8.polar",
-                 "What Muon β = 0's inexact polar factor is worth: the exact polar factor's median "
-                 "settle step to 3e-3·L₀ over each Newton–Schulz variant's, each at its best rate "
-                 "(above 1: the inexact polar is faster)",
-                 {f"{r['optimizer']}@{r['lam']:g}": round(float(r["ratio"]), 3) for r in rows},
-                 None, "", None, SOURCE, kind="observation",
-                 note=note + "; 90% seed-bootstrap intervals of the ratio of medians")
+    ratios = {f"{r['optimizer']}@{r['lam']:g}": round(float(r["ratio"]), 3) for r in rows}
+    return POLAR(ratios, None, INFO, {"ratio": ratios}, rows=note)
