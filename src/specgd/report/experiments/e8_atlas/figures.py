@@ -36,8 +36,7 @@ def draw(p: Params, frames: Frames) -> list[Figure]:
                               lambda: dimensions(prim)))
     for name in ("lam_n", "lam_batch"):
         if name in set(plain["slice"]):
-            what = "n/d (finite data)" if name == "lam_n" else "batch size B (online)"
-            figures.append(Figure(f"e8_{name}", TEXT("caption e8_heatmap", what=what),
+            figures.append(Figure(f"e8_{name}", TEXT("caption e8_heatmap", what=TEXT(f"axis {name}")),
                                   _data(plain, name), lambda name=name: heatmap(plain, name, bounds)))
     return figures
 
@@ -57,5 +56,5 @@ def _data(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 def _caption_curves(res: Atlas) -> str:
     seeds = int(res.advantage["n_seeds"].min()) if len(res.advantage) else 0
     fixed = res.manifest.get("config", {}).get("lr_grids")
-    rates = ("at the preset's fixed rates" if fixed else "rates searched on a √2 lattice")
-    return TEXT("caption e8_curves", rates=rates, seeds=seeds)
+    return TEXT("caption e8_curves", rates=TEXT("rates fixed" if fixed else "rates searched"),
+                seeds=seeds)
