@@ -1,5 +1,5 @@
 """The package is layered without cycles: data flows options → problem → run → result → store →
-analysis → report, and no module imports from a layer above its own.
+report, and no module imports from a layer above its own.
 
 Three checks: every module imports on its own in a fresh interpreter, taken in layer order (a cycle
 shows up as an ImportError from a partially initialised module); statically (ast), no
@@ -23,11 +23,12 @@ import specgd
 
 # Layer of each top-level part of the package, lowest first. ``options`` is the run option type
 # and its checks, with which each layer declares the options it owns (``data/options.py``...);
-# ``analysis`` holds pure measures (numpy only) and sits under ``sweeps``, whose phase diagrams use
-# it; ``config`` assembles the option table, reads a run's TOML into the runner's arguments and
-# sits above ``results``.
-LAYERS = ["errors", "options", "data", "model", "loss", "optim", "runner", "results", "config",
-          "analysis", "sweeps", "theory", "atlas", "report", "cli"]
+# ``analysis`` holds pure measures (numpy only), used from the runner's tracked targets up to the
+# report; ``results`` (the result type, its files and the store: pandas, pyarrow, DuckDB) needs no
+# simulation and sits under the runner, which returns a result; ``config`` assembles the option
+# table, reads a run's TOML into the runner's arguments and sits above both.
+LAYERS = ["errors", "options", "analysis", "results", "data", "model", "loss", "optim", "runner",
+          "config", "sweeps", "theory", "atlas", "report", "cli"]
 # ``import specgd`` gives the public names, which reach up to the sweeps.
 ROOT_RANK = LAYERS.index("sweeps")
 # Modules placed on another layer than their folder's, with why.

@@ -4,7 +4,7 @@ and the configuration and conventions a manifest records."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import numpy as np
@@ -13,20 +13,16 @@ import optax
 from specgd.data.digest import digest, stored_name
 from specgd.model.init import ArrayInit, GaussianInit
 from specgd.optim.transforms import describe_optimizer
+from specgd.results.result import RunResult
 from specgd.runner import subspace, tracking
 from specgd.runner.plan import Batch
 from specgd.runner.spec import RunSpec
-
-if TYPE_CHECKING:
-    from specgd.results.result import RunResult
 
 
 def assemble(outs: list[dict], batch: Batch, problems: list, init: Any, spec: RunSpec,
              vectorize: str, seconds: float) -> RunResult:
     """The :class:`specgd.RunResult` of the calls' outputs ``outs`` (the calls' runs follow one
     another in run order)."""
-    # lazy: the result type lives a layer above, in results
-    from specgd.results.result import RunResult
 
     records = [{k: np.concatenate([o["records"][k] for o in outs]) for k in outs[0]["records"]}]
     final = np.concatenate([o["W"] for o in outs])

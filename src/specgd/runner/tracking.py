@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from specgd.analysis import log_interpolate
+
 
 def column(kind: str, fraction: float) -> str:
     """The runs-table column of a measure at a target: ``settle_0.003``, ``first_0.0001``."""
@@ -69,9 +71,6 @@ def observe(state: dict[str, jax.Array], excess: jax.Array, k: jax.Array, diverg
 
 def finish(state: dict[str, np.ndarray], steps: int, fractions: Sequence[float]) -> dict[str, list]:
     """The measures of every run from the final states (host arrays), as runs-table columns."""
-    # lazy: the one definition of the interpolated crossing lives in specgd.analysis, a layer above
-    from specgd.analysis import log_interpolate
-
     out: dict[str, list] = {c: [] for c in columns(fractions)}
     for i in range(len(state["e0"])):
         for j, f in enumerate(fractions):
