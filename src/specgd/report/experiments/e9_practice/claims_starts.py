@@ -128,19 +128,26 @@ def _whitened_estimated(p: Params, met: pd.DataFrame) -> Claim:
                                                           lambda m, _p: m < R), values)
 
 
-def _per_start(met: pd.DataFrame, col: str, fmt: str) -> str:
-    """``random x, y, z; plain ...``: the medians of ``col`` for GD, SpecGD, whitened GD."""
-    return "; ".join(f"{s} " + ", ".join(format(_med(met, o, s, col), fmt) for o in OPTIMIZERS)
-                     for s in STARTS)
+def _medians(met: pd.DataFrame, col: str) -> dict[str, dict[str, float]]:
+    """``{start: {optimizer: median of col}}`` for GD, SpecGD and whitened GD."""
+    return {s: {o: _med(met, o, s, col) for o in OPTIMIZERS} for s in STARTS}
+
+
+def _per_start(medians: dict[str, dict[str, float]], fmt: str) -> str:
+    """``random x, y, z; plain ...``: the medians of GD, SpecGD, whitened GD per start."""
+    return "; ".join(f"{s} " + ", ".join(format(x, fmt) for x in row.values())
+                     for s, row in medians.items())
 
 
 def _versus(p: Params, met: pd.DataFrame) -> Claim:
     """Observation: whitened GD's escape and target steps against GD's and SpecGD's."""
     rows = [[_med(met, o, start, c) for o in OPTIMIZERS for c in ("escape", "target")]
             for start in STARTS]
-    return WHITENED_VS_SPECGD(rows, "—", observation(), {"starts": list(STARTS)},
-                              final_losses=_per_start(met, "loss_final", ".1e"),
-                              final_c=_per_start(met, "c_final", ".3g"))
+    losses, bulk = _medians(met, "loss_final"), _medians(met, "c_final")
+    return WHITENED_VS_SPECGD(rows, "—", observation(),
+                              {"starts": list(STARTS), "final_loss": losses, "final_c": bulk},
+                              final_losses=_per_start(losses, ".1e"),
+                              final_c=_per_start(bulk, ".3g"))
 
 
 def _speedup(p: Params, met: pd.DataFrame) -> Claim:
