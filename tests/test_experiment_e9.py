@@ -105,6 +105,12 @@ def test_overlap_section_tiny():
     assert {f"E9.overlap-{prep}" for prep in e9_derive.BOUNDED} < set(claims)
     assert claims["E9.optimal-beats-complex"].kind == "derived"
     assert claims["E9.overlap-centered-d"].passed is None
+    # The typed values carry the numbers behind the words and the verdict.
+    rows = claims["E9.overlap-optimal"].values["rows"]
+    assert rows and claims["E9.overlap-optimal"].measured == pytest.approx(
+        max(abs(r["rho2"] - r["predicted"]) for r in rows))
+    beats = claims["E9.optimal-beats-complex"]
+    assert beats.passed == (min(beats.values["gaps"]) > 0) and beats.values["delta"] == 3.0
     fig = e9_figures._figure_overlap(p, tab, e9_derive._overlap_curves(p))
     assert len(fig.axes) == 3
     plt.close(fig)
