@@ -5,8 +5,10 @@ tests/test_experiment_e1.py)."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,6 +22,8 @@ from specgd.report.markdown import md_cell, source_md
 from specgd.report.model import first_sentence
 from specgd.report.papers import fmt
 from specgd.report.plotting import subplots
+
+ROOT = Path(__file__).resolve().parents[1]
 
 THEORY = "docs/theory.md#growth-rates"
 
@@ -358,6 +362,31 @@ def test_every_paper_statement_cites_claims_that_an_experiment_declares():
     # the check can fail: a statement naming an id that no experiment declares
     typo = papers.Statement("P9", "quote", "arXiv 2601.22652, abstract", ("E2.gd-rate", "E7.rho-*"), "E2")
     assert papers.undeclared_evidence(declared, [typo]) == {"P9": ["E2.gd-rate"]}
+
+
+def _undeclared_ids(text: str, declared: list[str]) -> list[str]:
+    """The claim ids written in ``text`` (code spans such as `E9.advantage-random`, with
+    ``<field>`` placeholders read as ``*``) that match no declared pattern."""
+    ids = [re.sub(r"<[^>]*>", "*", m) for m in re.findall(r"`(E[0-9]+\.[^`\s]+)`", text)]
+    return [i for i in ids if not any(fnmatch.fnmatchcase(i, p) or fnmatch.fnmatchcase(p, i)
+                                      for p in declared)]
+
+
+def test_every_claim_id_the_docs_name_is_declared():
+    """The experiment pages and the README name claims by id; each must be one some registered
+    experiment declares, so a renamed claim fails here instead of leaving a page pointing at
+    nothing. (The how-to's example experiment, E11, is not part of the suite.)"""
+    from specgd.report.experiment import registered
+
+    declared = [pattern for exp in registered().values() for pattern in exp.claim_patterns]
+    pages = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
+    undeclared = {str(page.relative_to(ROOT)): bad for page in pages
+                  if (bad := [i for i in _undeclared_ids(page.read_text(encoding="utf-8"), declared)
+                              if not (page.name == "how-to.md" and i.startswith("E11."))])}
+    assert undeclared == {}
+    # the check can fail: a renamed id, and a placeholder id of a family that does not exist
+    assert _undeclared_ids("`E9.advantage-random` `E9.advantge-random` `E10.thresold-<σ>`",
+                           declared) == ["E9.advantge-random", "E10.thresold-*"]
 
 
 def test_quick_reports_say_why_a_statement_did_not_run(tmp_path):
