@@ -152,3 +152,39 @@ def test_every_preset_survives_the_frames_cache():
     for experiment in cached:
         for p in (experiment.params.full(), experiment.params.quick()):
             assert params_from_json(experiment.params, params_to_json(p)) == p, experiment.key
+
+
+def test_rerender_draws_the_suite_in_worker_processes_and_plug_ins_here(monkeypatch, toy):
+    """Drawing is most of a re-render: the suite's experiments go to worker processes (one per
+    core), a plug-in known only to this process is drawn here, and one core draws everything here."""
+    from specgd.report import build as build_module
+    from specgd.report.experiments import EXPERIMENTS
+    from specgd.report.headline import HEADLINE_EXPERIMENT
+
+    here, pools = [], []
+
+    class Pool:
+        def __init__(self, workers, mp_context):
+            pools.append((workers, mp_context.get_start_method(), []))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, outs, keys):
+            pools[-1][2].extend(keys)
+            return []
+
+    monkeypatch.setattr(build_module, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(build_module, "_render_cached", lambda out, e, stored: here.append(e.key))
+    monkeypatch.setattr(build_module.cache, "load", lambda out, key: None)
+    suite = [HEADLINE_EXPERIMENT, EXPERIMENTS["E1"].EXPERIMENT, EXPERIMENTS["E2"].EXPERIMENT]
+    monkeypatch.setattr(build_module.os, "sched_getaffinity", lambda pid: {0, 1})
+    build_module._render_all(Path("out"), [*suite, toy])
+    assert here == [toy.key] and pools == [(2, "spawn", ["headline", "E1", "E2"])]
+    here.clear(), pools.clear()
+    monkeypatch.setattr(build_module.os, "sched_getaffinity", lambda pid: {0})
+    build_module._render_all(Path("out"), [*suite, toy])
+    assert here == ["headline", "E1", "E2", toy.key] and pools == []

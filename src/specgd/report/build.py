@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from specgd.report import frames as cache
 from specgd.report.claims import count_verdicts, format_counts
 from specgd.report.docs_pages import ship as ship_docs
 from specgd.report.experiment import Context, ExperimentOutput, registered
-from specgd.report.experiments import EXPERIMENTS as _SUITE  # noqa: F401  (registers E1…E9)
+from specgd.report.experiments import EXPERIMENTS as _SUITE  # registers the suite
 from specgd.report.headline import HEADLINE_EXPERIMENT
 from specgd.report.html import render_html
 from specgd.report.markdown import render_markdown
@@ -208,13 +211,13 @@ def rerender(out: str | Path, keys: Sequence[str] | None = None, quick: bool | N
     wanted = [HEADLINE_EXPERIMENT] if not keys or any(k.lower() == HEADLINE for k in keys) else []
     shown = {k for k, r in load_records(out, log=lambda _m: None).items() if r.quick == quick}
     for experiment in wanted + [suite[k] for k in chosen]:
-        stored = cache.load(out, experiment.key) if experiment.cached else None
-        if stored is None or stored.quick != quick:
+        if not experiment.cached or cache.cached_mode(out, experiment.key) != quick:
             if experiment.key in shown:  # built, but without frames in this mode: as it was
                 kept.append(experiment.key)
             continue
-        _render_cached(out, experiment, stored)
-        done.append(experiment.key)
+        done.append(experiment)
+    _render_all(out, done)
+    done = [experiment.key for experiment in done]
     report = write_report(out, quick, done, time.perf_counter() - started, log=log, rerender=True)
     log(f"rerender: {', '.join(done) or 'nothing'} redone from cached frames in {report.seconds:.1f} s, "
         "without simulating" + (f"; kept as built (no cached frames in {report.mode} mode): "
@@ -222,6 +225,33 @@ def rerender(out: str | Path, keys: Sequence[str] | None = None, quick: bool | N
     log(f"report: {out / 'report.html'}; {len(report.claims)} claims: "
         f"{format_counts(count_verdicts(report.claims))}")
     return report
+
+
+def _render_all(out: Path, experiments: Sequence[Any]) -> None:
+    """Claims and figures of ``experiments`` from their cached frames. Drawing is most of a
+    re-render, so the suite's experiments are drawn in worker processes, one per core (each writes
+    its own files, atomically); an experiment registered only in this process (a plug-in) is
+    drawn here."""
+    in_suite = {HEADLINE_EXPERIMENT.key: HEADLINE_EXPERIMENT,
+                **{key: module.EXPERIMENT for key, module in _SUITE.items()}}
+    local = [e for e in experiments if in_suite.get(e.key) is not e]
+    remote = [e.key for e in experiments if in_suite.get(e.key) is e]
+    workers = min(len(remote), len(os.sched_getaffinity(0)))
+    if workers < 2:
+        local, remote = list(experiments), []
+    for experiment in local:
+        _render_cached(out, experiment, cache.load(out, experiment.key))
+    if remote:
+        # spawn, not fork: this process may hold JAX's threads, which a fork does not carry over
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for _ in pool.map(_render_in_worker, [str(out)] * len(remote), remote):
+                pass
+
+
+def _render_in_worker(out: str, key: str) -> None:
+    """Draw one suite experiment (or the headline) from its cached frames, in a worker process."""
+    experiment = HEADLINE_EXPERIMENT if key == HEADLINE_EXPERIMENT.key else registered()[key]
+    _render_cached(Path(out), experiment, cache.load(Path(out), key))
 
 
 def _report_mode(out: Path) -> bool:

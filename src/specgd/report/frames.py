@@ -21,7 +21,7 @@ import pandas as pd
 
 from specgd.results.io import atomic_write, write_json
 
-__all__ = ["Cached", "load", "params_from_json", "params_to_json", "save"]
+__all__ = ["Cached", "cached_mode", "load", "params_from_json", "params_to_json", "save"]
 
 FRAMES = "frames"
 META = "meta.json"
@@ -61,6 +61,15 @@ def save(out: Path, key: str, params: Any, quick: bool, built_at: str, seconds: 
     write_json(where / META, {"key": key, "params": params_to_json(params), "quick": bool(quick),
                               "built_at": built_at, "seconds": seconds,
                               "frames": list(frames)})
+
+
+def cached_mode(out: Path, key: str) -> bool | None:
+    """Whether the cache of ``key`` is a quick one (None when there is none), from its
+    ``meta.json`` alone: the frames are not read."""
+    try:
+        return bool(json.loads((folder(out, key) / META).read_text())["quick"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def load(out: Path, key: str) -> Cached | None:
