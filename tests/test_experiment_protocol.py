@@ -155,8 +155,9 @@ def test_every_preset_survives_the_frames_cache():
 
 
 def test_rerender_draws_the_suite_in_worker_processes_and_plug_ins_here(monkeypatch, toy):
-    """Drawing is most of a re-render: the suite's experiments go to worker processes (one per
-    core), a plug-in known only to this process is drawn here, and one core draws everything here."""
+    """Drawing is most of a re-render: asked for workers, the suite's experiments go to worker
+    processes (one per core), a plug-in known only to this process is drawn here; one core, or
+    the default of one worker (safe for any calling script), draws everything here."""
     from specgd.report import build as build_module
     from specgd.report.experiments import EXPERIMENTS
     from specgd.report.headline import HEADLINE_EXPERIMENT
@@ -182,9 +183,10 @@ def test_rerender_draws_the_suite_in_worker_processes_and_plug_ins_here(monkeypa
     monkeypatch.setattr(build_module.cache, "load", lambda out, key: None)
     suite = [HEADLINE_EXPERIMENT, EXPERIMENTS["E1"].EXPERIMENT, EXPERIMENTS["E2"].EXPERIMENT]
     monkeypatch.setattr(build_module.os, "sched_getaffinity", lambda pid: {0, 1})
-    build_module._render_all(Path("out"), [*suite, toy])
+    build_module._render_all(Path("out"), [*suite, toy], workers=None)
     assert here == [toy.key] and pools == [(2, "spawn", ["headline", "E1", "E2"])]
-    here.clear(), pools.clear()
-    monkeypatch.setattr(build_module.os, "sched_getaffinity", lambda pid: {0})
-    build_module._render_all(Path("out"), [*suite, toy])
-    assert here == ["headline", "E1", "E2", toy.key] and pools == []
+    for workers, cores in ((None, {0}), (1, {0, 1})):
+        here.clear(), pools.clear()
+        monkeypatch.setattr(build_module.os, "sched_getaffinity", lambda pid, c=cores: c)
+        build_module._render_all(Path("out"), [*suite, toy], workers=workers)
+        assert here == ["headline", "E1", "E2", toy.key] and pools == []

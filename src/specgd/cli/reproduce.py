@@ -58,7 +58,7 @@ def reproduce_command(
         try:
             # the mode of the report in --out unless --quick asks for the quick one
             rerender_from_frames(folder, experiments, quick=True if quick else None,
-                                 log=typer.echo)
+                                 log=typer.echo, workers=None)  # one per core
         except ValueError as e:  # no report there
             raise fail(str(e)) from None
         return

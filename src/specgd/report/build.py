@@ -197,10 +197,15 @@ def _render_cached(out: Path, experiment: Any, stored: cache.Cached) -> Experime
 
 
 def rerender(out: str | Path, keys: Sequence[str] | None = None, quick: bool | None = None,
-             log: Log = print) -> Report:
+             log: Log = print, workers: int | None = 1) -> Report:
     """Redo claims, figures and the report from the frames cached in ``out``, without
     simulating; ``quick`` None takes the mode of the report there. Experiments without cached
-    frames in this mode (legacy ones, or never built) keep their records and figures as they are."""
+    frames in this mode (legacy ones, or never built) keep their records and figures as they are.
+
+    ``workers``: how many processes draw the suite's experiments (None: one per core; 1: this
+    process alone, the default). Workers are spawned, so a script that asks for more than one
+    must keep its own work under ``if __name__ == "__main__":`` (``specgd reproduce --rerender``
+    uses one per core)."""
     out = Path(out)
     chosen = resolve(keys)
     if quick is None:
@@ -216,7 +221,7 @@ def rerender(out: str | Path, keys: Sequence[str] | None = None, quick: bool | N
                 kept.append(experiment.key)
             continue
         done.append(experiment)
-    _render_all(out, done)
+    _render_all(out, done, workers)
     done = [experiment.key for experiment in done]
     report = write_report(out, quick, done, time.perf_counter() - started, log=log, rerender=True)
     log(f"rerender: {', '.join(done) or 'nothing'} redone from cached frames in {report.seconds:.1f} s, "
@@ -227,16 +232,16 @@ def rerender(out: str | Path, keys: Sequence[str] | None = None, quick: bool | N
     return report
 
 
-def _render_all(out: Path, experiments: Sequence[Any]) -> None:
+def _render_all(out: Path, experiments: Sequence[Any], workers: int | None = 1) -> None:
     """Claims and figures of ``experiments`` from their cached frames. Drawing is most of a
-    re-render, so the suite's experiments are drawn in worker processes, one per core (each writes
-    its own files, atomically); an experiment registered only in this process (a plug-in) is
-    drawn here."""
+    re-render, so with ``workers`` > 1 (None: one per core) the suite's experiments are drawn in
+    worker processes (each writes its own files, atomically); an experiment registered only in
+    this process (a plug-in) is drawn here."""
     in_suite = {HEADLINE_EXPERIMENT.key: HEADLINE_EXPERIMENT,
                 **{key: module.EXPERIMENT for key, module in _SUITE.items()}}
     local = [e for e in experiments if in_suite.get(e.key) is not e]
     remote = [e.key for e in experiments if in_suite.get(e.key) is e]
-    workers = min(len(remote), len(os.sched_getaffinity(0)))
+    workers = min(len(remote), len(os.sched_getaffinity(0)) if workers is None else workers)
     if workers < 2:
         local, remote = list(experiments), []
     for experiment in local:
