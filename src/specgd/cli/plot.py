@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from specgd.cli.exits import fail
+from specgd.cli.where import parse_where
 from specgd.errors import ConfigError, check_writable
 
 _STATS = ("a", "b", "c", "loss", "cos")
@@ -31,17 +32,6 @@ def _stats(text: str) -> list[str]:
     return chosen
 
 
-def _fixed(where: list[str]) -> dict[str, str]:
-    """``--where KEY=VALUE`` options as a dict."""
-    fixed = {}
-    for item in where:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"--where takes KEY=VALUE (e.g. --where lam=4), got {item!r}")
-        fixed[key.strip()] = value.strip()
-    return fixed
-
-
 def _selected(store: Path | None, where: list[str]) -> list[str]:
     """The hashes of the store's runs whose parameters match every ``--where``."""
     if not where:
@@ -56,7 +46,7 @@ def _selected(store: Path | None, where: list[str]) -> list[str]:
     if index.empty:
         raise ConfigError(f"--store: {store} holds no stored runs")
     try:
-        return select(index, _fixed(where))["hash"].tolist()
+        return select(index, parse_where(where, "lam=4"))["hash"].tolist()
     except ConfigError as e:
         raise ConfigError(str(e).replace("where:", "--where:", 1)) from None
 

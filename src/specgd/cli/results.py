@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from specgd.cli.exits import fail
+from specgd.cli.where import parse_where
 from specgd.errors import ConfigError
 
 
@@ -75,7 +76,10 @@ def phase_diagram_command(
     from specgd.sweeps import phase_diagram
     from specgd.sweeps.phase import check_optimizers
 
-    fixed = _fixed(where or [])
+    try:
+        fixed = parse_where(where or [], "m=16")
+    except ConfigError as e:
+        raise fail(str(e)) from None
     try:
         names = check_optimizers(optimizers, x, y)
     except ConfigError as e:
@@ -92,17 +96,6 @@ def phase_diagram_command(
         raise fail(str(e)) from None
     _print_cells(cells, [*(facet or []), x, y, *fixed], names)
     typer.echo(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.parquet')}")
-
-
-def _fixed(where: list[str]) -> dict[str, str]:
-    """``--where KEY=VALUE`` options as a dict, or a one-line error naming the bad one."""
-    fixed: dict[str, str] = {}
-    for item in where:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise fail(f"--where takes KEY=VALUE (e.g. --where m=16), got {item!r}")
-        fixed[key.strip()] = value.strip()
-    return fixed
 
 
 def _print_cells(cells, keys: list[str], names: tuple[str, str]) -> None:
