@@ -308,7 +308,23 @@ def test_reproduce_interrupted_during_the_headline_acts_fast(tmp_path):
 SLOW_EXAMPLES = settings(max_examples=6, deadline=None, database=None,
                          suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-_REPRODUCE = """
+# "started" is printed from inside `program()`'s Ctrl-C guard (the app it calls is wrapped), so a
+# SIGINT right after the line reaches the program, never the script's own lines before it
+_ANNOUNCE = """
+import specgd.cli.app as _cli_app
+
+_app = _cli_app.app
+
+
+def _announced_app():
+    print("started", flush=True)
+    _app()
+
+
+_cli_app.app = _announced_app
+"""
+
+_REPRODUCE = _ANNOUNCE + """
 import sys
 
 
@@ -323,8 +339,7 @@ def main():
     register_experiment(LegacyExperiment("EX", "E3, tiny", _Tiny,
                                          lambda p, ctx: e3_escape.EXPERIMENT.run(TINY_E3, ctx)))
     sys.argv = ["specgd", "reproduce", "EX", "--out", sys.argv[1]]
-    print("started", flush=True)  # the plug-in is set up: from here on, the program runs
-    program()
+    program()  # the plug-in is set up: from here on, the program runs
 
 
 if __name__ == "__main__":  # the cluster's worker processes import this module again
@@ -332,12 +347,11 @@ if __name__ == "__main__":  # the cluster's worker processes import this module 
 """
 
 
-# `specgd` with a line on stdout once Python runs: the tests interrupt the program, not the
+# `specgd` with a line on stdout once its program runs: the tests interrupt the program, not the
 # interpreter's own start (a SIGINT then ends Python before any code of ours, with exit 1 or -2)
-_SPECGD = """
+_SPECGD = _ANNOUNCE + """
 import sys
 from specgd.cli import program
-print("started", flush=True)
 sys.argv = ["specgd", *sys.argv[1:]]
 program()
 """
