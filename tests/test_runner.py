@@ -224,7 +224,7 @@ def test_a_run_table_carries_its_problem_columns(small):
     assert several.groupby("problem")["lam"].first().tolist() == [1.0, 2.0]
 
 
-def test_a_run_table_carries_its_optimizer_and_init_settings(small):
+def test_a_run_table_carries_its_optimizer_and_init_settings(small, tmp_path):
     """Runs that differ only in a hyperparameter (Muon's beta), a covariance parameter or the
     initialization are told apart in concatenated tables; a setting named like a statistic (the
     power-law exponent ``a``, Adam's ``b1``) takes its section's prefix, and the statistic keeps
@@ -252,6 +252,19 @@ def test_a_run_table_carries_its_optimizer_and_init_settings(small):
     adam = table({"family": "powerlaw", "a": 1.5}, {"name": "adam", "b1": 0.9})
     assert set(adam["cov_a"]) == {1.5} and set(adam["optimizer_b1"]) == {0.9}
     assert adam["a"].tolist() == [0.1, 0.2] and adam["b1"].tolist() == [0.3, 0.4]
+    # The teacher, a word or an eigenvector index, is text: tables of both concatenate into one
+    # column that Parquet writes (mixed, it made the full E6 build end in a traceback).
+    def taught(teacher):
+        return RunResult.from_records(
+            [{"step": np.array([[0, 1]]), "a": np.array([[0.1, 0.2]])}], [(0, 0, None)],
+            np.array([-1]), None, {"problem": {"d": 8, "m": 2, "cov": spiked, "noise": 0.0,
+                                               "teacher": teacher}, "optimizer": {"lr": 0.02},
+                                   "init": {}, "steps": 1, "lrs": None, "mode": "population",
+                                   "n": None}, 0.0).frame
+
+    mixed = pd.concat([taught("auto"), taught(3)])
+    assert mixed["teacher"].tolist() == ["auto", "auto", "3", "3"]
+    mixed.to_parquet(tmp_path / "mixed.parquet")
     # A run's own table carries them too, and the teacher's draw.
     real = sg.run(small, sg.gd(0.02), steps=2, progress=False).frame
     assert set(real["angle"]) == {np.pi / 2} and set(real["init_scale"]) == {0.01}

@@ -286,6 +286,28 @@ def test_a_swept_setting_named_like_a_statistic_keeps_its_own_column(tmp_path):
     assert query(tmp_path, "SELECT cov_a FROM idx ORDER BY cov_a")["cov_a"].tolist() == [0.5, 1.5]
 
 
+def test_a_swept_teacher_of_words_and_indices_is_one_text_column(tmp_path):
+    """The teacher is a word (auto, random) or an eigenvector index: a grid over both made a
+    column holding "random" and 3, which Parquet refused when the store wrote its index (the
+    sweep ended in a traceback). Tables hold it as text, in ``idx`` and in ``runs``."""
+    base = {**BASE, "steps": 4, "seeds": [0],
+            "problem": {"d": 6, "m": 2, "cov": {"family": "powerlaw", "a": 1.0}}}
+    tasks = plan(Grid.from_dict({"base": base, "grid": {"problem.teacher": ["random", 3, "auto"]}}))
+    assert sorted(t.params["teacher"] for t in tasks) == ["3", "auto", "random"]
+    store = ResultsStore(tmp_path)
+    for task in tasks:  # a run's own table carries its teacher too (text: the runner's columns)
+        store_run(store, task, pd.DataFrame({"step": [0, 4], "loss": [3.0, 2.9],
+                                             "teacher": [task.params["teacher"]] * 2}))
+    store.write_index()
+    for table in ("idx", "runs"):
+        got = query(tmp_path, f"SELECT DISTINCT teacher, typeof(teacher) AS t FROM {table} ORDER BY 1")
+        assert got["teacher"].tolist() == ["3", "auto", "random"] and set(got["t"]) == {"VARCHAR"}
+    # varying without being swept (whole problem tables on the axis): the same text column
+    problems = [{**base["problem"], "teacher": t} for t in ("random", 2)]
+    varied = plan(Grid.from_dict({"base": base, "grid": {"problem": problems}}))
+    assert sorted(t.params["teacher"] for t in varied) == ["2", "random"]
+
+
 def test_a_grid_file_in_another_encoding_or_with_a_bom(tmp_path):
     path = tmp_path / "g.toml"
     path.write_bytes(b'name = "caf\xe9"\n[base]\nsteps = 5\n')

@@ -245,6 +245,18 @@ def _problem_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
     return out
 
 
+#: Settings that are a word or a number (the teacher: ``auto``, ``random`` or an eigenvector
+#: index), written as text so that their column has one type in any table of runs put together
+#: (a column holding both ``"auto"`` and ``3`` cannot be written to Parquet).
+TEXT_SETTINGS = frozenset({"teacher"})
+
+
+def column_value(key: str, value: Any) -> Any:
+    """A setting's value as tables of runs hold it (the :data:`TEXT_SETTINGS` as text); ``key``
+    is its name in its section (``teacher``) or its dotted path (``problem.teacher``)."""
+    return str(value) if value is not None and key.rsplit(".", 1)[-1] in TEXT_SETTINGS else value
+
+
 def _setting_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: int,
                      taken: set[str]) -> dict[str, np.ndarray]:
     """The other scalar settings of every row, so that concatenated tables of runs that differ
@@ -253,7 +265,8 @@ def _setting_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
     ...), the covariance's parameters beyond ``family`` and ``lam``, the optimizer's hyperparameters
     beyond ``name`` and ``lr``, each under its own name (with its section's prefix, ``cov_a``,
     where that name is a statistic's), and the initialization as ``init`` (its kind) and
-    ``init_<field>``. Lists (``lams``, ``eigs``, ``ns_coeffs``) and unset values are left out."""
+    ``init_<field>``. Lists (``lams``, ``eigs``, ``ns_coeffs``) and unset values are left out;
+    the :data:`TEXT_SETTINGS` are text."""
     problems = config["problem"] if isinstance(config["problem"], list) else [config["problem"]]
     per_run: dict[str, list[Any]] = {}
 
@@ -263,7 +276,7 @@ def _setting_columns(config: dict[str, Any], problem_of_run: list[int], n_logs: 
             if key in skip or value is None or not isinstance(value, (bool, int, float, str)):
                 continue
             name = key if own and key not in taken and not is_statistic(key) else f"{prefix}_{key}"
-            per_run.setdefault(name, [None] * len(problem_of_run))[r] = value
+            per_run.setdefault(name, [None] * len(problem_of_run))[r] = column_value(key, value)
 
     for r, i in enumerate(problem_of_run):
         # the teacher's draw and form (problem_seed, teacher, teacher_rank, basis...); its norm

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from specgd.results.result import column_value
 from specgd.sweeps.grid import STANDARD_COLUMNS, short_names
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def add_varying_columns(tasks: list[RunTask], columns: dict[str, str]) -> None:
             names[dotted] = dotted.replace(".", "_")
     for t in tasks:
         for dotted, name in names.items():
-            t.params.setdefault(name, flat[t.key].get(dotted))
+            t.params.setdefault(name, column_value(dotted, flat[t.key].get(dotted)))
 
 
 def _with_defaults(task: RunTask) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from specgd.errors import ConfigError
+from specgd.results.result import column_value
 from specgd.results.runfile import config_hash
 from specgd.sweeps.columns import add_varying_columns
 from specgd.sweeps.grid import Grid, apply_overrides, short_names
@@ -123,7 +124,7 @@ def plan(grid: Grid) -> list[RunTask]:
             params = _standard_params(one)
             for dotted, name in columns.items():
                 if dotted in overrides:
-                    params[name] = _scalar(overrides[dotted])
+                    params[name] = column_value(dotted, _scalar(overrides[dotted]))
             params.update(seed=seed, optimizer=one["optimizer"]["name"], lr=one["optimizer"].get("lr"))
             tasks.setdefault(key, RunTask(key, one, params, r.shapes, r.arrays, r.resolved))
     out = list(tasks.values())
