@@ -452,3 +452,76 @@ def test_typed_values_are_kept_in_the_record_as_json(tmp_path):
     record = json.loads((tmp_path / "experiments" / "E1.json").read_text())
     assert record["claims"][0]["values"] == {"lam": 8.0, "per_seed": [1.0, 2.0], "gap": None, "pair": [3, 4]}
     assert "values" not in json.loads((tmp_path / "claims.json").read_text())["claims"][0]  # schema kept
+
+
+def test_an_experiment_that_raises_is_reported_and_the_build_goes_on(tmp_path, monkeypatch):
+    """One experiment's error (the full E6 once ended the build in a Parquet traceback, before
+    E7 ran) is recorded — the error in the log, the report and claims.json, its traceback in
+    errors/<key>.txt — and the others are built; the build then raises BuildFailed naming it. An
+    error after the frames were cached says that --rerender draws it again; a later build that
+    succeeds removes the traceback file."""
+    import dataclasses
+
+    from specgd.report import build as build_module
+    from specgd.report import experiment
+
+    @dataclasses.dataclass
+    class Params(experiment.Presets):
+        n: int = 2
+
+    broken = {"measure": True, "figures": False}
+
+    def measure(p, ctx):
+        if broken["measure"]:
+            raise RuntimeError("boom in measure\nsecond line")
+        return {"xy": pd.DataFrame({"x": [0, 1], "y": [0, p.n]})}
+
+    def figures(p, frames):
+        if broken["figures"]:
+            raise ValueError("boom in figures")
+        return [Figure("e3_fig", "caption", frames["xy"], _figure("e3_fig").draw)]
+
+    good = experiment.Experiment("E2", "good", Params, lambda p, c: {"xy": pd.DataFrame({"x": [0]})},
+                                 lambda p, f: [], lambda p, f: [])
+    bad = experiment.Experiment("E3", "bad", Params, measure, lambda p, f: [], figures)
+    after = experiment.Experiment("E4", "after", Params, lambda p, c: {"xy": pd.DataFrame({"x": [0]})},
+                                  lambda p, f: [], lambda p, f: [])
+    monkeypatch.setattr(experiment, "REGISTRY", {"E2": good, "E3": bad, "E4": after})
+    out, messages = tmp_path / "r", []
+    with pytest.raises(build_module.BuildFailed) as failure:
+        build_module.build(out, ["E2", "E3", "E4"], quick=True, log=messages.append)
+    assert failure.value.failed == {"E3": "RuntimeError: boom in measure"}
+    assert [r.key for r in failure.value.results] == ["E2", "E4"]  # E4, after it, was built
+    data = json.loads((out / "claims.json").read_text())
+    assert data["experiments"] == ["E2", "E4"] and data["failed"] == failure.value.failed
+    assert "Traceback" in (out / "errors" / "E3.txt").read_text()
+    assert "**Failed**: E3 raised `RuntimeError: boom in measure`" in (out / "report.md").read_text()
+    assert any(m.startswith("[E3] FAILED after") and "nothing of it was written" in m for m in messages)
+    broken.update(measure=False, figures=True)  # measured and cached, then the figures fail
+    with pytest.raises(build_module.BuildFailed) as failure:
+        build_module.build(out, ["E3"], quick=True, log=messages.append)
+    assert failure.value.failed == {"E3": "ValueError: boom in figures"}
+    assert "--rerender" in messages[-2] and "--rerender" in (out / "errors" / "E3.txt").read_text()
+    broken["figures"] = False
+    build_module.rerender(out, ["E3"], log=messages.append)
+    assert (out / "e3_fig.png").exists()
+    build_module.build(out, ["E3"], quick=True, log=messages.append)
+    assert not (out / "errors" / "E3.txt").exists()
+    assert json.loads((out / "claims.json").read_text())["failed"] == {}
+
+
+def test_reproduce_exits_1_naming_the_experiment_that_failed(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from specgd.cli.app import app
+    from specgd.report import build as build_module
+
+    def build(out, keys, quick, log):
+        raise build_module.BuildFailed({"E6": "ArrowTypeError: bad column"}, out / "report.html", [])
+
+    monkeypatch.setattr(build_module, "build", build)
+    result = CliRunner().invoke(app, ["reproduce", "E6", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1, result.output
+    assert f"E6 failed: ArrowTypeError: bad column (traceback in {tmp_path / 'r' / 'errors' / 'E6'}.txt)" \
+        in result.output
+    assert "Traceback" not in result.output

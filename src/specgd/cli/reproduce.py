@@ -46,7 +46,7 @@ def reproduce_command(
 ) -> None:
     """Run the reproduction experiments and write the report with its claims table."""
     # lazy: the experiments (JAX, the runner, matplotlib), this command computes.
-    from specgd.report.build import BuildInterrupted, build, resolve
+    from specgd.report.build import BuildFailed, BuildInterrupted, build, resolve
     from specgd.report.build import rerender as rerender_from_frames
 
     try:
@@ -72,10 +72,21 @@ def reproduce_command(
     except BuildInterrupted as e:
         typer.echo(_interrupted_build(e), err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BuildFailed as e:  # the others were built and the report written
+        _name_disagreements(e.results)
+        for key, why in e.failed.items():
+            typer.echo(f"{key} failed: {why} (traceback in {folder / 'errors' / key}.txt)", err=True)
+        typer.echo(f"The report {e.report} holds the experiments that were built and names those "
+                   "that failed.", err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:  # before the build started
         typer.echo("Interrupted before any experiment ran; nothing was written.", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    # The build logged the counts per kind and verdict; name the disagreements, if any.
+    _name_disagreements(results)
+
+
+def _name_disagreements(results: Any) -> None:
+    """The build logged the counts per kind and verdict; name the disagreements, if any."""
     fails = [c.id for r in results for c in r.claims if c.verdict == "FAIL"]
     if fails:
         typer.echo(f"FAIL (theory and simulation disagree; see the report): {', '.join(fails)}")

@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from specgd.errors import ConfigError
 from specgd.report import frames as cache
 from specgd.report.claims import count_verdicts, format_counts
 from specgd.report.docs_pages import ship as ship_docs
@@ -41,10 +43,12 @@ from specgd.report.papers import assess
 from specgd.results.io import atomic_write, write_json
 from specgd.results.result import versions
 
-__all__ = ["BuildInterrupted", "build", "load_records", "rerender", "resolve", "save_output",
+__all__ = ["BuildFailed", "BuildInterrupted", "build", "load_records", "rerender", "resolve", "save_output",
            "write_outputs", "write_report"]
 
 RECORDS = "experiments"
+ERRORS = "errors"  # errors/<key>.txt: the traceback of an experiment that failed, until it builds
+RERENDER_NOTE = "measured and cached; `specgd reproduce --rerender` judges and draws it again from"
 Log = Callable[[str], None]
 
 
@@ -106,6 +110,7 @@ def build(out: str | Path, keys: Sequence[str] | None = None, quick: bool = Fals
     started = time.perf_counter()
     rebuilt: list[str] = []
     results: list[ExperimentOutput] = []
+    failed: dict[str, str] = {}  # key → its error in one line
     jobs = [(HEADLINE_EXPERIMENT, "[headline]")] if _wants_headline(out, keys, chosen, quick) else []
     jobs += [(suite[key], f"[{key}]") for key in chosen]
     building = "the report"
@@ -123,7 +128,20 @@ def build(out: str | Path, keys: Sequence[str] | None = None, quick: bool = Fals
             p = (params or {}).get(experiment.key) or experiment.preset(quick)
             # grid experiments keep their runs here, so that a rebuilt report reuses them
             store = out / "stores" / (f"{experiment.key}-quick" if quick else experiment.key)
-            result = _build_one(out, experiment, p, Context(quick=quick, store=store), quick)
+            t0 = time.perf_counter()
+            try:
+                result = _build_one(out, experiment, p, Context(quick=quick, store=store), quick)
+            except ConfigError:  # a refusal (a run too large for this machine...): the user's call
+                raise
+            except Exception as err:  # noqa: BLE001 - any error of one experiment: the rest go on
+                failed[experiment.key] = _record_failure(out, experiment.key, err)
+                building = "the report"
+                notes = "; ".join(getattr(err, "__notes__", [])) or "nothing of it was written"
+                log(f"{tag} FAILED after {time.perf_counter() - t0:.1f} s: "
+                    f"{failed[experiment.key]} (traceback: {out / ERRORS / experiment.key}.txt); "
+                    f"{notes}; the build goes on")
+                continue
+            (out / ERRORS / f"{experiment.key}.txt").unlink(missing_ok=True)
             rebuilt.append(experiment.key)
             building = "the report"
             if experiment.key == HEADLINE:
@@ -134,14 +152,36 @@ def build(out: str | Path, keys: Sequence[str] | None = None, quick: bool = Fals
                 f"{', '.join(c.verdict for c in result.claims) or 'none'}")
             # The report is rewritten after every experiment: an interrupted build leaves a report
             # of everything finished so far.
-            write_report(out, quick, rebuilt, time.perf_counter() - started, log=lambda _msg: None)
+            write_report(out, quick, rebuilt, time.perf_counter() - started, log=lambda _msg: None,
+                         failed=failed)
     except KeyboardInterrupt as err:  # Ctrl-C, in a run or a sweep: nothing of `building` is kept
         raise BuildInterrupted(building, rebuilt, _report_after_interrupt(
-            out, quick, rebuilt, time.perf_counter() - started, building)) from err
-    report = write_report(out, quick, rebuilt, time.perf_counter() - started, log=log)
+            out, quick, rebuilt, time.perf_counter() - started, building, failed)) from err
+    report = write_report(out, quick, rebuilt, time.perf_counter() - started, log=log, failed=failed)
     log(f"report: {out / 'report.html'} ({report.seconds:.1f} s); "
         f"{len(report.claims)} claims: {format_counts(count_verdicts(report.claims))}")
+    if failed:
+        raise BuildFailed(failed, out / "report.html", results)
     return results
+
+
+class BuildFailed(RuntimeError):
+    """A build in which experiments raised errors. Each was skipped (nothing of it written; its
+    traceback is in ``errors/<key>.txt``), the others were built and the report written, saying
+    which failed. ``failed``: key → the error in one line; ``report``: the report's path;
+    ``results``: the outputs of the experiments that were built."""
+
+    def __init__(self, failed: dict[str, str], report: Path, results: list[ExperimentOutput]):
+        super().__init__("; ".join(f"{key} failed: {why}" for key, why in failed.items()))
+        self.failed, self.report, self.results = dict(failed), report, results
+
+
+def _record_failure(out: Path, key: str, err: BaseException) -> str:
+    """Write ``err``'s traceback to ``errors/<key>.txt``; the error in one line."""
+    text = "".join(traceback.format_exception(err))
+    atomic_write(out / ERRORS / f"{key}.txt", lambda p: p.write_text(text, encoding="utf-8"))
+    line = f"{type(err).__name__}: {err}".splitlines()[0]
+    return line if len(line) <= 300 else line[:299] + "…"
 
 
 class BuildInterrupted(KeyboardInterrupt):
@@ -156,13 +196,13 @@ class BuildInterrupted(KeyboardInterrupt):
 
 
 def _report_after_interrupt(out: Path, quick: bool, rebuilt: list[str], seconds: float,
-                            building: str) -> Path | None:
+                            building: str, failed: dict[str, str]) -> Path | None:
     """Rewrite the report, saying which experiment was interrupted and which are missing; None
     when no record exists (then no report is written)."""
     if not any(r.quick == quick for r in load_records(out, lambda _msg: None).values()):
         return None
     write_report(out, quick, rebuilt, seconds, log=lambda _msg: None,
-                 interrupted="" if building == "the report" else building)
+                 interrupted="" if building == "the report" else building, failed=failed)
     return out / "report.html"
 
 
@@ -185,7 +225,11 @@ def _build_one(out: Path, experiment: Any, p: Any, ctx: Context, quick: bool) ->
     if again != p:
         raise ValueError(f"{experiment.key}: its parameters do not survive JSON ({p!r} came back "
                          f"as {again!r}); give Params fields JSON-plain values")
-    return _render_cached(out, experiment, stored)
+    try:
+        return _render_cached(out, experiment, stored)
+    except Exception as err:
+        err.add_note(f"{RERENDER_NOTE} {out / 'frames' / experiment.key}")
+        raise
 
 
 def _render_cached(out: Path, experiment: Any, stored: cache.Cached) -> ExperimentOutput:
@@ -301,13 +345,14 @@ def _order(key: str) -> tuple[int, str]:
 
 
 def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seconds: float = 0.0,
-                 log: Log = print, rerender: bool = False, interrupted: str = "") -> Report:
+                 log: Log = print, rerender: bool = False, interrupted: str = "",
+                 failed: dict[str, str] | None = None) -> Report:
     """Render ``report.md``, ``report.html`` and ``claims.json`` from the records in ``out``.
 
     Records built in the other mode are left out with a message (their files stay); ``rebuilt``
     names the keys this invocation built (or, with ``rerender``, redid from cached frames),
-    ``seconds`` its wall time so far; ``interrupted`` the experiment a Ctrl-C stopped (the report
-    says so)."""
+    ``seconds`` its wall time so far; ``interrupted`` the experiment a Ctrl-C stopped and
+    ``failed`` those that raised an error, with the error (the report says so)."""
     out = Path(out)
     records = load_records(out, log)
     shown = {k: r for k, r in records.items() if r.quick == quick}
@@ -325,7 +370,7 @@ def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seco
         created=_now(), rebuilt=list(rebuilt), seconds=float(seconds), versions=versions(),
         missing=[k for k in registered() if k not in shown],
         left_out=[r for r in left_out if r.key != HEADLINE], rerender=rerender,
-        interrupted=interrupted)
+        interrupted=interrupted, failed=dict(failed or {}))
     write_json(out / "claims.json", claims_json(report))
     md = render_markdown(report)
     ship_docs(out, [md])  # the pages its links cite, so that they work wherever out is

@@ -111,6 +111,7 @@ class Report:
     left_out: list[Record] = field(default_factory=list)  # records built in the other mode
     rerender: bool = False  # this invocation redid claims and figures from cached frames
     interrupted: str = ""  # the experiment this invocation was building when it was interrupted
+    failed: dict[str, str] = field(default_factory=dict)  # key → the error it raised in this invocation
 
     @property
     def mode(self) -> str:
@@ -175,6 +176,10 @@ class Report:
         if self.interrupted:
             lines.append(f"**Interrupted** while building {self.interrupted}: nothing of it is in "
                          "this report (no claim comes from a part of its runs).")
+        for key, why in self.failed.items():
+            what = "the headline figure" if key == HEADLINE else key
+            lines.append(f"**Failed**: {what} raised `{why}` in this build, which wrote no record "
+                         f"or figure of it (traceback in `errors/{key}.txt`).")
         if self.missing:
             flag = " --quick" if self.quick else ""
             lines.append(f"Not built yet: {', '.join(self.missing)} "
@@ -214,6 +219,7 @@ def claims_json(report: Report) -> dict[str, Any]:
         "left_out": {r.key: r.mode for r in report.left_out},
         "missing": report.missing,
         "interrupted": report.interrupted or None,
+        "failed": report.failed,
         "claims": [c.to_json() for c in report.claims],
     }
 
