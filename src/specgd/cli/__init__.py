@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import _thread
 import os
+import signal
 import sys
+import threading
 import time
 
 EXIT_INTERRUPTED = 130  # as specgd.cli.exits' (not imported: it loads Typer, outside the guard)
@@ -33,8 +35,14 @@ def _end_now(code: int) -> None:
 
 
 def _interrupt_main_soon() -> None:
+    """A SIGINT to the main thread, a moment from now. A real signal, not only Python's flag
+    (``_thread.interrupt_main``): it also cuts short a blocking call the main thread is in (a
+    sleep, a wait on a sweep's results), which the flag alone would leave to run to its end."""
     time.sleep(0.01)
-    _thread.interrupt_main()
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+    else:  # no POSIX threads' signals (Windows)
+        _thread.interrupt_main()
 
 
 def _redeliver_interrupts(unraisable_hook):
