@@ -19,11 +19,20 @@ def _both(problem, opt, steps=200, **kw):
     return dense, reduced
 
 
-@pytest.mark.parametrize("cov", [sg.Spiked(lam=8.0), sg.Spiked(lam=8.0, angle=1.0),
-                                 sg.MultiSpiked((4.0, 16.0)), sg.Isotropic()])
-@pytest.mark.parametrize("opt", [sg.gd(0.005), sg.specgd(0.01), sg.muon(0.02),
-                                 sg.normalized_gd(0.01)], ids=lambda o: o.name)
-def test_reduced_run_follows_the_dense_run(cov, opt):
+SPIKED, ANGLED = sg.Spiked(lam=8.0), sg.Spiked(lam=8.0, angle=1.0)
+MULTI, ISO = sg.MultiSpiked((4.0, 16.0)), sg.Isotropic()
+
+
+# Pairs covering every optimizer with two covariances and every covariance with two optimizers
+# (the full 4 × 4 product compiled 32 programs for little more).
+@pytest.mark.parametrize("opt,cov", [
+    (sg.gd(0.005), SPIKED), (sg.gd(0.005), ISO),
+    (sg.specgd(0.01), SPIKED), (sg.specgd(0.01), MULTI),
+    (sg.muon(0.02), ANGLED), (sg.muon(0.02), MULTI),
+    (sg.normalized_gd(0.01), ANGLED), (sg.normalized_gd(0.01), ISO),
+], ids=["gd-spiked", "gd-isotropic", "specgd-spiked", "specgd-multispiked", "muon-angled",
+        "muon-multispiked", "normalized_gd-angled", "normalized_gd-isotropic"])
+def test_reduced_run_follows_the_dense_run(opt, cov):
     # 35 steps: Muon's dynamics amplify round-off tenfold every five steps or so (a 1e-15 change
     # of W₀ alone moves the dense run's loss by 2e-9 at step 60), and SpecGD's O(η) band flips
     # signs of tiny singular directions; before that, both paths must agree to round-off.
@@ -52,9 +61,14 @@ def test_rank_deficient_start_and_learning_rate_grid():
 
 
 def test_auto_reduces_only_where_exact():
+    """The decision, through the checks every run makes (no compilation), and two runs that
+    record it: one reduced, one not."""
+    from specgd.runner.run import validate
+
     spiked = sg.Problem(32, 2, sg.Spiked(lam=8.0))
     auto = sg.run(spiked, sg.gd(0.01), steps=5, log_every=5, progress=False)
     assert auto.config["reduce"] == "auto" and auto.config["subspace_dim"] == 4
+    assert validate(spiked, sg.gd(0.01), steps=3, log_every=3).reduced
     for problem, opt, kw in [
         (sg.Problem(32, 2, sg.PowerLaw(1.5)), sg.gd(0.01), {}),
         (spiked, sg.adam(1e-3), {}),
@@ -63,10 +77,11 @@ def test_auto_reduces_only_where_exact():
         (spiked, sg.gd(0.01), {"mode": "finite", "n": 64}),
         (sg.Problem(4, 3, sg.Spiked(lam=8.0)), sg.gd(0.01), {}),  # r = 5 > d
     ]:
-        res = sg.run(problem, opt, steps=3, log_every=3, progress=False, **kw)
-        assert res.config["subspace_dim"] is None
+        assert not validate(problem, opt, steps=3, log_every=3, **kw).reduced
         with pytest.raises(ConfigError, match="reduce='always' is not possible"):
             sg.run(problem, opt, steps=3, log_every=3, progress=False, reduce="always", **kw)
+    adam = sg.run(spiked, sg.adam(1e-3), steps=3, log_every=3, progress=False)
+    assert adam.config["reduce"] == "auto" and adam.config["subspace_dim"] is None
 
 
 def test_bad_setting_is_rejected_before_any_work():
