@@ -8,9 +8,17 @@ compiled again. A test that measures compilation sets its own cache folder.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config) -> None:
@@ -31,3 +39,25 @@ def pytest_unconfigure(config) -> None:
         import shutil  # lazy: only at the end of a session
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def quick_report(tmp_path_factory):
+    """The folder of one `specgd reproduce --quick` build and the CLI's output (a few minutes):
+    the CLI runs once in a subprocess, and under pytest-xdist the workers share it (a file lock,
+    the first one builds). Tests that change it work on a copy."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by the workers of this run
+    out = base / "quick-report"
+    done = base / "quick-report.done.json"
+    with open(base / "quick-report.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker builds, the others wait and reuse
+        if not done.exists():
+            cmd = [sys.executable, "-m", "specgd.cli", "reproduce", "--quick", "--out", str(out)]
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=2200, cwd=ROOT)
+            done.write_text(json.dumps({"returncode": run.returncode, "stdout": run.stdout,
+                                        "stderr": run.stderr}))
+    result = json.loads(done.read_text())
+    assert result["returncode"] == 0, result["stdout"][-3000:] + result["stderr"][-3000:]
+    return out, result

@@ -165,26 +165,25 @@ def test_rerender_draws_the_suite_in_worker_processes_and_plug_ins_here(monkeypa
     here, pools = [], []
 
     class Pool:
-        def __init__(self, workers, mp_context):
-            pools.append((workers, mp_context.get_start_method(), []))
+        def __init__(self, workers):
+            pools.append((workers, []))
 
-        def __enter__(self):
-            return self
+        def starmap(self, fn, calls, chunksize):
+            pools[-1][1].extend(key for _, key in calls)
 
-        def __exit__(self, *exc):
-            return False
+        def close(self):
+            pass
 
-        def map(self, fn, outs, keys):
-            pools[-1][2].extend(keys)
-            return []
+        def join(self):
+            pass
 
-    monkeypatch.setattr(build_module, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(build_module, "_spawn_pool", Pool)
     monkeypatch.setattr(build_module, "_render_cached", lambda out, e, stored: here.append(e.key))
     monkeypatch.setattr(build_module.cache, "load", lambda out, key: None)
     suite = [HEADLINE_EXPERIMENT, EXPERIMENTS["E1"].EXPERIMENT, EXPERIMENTS["E2"].EXPERIMENT]
     monkeypatch.setattr(build_module.os, "sched_getaffinity", lambda pid: {0, 1})
     build_module._render_all(Path("out"), [*suite, toy], workers=None)
-    assert here == [toy.key] and pools == [(2, "spawn", ["headline", "E1", "E2"])]
+    assert here == [toy.key] and pools == [(2, ["headline", "E1", "E2"])]
     for workers, cores in ((None, {0}), (1, {0, 1})):
         here.clear(), pools.clear()
         monkeypatch.setattr(build_module.os, "sched_getaffinity", lambda pid, c=cores: c)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,6 +160,32 @@ def test_ctrl_c_anywhere_in_the_program_exits_130(monkeypatch, capsys):
         specgd.cli.program()
     assert ended == [130] and done.value.code == 130
     assert capsys.readouterr().err == "Interrupted.\n"
+
+
+def test_an_interrupt_no_command_caught_says_so_and_one_a_command_caught_is_left_to_it():
+    """Typer turns a Ctrl-C that no command caught (one while a command loads its modules, say)
+    into exit status 130 silently; the group says "Interrupted.". A command that caught it and
+    said what it kept exits with ``Interrupted`` and is not talked over."""
+    import typer
+
+    from specgd.cli.exits import Interrupted
+    from specgd.cli.group import Group
+
+    group = typer.Typer(cls=Group)
+
+    @group.command()
+    def loading():
+        raise KeyboardInterrupt
+
+    @group.command()
+    def handled():
+        typer.echo("interrupted: 3 of 8 runs stored", err=True)
+        raise Interrupted()
+
+    uncaught = CliRunner().invoke(group, ["loading"])
+    assert (uncaught.exit_code, uncaught.output) == (130, "Interrupted.\n")
+    caught = CliRunner().invoke(group, ["handled"])
+    assert (caught.exit_code, caught.output) == (130, "interrupted: 3 of 8 runs stored\n")
 
 
 _SWALLOWED = """
@@ -429,3 +456,29 @@ def test_a_plug_in_is_recorded_under_the_key_it_is_registered_by(tmp_path):
         unregister_experiment("EZ")
     assert (tmp_path / "experiments" / "EZ.json").exists()
     assert not (tmp_path / "experiments" / "EY.json").exists()
+
+
+@pytest.mark.slow
+def test_a_rerender_interrupted_says_one_line(quick_report, tmp_path):
+    """Ctrl-C (SIGINT to the process group) while `specgd reproduce --rerender` loads, and while
+    its worker processes draw: exit 130 within seconds with one line. The workers printed a
+    traceback each, the tracker warned of leaked semaphores, and an interrupt while the command
+    loaded said nothing."""
+    out, _ = quick_report
+    for drawing, said in ((False, "Interrupted.\n"), (True, "Interrupted while re-rendering: ")):
+        copy = tmp_path / f"copy{drawing}"
+        shutil.copytree(out, copy)
+        before = (copy / "headline.png").stat().st_mtime_ns
+        proc = subprocess.Popen([sys.executable, "-c", _SPECGD, "reproduce", "--rerender", "--out",
+                                 str(copy)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        if drawing:  # once a worker has redrawn the headline figure (the first it draws)
+            assert proc.stdout.readline().strip() == "started"
+            drawn = copy / "headline.png"
+            sent = _sigint_when(proc, lambda f=drawn, t=before: f.stat().st_mtime_ns != t)
+        else:  # while the command loads its modules
+            _interrupt_after(proc, 0.2)
+            sent = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and time.monotonic() - sent < 10, err
+        assert err.startswith(said) and err.count("\n") == 1, err

@@ -1,8 +1,8 @@
 """`specgd reproduce --quick`: every experiment at reduced size writes the whole report, which
 then renders in headless Chromium without errors.
 
-One quick build (a few minutes) serves every test of this module: the CLI runs once in a
-subprocess, and under pytest-xdist the workers share it (a file lock, the first one builds).
+One quick build (a few minutes; the ``quick_report`` fixture of conftest.py) serves every test
+of this module.
 The browser test drives Chromium through Playwright's Python API with the system browser
 (/usr/bin/chromium, Debian package ``chromium``; nothing is downloaded) and skips, saying why,
 when it is missing. A full-page screenshot is kept as build/test-artifacts/report.png.
@@ -10,9 +10,7 @@ when it is missing. A full-page screenshot is kept as build/test-artifacts/repor
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
 import subprocess
 import sys
@@ -33,26 +31,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def quick_report(tmp_path_factory):
-    """The folder of one `specgd reproduce --quick` build and the CLI's output."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # shared by the workers of this run
-    out = base / "quick-report"
-    done = base / "quick-report.done.json"
-    with open(base / "quick-report.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker builds, the others wait and reuse
-        if not done.exists():
-            cmd = [sys.executable, "-m", "specgd.cli", "reproduce", "--quick", "--out", str(out)]
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=2200, cwd=ROOT)
-            done.write_text(json.dumps({"returncode": run.returncode, "stdout": run.stdout,
-                                        "stderr": run.stderr}))
-    result = json.loads(done.read_text())
-    assert result["returncode"] == 0, result["stdout"][-3000:] + result["stderr"][-3000:]
-    return out, result
 
 
 def test_cli_reports_every_experiment(quick_report):

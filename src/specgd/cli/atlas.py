@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from specgd.cli.exits import EXIT_INTERRUPTED, EXIT_RUNTIME_FAILURE, fail
+from specgd.cli.exits import EXIT_RUNTIME_FAILURE, Interrupted, fail
 from specgd.cli.sweep import check_scheduler_address
 from specgd.errors import ConfigError, check_writable
 
@@ -63,7 +63,7 @@ def atlas_command(
     except KeyboardInterrupt:
         typer.echo("interrupted: the runs finished so far are stored; rerun the same command to "
                    "resume", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise Interrupted() from None
     typer.echo("")
     typer.echo(result.table())
     typer.echo("")

@@ -24,6 +24,17 @@ EXIT_HELP = (
 )
 
 
+class Interrupted(SystemExit):
+    """The exit (status 130) of a command stopped by Ctrl-C that has said what it kept.
+
+    A ``SystemExit``, not a ``typer.Exit``: Typer returns a ``typer.Exit``'s status, and makes the
+    same 130 of an interrupt no command caught (one while a command loads, say), saying nothing;
+    the group (:class:`specgd.cli.group.Group`) says "Interrupted." for those alone."""
+
+    def __init__(self) -> None:
+        super().__init__(EXIT_INTERRUPTED)
+
+
 def one_line(text: str) -> str:
     """``text`` with its whitespace runs (newlines included) as single spaces."""
     return " ".join(str(text).split())

@@ -68,6 +68,8 @@ class Group(TyperGroup):
         except Exception as e:
             _exit_on(e, self.rich_markup_mode)
             raise
+        if code == EXIT_INTERRUPTED:  # Typer's status for a Ctrl-C no command caught (it says nothing)
+            typer.echo("Interrupted.", err=True)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 

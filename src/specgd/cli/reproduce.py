@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from specgd.cli.exits import EXIT_INTERRUPTED, fail
+from specgd.cli.exits import Interrupted, fail
 from specgd.errors import ConfigError, check_writable
 
 SUITE = "specgd.report.experiments"
@@ -61,6 +61,11 @@ def reproduce_command(
                                  log=typer.echo, workers=None)  # one per core
         except ValueError as e:  # no report there
             raise fail(str(e)) from None
+        except KeyboardInterrupt:
+            typer.echo("Interrupted while re-rendering: the experiments drawn so far have their new "
+                       "claims and figures, the report is as it was; run `specgd reproduce "
+                       "--rerender` again to finish.", err=True)
+            raise Interrupted() from None
         return
     from specgd.runner.resources import forced  # lazy: light, but only this command uses it
 
@@ -71,7 +76,7 @@ def reproduce_command(
         raise fail(str(e)) from None
     except BuildInterrupted as e:
         typer.echo(_interrupted_build(e), err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise Interrupted() from None
     except BuildFailed as e:  # the others were built and the report written
         _name_disagreements(e.results)
         for key, why in e.failed.items():
@@ -81,7 +86,7 @@ def reproduce_command(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:  # before the build started
         typer.echo("Interrupted before any experiment ran; nothing was written.", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise Interrupted() from None
     _name_disagreements(results)
 
 

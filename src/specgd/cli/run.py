@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from specgd.cli.exits import EXIT_ALL_DIVERGED, EXIT_HELP, EXIT_INTERRUPTED, fail
+from specgd.cli.exits import EXIT_ALL_DIVERGED, EXIT_HELP, Interrupted, fail
 from specgd.cli.run_flags import config_from_options, name_the_flag, run_parameters
 from specgd.errors import ConfigError
 
@@ -54,7 +54,7 @@ def run_command(**options: Any) -> None:
         raise fail(name_the_flag(str(e), options)) from None
     except KeyboardInterrupt:
         typer.echo("Interrupted: the run stopped before it finished; nothing was saved.", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise Interrupted() from None
     _print_summary(result, cfg.output_dir())
     if result.runs["diverged_at_step"].notna().all():
         raise typer.Exit(EXIT_ALL_DIVERGED)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from specgd.cli.exits import EXIT_INTERRUPTED, EXIT_RUNTIME_FAILURE, fail
+from specgd.cli.exits import EXIT_RUNTIME_FAILURE, Interrupted, fail
 from specgd.errors import ConfigError, check_writable, invalid
 
 _SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
@@ -80,10 +80,10 @@ def sweep_command(
         message = str(e)
         raise fail("--" + message if message.startswith("out:") else message) from None
     except SweepInterrupted:  # the sweep printed one line: runs stored, runs left
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise Interrupted() from None
     except KeyboardInterrupt:  # while planning, before anything ran
         typer.echo("interrupted: nothing ran; rerun the same sweep to start it")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise Interrupted() from None
     typer.echo(f"{report.summary()}; store: {store}")
     if report.failed:  # runs that raised: a failure while running, not a divergence
         typer.echo(f"failed runs are recorded with their error in {store}/errors/", err=True)

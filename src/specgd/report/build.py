@@ -17,13 +17,14 @@ without simulating. The layout is documented in ``docs/report.md#layout``.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import json
 import multiprocessing
 import os
+import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -291,10 +292,44 @@ def _render_all(out: Path, experiments: Sequence[Any], workers: int | None = 1) 
     for experiment in local:
         _render_cached(out, experiment, cache.load(out, experiment.key))
     if remote:
-        # spawn, not fork: this process may hold JAX's threads, which a fork does not carry over
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for _ in pool.map(_render_in_worker, [str(out)] * len(remote), remote):
-                pass
+        _draw_in_workers(out, remote, workers)
+
+
+def _spawn_pool(workers: int) -> Any:
+    """Worker processes that ignore Ctrl-C: a terminal's Ctrl-C reaches the whole process group,
+    and the calling process takes it and stops them (each would otherwise print a traceback).
+    They are started with SIGINT ignored, which they inherit, so that they ignore it from their
+    first instruction on (a Ctrl-C in the milliseconds it takes to start them is lost). Spawned,
+    not forked: this process may hold JAX's threads, which a fork does not carry over."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_interrupts)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a worker that replaces one that died, too
+
+
+def _draw_in_workers(out: Path, keys: list[str], workers: int) -> None:
+    """Draw the suite experiments ``keys`` in ``workers`` processes; on Ctrl-C (or an error) they
+    are stopped at once and the exception goes on."""
+    pool = _spawn_pool(workers)
+    try:
+        pool.starmap(_render_in_worker, [(str(out), key) for key in keys], chunksize=1)
+    except BaseException as err:
+        pool.terminate()
+        pool.join()
+        # Its queues' semaphores are released when it is collected (after an interrupt the program
+        # ends without the interpreter's teardown, and the tracker would warn of them): the
+        # pool's own frames are dropped from the traceback, which held it.
+        err.__traceback__ = None
+        del pool
+        gc.collect()
+        raise err from err.__cause__
+    pool.close()
+    pool.join()
 
 
 def _render_in_worker(out: str, key: str) -> None:
