@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from specgd.cli.exits import Interrupted, fail
+from specgd.cli.exits import EXIT_RUNTIME_FAILURE, Interrupted, fail
 from specgd.errors import ConfigError, check_writable
 
 SUITE = "specgd.report.experiments"
@@ -83,7 +83,7 @@ def reproduce_command(
             typer.echo(f"{key} failed: {why} (traceback in {folder / 'errors' / key}.txt)", err=True)
         typer.echo(f"The report {e.report} holds the experiments that were built and names those "
                    "that failed.", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
     except KeyboardInterrupt:  # before the build started
         typer.echo("Interrupted before any experiment ran; nothing was written.", err=True)
         raise Interrupted() from None
