@@ -46,6 +46,9 @@ API_CASES = {
     "dense not PSD": (lambda p: sg.Dense(np.array([[1.0, 2.0], [2.0, 1.0]])), r"positive semi-definite"),
     "diagonal wrong length": (lambda p: sg.Problem(d=10, m=2, cov=sg.Diagonal([1.0, 2.0])), r"eigs"),
     "negative noise": (lambda p: sg.Problem(d=10, m=2, noise=-0.1), r"noise"),
+    # float(noise) took both as numbers (0.1 and 1.0)
+    "noise as text": (lambda p: sg.Problem(d=10, m=2, noise="0.1"), r"noise .*must be a number, got '0.1'"),
+    "noise as a bool": (lambda p: sg.Problem(d=10, m=2, noise=True), r"noise .*must be a number, got True"),
     "lr zero": (lambda p: sg.gd(lr=0.0), r"^lr: must be > 0, got 0"),
     "lr nan": (lambda p: sg.specgd(lr=float("nan")), r"^lr: must be a finite number"),
     "muon preset": (lambda p: sg.muon(preset="jordan"), r"preset"),
@@ -71,6 +74,15 @@ API_CASES = {
     "not an optimizer": (lambda p: sg.run(p, "gd", steps=20), r"optimizer"),
     "init not an init": (lambda p: sg.run(p, sg.gd(), steps=20, init="gaussian"), r"init must be"),
 }
+
+
+def test_a_scalar_array_is_taken_as_the_number_it_holds():
+    """Values computed with NumPy or JAX (0-d arrays) meet the checks as numbers."""
+    import jax.numpy as jnp
+
+    assert sg.Problem(d=10, m=2, noise=np.array(0.1)).noise == 0.1
+    assert sg.Problem(d=10, m=2, noise=jnp.asarray(0.25)).noise == 0.25
+    assert sg.Spiked(lam=jnp.asarray(2.0)).lam == 2.0
 
 
 @pytest.mark.parametrize("case", list(API_CASES), ids=list(API_CASES))

@@ -22,6 +22,7 @@ from specgd.data.operator import CovarianceOperator, Frame, operator, orthonorma
 from specgd.data.options import (
     NORMALIZATIONS,  # noqa: F401  (of PowerLaw: trace 1, or λ_1 = 1)
     OPTION,
+    scalar,
 )
 from specgd.errors import ConfigError, invalid  # ConfigError re-exported: its home before specgd.errors
 
@@ -29,9 +30,7 @@ from specgd.errors import ConfigError, invalid  # ConfigError re-exported: its h
 def _checked(key: str, value: Any, label: str) -> Any:
     """``value`` checked by the run option of the same name (:mod:`specgd.data.options`), so a
     parameter given in Python and one read from a configuration meet the same check and words."""
-    if hasattr(value, "__array__") and np.ndim(value) == 0:  # a NumPy or JAX scalar array
-        value = np.asarray(value).item()
-    return OPTION[key].checked(value, label)
+    return OPTION[key].checked(scalar(value), label)
 
 
 @dataclass(frozen=True)

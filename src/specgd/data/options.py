@@ -67,6 +67,15 @@ def whole(value: Any) -> Any:
     return value
 
 
+def scalar(value: Any) -> Any:
+    """A 0-d NumPy or JAX array as the Python scalar it holds, anything else unchanged: a value
+    computed with arrays meets its option's check as the number it is (a string or a bool is
+    still refused there)."""
+    if hasattr(value, "__array__") and np.ndim(value) == 0:
+        return np.asarray(value).item()
+    return value
+
+
 def check_teacher_rank(rank: int, d: int, name: str = "teacher_rank") -> None:
     """Refuse ``rank`` teachers in dimension ``d`` unless ``rank < d`` (``name`` in the message)."""
     if rank >= d:

@@ -12,7 +12,7 @@ import numpy as np
 
 from specgd.data.covariance import CovarianceFamily, Isotropic
 from specgd.data.operator import CovarianceOperator
-from specgd.data.options import OPTION, check_teacher_rank, whole
+from specgd.data.options import OPTION, check_teacher_rank, scalar, whole
 from specgd.errors import ConfigError
 from specgd.model.activations import parse_activation, parse_link
 
@@ -178,7 +178,7 @@ class Problem:
             raise ConfigError(
                 f"cov must be a covariance family such as specgd.Spiked(lam=8.0), got {cov!r}"
             )
-        noise = OPTION["noise"].checked(float(noise))
+        noise = OPTION["noise"].checked(scalar(noise))  # not float(): it took "0.1" and True
         self.activation = parse_activation(activation).name
         self.link = parse_link(link).name
         teacher_norm = OPTION["teacher_norm"].checked(teacher_norm)
