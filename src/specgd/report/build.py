@@ -11,12 +11,13 @@ A build of some experiments into a folder that already holds a report updates it
 rendered from every record present, so experiments not rebuilt keep their claims and figures.
 Records built in the other mode (quick or full) are left out of the report, with a message, and
 kept on disk. :func:`rerender` redoes claims, figures and the report from the cached frames,
-without simulating. The layout is documented in ``docs/report.md#layout``.
+without simulating. The layout is documented in ``docs/report.md#layout``. Writing the folder's
+files (records, figures, the report) is :mod:`specgd.report.write`; its functions are named here
+too.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import gc
 import json
 import multiprocessing
@@ -24,33 +25,33 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import matplotlib.pyplot as plt
 
 from specgd.errors import ConfigError
 from specgd.report import frames as cache
 from specgd.report.claims import count_verdicts, format_counts
-from specgd.report.docs_pages import ship as ship_docs
 from specgd.report.experiment import Context, ExperimentOutput, registered
 from specgd.report.experiments import EXPERIMENTS as _SUITE  # registers the suite
 from specgd.report.headline import HEADLINE_EXPERIMENT
-from specgd.report.html import render_html
-from specgd.report.markdown import render_markdown
-from specgd.report.model import HEADLINE, Record, Report, claims_json
-from specgd.report.papers import assess
-from specgd.results.io import atomic_write, write_json
-from specgd.results.result import versions
+from specgd.report.model import HEADLINE, Report
+from specgd.report.write import (
+    RECORDS,
+    Log,
+    load_records,
+    now,
+    save_output,
+    write_outputs,
+    write_report,
+)
+from specgd.results.io import atomic_write
 
-__all__ = ["BuildFailed", "BuildInterrupted", "build", "load_records", "rerender", "resolve", "save_output",
-           "write_outputs", "write_report"]
+__all__ = ["RECORDS", "BuildFailed", "BuildInterrupted", "build", "load_records", "rerender",
+           "resolve", "save_output", "write_outputs", "write_report"]
 
-RECORDS = "experiments"
 ERRORS = "errors"  # errors/<key>.txt: the traceback of an experiment that failed, until it builds
 RERENDER_NOTE = "measured and cached; `specgd reproduce --rerender` judges and draws it again from"
-Log = Callable[[str], None]
 
 
 def resolve(keys: Sequence[str] | None) -> list[str]:
@@ -65,10 +66,6 @@ def resolve(keys: Sequence[str] | None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown experiment(s) {unknown}; choose from {list(suite)} or headline")
     return [k for k in suite if k in wanted]
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _wants_headline(out: Path, keys: Sequence[str] | None, chosen: list[str], quick: bool) -> bool:
@@ -220,7 +217,7 @@ def _build_one(out: Path, experiment: Any, p: Any, ctx: Context, quick: bool) ->
         return result
     measured = experiment.measure(p, ctx)
     seconds = time.perf_counter() - t0
-    cache.save(out, experiment.key, p, quick, _now(), seconds, measured)
+    cache.save(out, experiment.key, p, quick, now(), seconds, measured)
     stored = cache.load(out, experiment.key)
     again = cache.params_from_json(experiment.params, stored.params)
     if again != p:
@@ -345,88 +342,3 @@ def _report_mode(out: Path) -> bool:
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"--out {out}: no report to re-render there (claims.json: {err}); "
                          "build it first with `specgd reproduce --out DIR`") from None
-
-
-def save_output(out: Path, result: ExperimentOutput, quick: bool, built_at: str | None = None) -> Record:
-    """Write an experiment's figures (PNG + Parquet) and its record into the report folder: each
-    figure is drawn from its data here, written, and closed."""
-    out = Path(out)
-    for fig in result.figures:
-        drawn = fig.draw()
-        atomic_write(out / f"{fig.name}.png", lambda p, f=drawn: f.savefig(p, dpi=110, format="png"))
-        atomic_write(out / f"{fig.name}.parquet", lambda p, f=fig: f.data.to_parquet(p, index=False))
-        plt.close(drawn)
-    record = Record.from_output(result, quick, built_at or _now(), versions())
-    write_json(out / RECORDS / f"{result.key}.json", record.to_json())
-    return record
-
-
-def load_records(out: str | Path, log: Log = print) -> dict[str, Record]:
-    """Every record in the report folder, by key (an unreadable record is skipped, with a message)."""
-    records = {}
-    for path in sorted((Path(out) / RECORDS).glob("*.json")):
-        try:
-            record = Record.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            log(f"report: skipping unreadable record {path} ({err})")
-            continue
-        records[record.key] = record
-    return records
-
-
-def _order(key: str) -> tuple[int, str]:
-    suite = list(registered())
-    return (suite.index(key) if key in suite else len(suite), key)
-
-
-def write_report(out: str | Path, quick: bool, rebuilt: Sequence[str] = (), seconds: float = 0.0,
-                 log: Log = print, rerender: bool = False, interrupted: str = "",
-                 failed: dict[str, str] | None = None) -> Report:
-    """Render ``report.md``, ``report.html`` and ``claims.json`` from the records in ``out``.
-
-    Records built in the other mode are left out with a message (their files stay); ``rebuilt``
-    names the keys this invocation built (or, with ``rerender``, redid from cached frames),
-    ``seconds`` its wall time so far; ``interrupted`` the experiment a Ctrl-C stopped and
-    ``failed`` those that raised an error, with the error (the report says so)."""
-    out = Path(out)
-    records = load_records(out, log)
-    shown = {k: r for k, r in records.items() if r.quick == quick}
-    left_out = sorted((r for r in records.values() if r.quick != quick), key=lambda r: _order(r.key))
-    if left_out:
-        other = "full" if quick else "quick"
-        log(f"report: leaving out {', '.join(r.key for r in left_out)} (built in {other} mode; "
-            f"this report is {'quick' if quick else 'full'}); their records are kept in {out / RECORDS}")
-    headline = shown.pop(HEADLINE, None)
-    experiments = sorted(shown.values(), key=lambda r: _order(r.key))
-    claims = [c for r in experiments for c in r.claims]
-    report = Report(
-        records=experiments, headline=headline,
-        papers=assess(claims, built={r.key: r.quick for r in experiments}), quick=quick,
-        created=_now(), rebuilt=list(rebuilt), seconds=float(seconds), versions=versions(),
-        missing=[k for k in registered() if k not in shown],
-        left_out=[r for r in left_out if r.key != HEADLINE], rerender=rerender,
-        interrupted=interrupted, failed=dict(failed or {}))
-    write_json(out / "claims.json", claims_json(report))
-    md = render_markdown(report)
-    ship_docs(out, [md])  # the pages its links cite, so that they work wherever out is
-    atomic_write(out / "report.md", lambda p: p.write_text(md, encoding="utf-8"))
-    page = render_html(report, out)
-    atomic_write(out / "report.html", lambda p: p.write_text(page, encoding="utf-8"))
-    return report
-
-
-def write_outputs(out: str | Path, results: Sequence[ExperimentOutput], quick: bool = False,
-                  headline: Any = None, log: Log = print) -> Report:
-    """Write already computed experiment outputs (and optionally a headline figure) into ``out``
-    and render the report from every record there: the report without running the suite."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rebuilt = []
-    if headline is not None:
-        save_output(out, ExperimentOutput(HEADLINE, HEADLINE_EXPERIMENT.title, "", [headline], []),
-                    quick)
-        rebuilt.append(HEADLINE)
-    for result in results:
-        save_output(out, result, quick)
-        rebuilt.append(result.key)
-    return write_report(out, quick, rebuilt, 0.0, log)
