@@ -214,12 +214,16 @@ def test_a_ctrl_c_python_would_swallow_still_stops_the_program():
     as a signal that also cuts short the sleep the program is in (with Python's flag alone it
     slept on to the end of the sleep first)."""
     proc = subprocess.Popen([sys.executable, "-c", _SWALLOWED], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     try:
         out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise AssertionError(f"not stopped within 30 s; stderr: {proc.communicate()[1]!r}") from None
+    except subprocess.TimeoutExpired:  # where it is: its signal masks, and its threads' stacks
+        status = [line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                  if line.startswith(("Sig", "Shd"))]
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        raise AssertionError(f"not stopped within 30 s; {status}; stderr: "
+                             f"{proc.communicate()[1]!r}") from None
     assert proc.returncode == 130 and out == "", (out, err)
     assert err == "Interrupted.\n"
 
