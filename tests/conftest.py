@@ -4,6 +4,9 @@ JAX's persistent compilation cache is turned on for the whole session, in one fo
 session's base temporary directory that the xdist workers and every subprocess a test starts (the
 command line, sweep workers) share: a program compiled once is read back elsewhere instead of
 compiled again. A test that measures compilation sets its own cache folder.
+
+Ctrl-C's default handling is put back when the session starts with SIGINT ignored (a background
+job of a shell), so that the programs the interrupt tests start can be interrupted.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config) -> None:
+    # The tests that interrupt programs need Ctrl-C's default handling in them, and they inherit
+    # an ignored SIGINT: a shell starts its background jobs (`cmd &`) with SIGINT ignored.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"main-{os.getpid()}"
