@@ -61,6 +61,9 @@ API_CASES = {
     "batch_size offline": (lambda p: sg.run(p, sg.gd(), steps=20, batch_size=8), r"batch_size"),
     "unknown mode": (lambda p: sg.run(p, sg.gd(), steps=20, mode="offline"), r"mode"),
     "empty seeds": (lambda p: sg.run(p, sg.gd(), steps=20, seeds=[]), r"seeds must not be empty"),
+    # zero runs at once under vmap: the memory estimate divided by zero (found by hypothesis)
+    "empty seeds, vmap": (lambda p: sg.run(p, sg.gd(), steps=20, seeds=[], vectorize="vmap"),
+                          r"seeds must not be empty"),
     "duplicate seeds": (lambda p: sg.run(p, sg.gd(), steps=20, seeds=[1, 1]), r"seeds must be distinct"),
     "negative seed": (lambda p: sg.run(p, sg.gd(), steps=20, seeds=[-1]), r"seed"),
     "init wrong shape": (lambda p: sg.run(p, sg.gd(), steps=20, init=np.zeros((3, 11))), r"init array"),

@@ -122,7 +122,8 @@ def estimate(
     basis, its frame and their construction).
     """
     item = ITEMSIZE.get(dtype, 8)
-    in_flight = runs if in_flight is None else max(1, min(in_flight, runs))
+    # at least one: an empty list of seeds (zero runs) is refused right after this estimate
+    in_flight = max(1, runs if in_flight is None else min(in_flight, runs))
     columns = BASE_COLUMNS + spikes if columns is None else columns
     schedule = logs if schedule is None else schedule
     dim = d if reduced_dim is None else min(d, reduced_dim)
