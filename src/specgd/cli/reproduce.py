@@ -46,7 +46,7 @@ def reproduce_command(
 ) -> None:
     """Run the reproduction experiments and write the report with its claims table."""
     # lazy: the experiments (JAX, the runner, matplotlib), this command computes.
-    from specgd.report.build import BuildFailed, BuildInterrupted, build, resolve
+    from specgd.report.build import BuildFailed, BuildInterrupted, build, error_file, resolve
     from specgd.report.build import rerender as rerender_from_frames
 
     try:
@@ -80,7 +80,7 @@ def reproduce_command(
     except BuildFailed as e:  # the others were built and the report written
         _name_disagreements(e.results)
         for key, why in e.failed.items():
-            typer.echo(f"{key} failed: {why} (traceback in {folder / 'errors' / key}.txt)", err=True)
+            typer.echo(f"{key} failed: {why} (traceback in {error_file(folder, key)})", err=True)
         typer.echo(f"The report {e.report} holds the experiments that were built and names those "
                    "that failed.", err=True)
         raise typer.Exit(EXIT_RUNTIME_FAILURE) from None

@@ -47,7 +47,7 @@ from specgd.report.write import (
 )
 from specgd.results.io import atomic_write
 
-__all__ = ["RECORDS", "BuildFailed", "BuildInterrupted", "build", "load_records", "rerender",
+__all__ = ["RECORDS", "BuildFailed", "BuildInterrupted", "build", "error_file", "load_records", "rerender",
            "resolve", "save_output", "write_outputs", "write_report"]
 
 ERRORS = "errors"  # errors/<key>.txt: the traceback of an experiment that failed, until it builds
@@ -136,10 +136,10 @@ def build(out: str | Path, keys: Sequence[str] | None = None, quick: bool = Fals
                 building = "the report"
                 notes = "; ".join(getattr(err, "__notes__", [])) or "nothing of it was written"
                 log(f"{tag} FAILED after {time.perf_counter() - t0:.1f} s: "
-                    f"{failed[experiment.key]} (traceback: {out / ERRORS / experiment.key}.txt); "
+                    f"{failed[experiment.key]} (traceback: {error_file(out, experiment.key)}); "
                     f"{notes}; the build goes on")
                 continue
-            (out / ERRORS / f"{experiment.key}.txt").unlink(missing_ok=True)
+            error_file(out, experiment.key).unlink(missing_ok=True)
             rebuilt.append(experiment.key)
             building = "the report"
             if experiment.key == HEADLINE:
@@ -174,10 +174,15 @@ class BuildFailed(RuntimeError):
         self.failed, self.report, self.results = dict(failed), report, results
 
 
+def error_file(out: str | Path, key: str) -> Path:
+    """Where the traceback of experiment ``key`` that failed is kept: ``errors/<key>.txt``."""
+    return Path(out) / ERRORS / f"{key}.txt"
+
+
 def _record_failure(out: Path, key: str, err: BaseException) -> str:
     """Write ``err``'s traceback to ``errors/<key>.txt``; the error in one line."""
     text = "".join(traceback.format_exception(err))
-    atomic_write(out / ERRORS / f"{key}.txt", lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write(error_file(out, key), lambda p: p.write_text(text, encoding="utf-8"))
     line = f"{type(err).__name__}: {err}".splitlines()[0]
     return line if len(line) <= 300 else line[:299] + "…"
 
